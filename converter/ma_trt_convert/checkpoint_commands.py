@@ -1,0 +1,76 @@
+"""``random-checkpoint`` and ``inspect-checkpoint`` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+
+from ma_trt_convert.checkpoint import (
+    compare_with_layout,
+    describe_mismatch,
+    load_layout,
+    random_state_dict,
+    read_state_dict,
+    write_release_file,
+)
+from ma_trt_convert.variants import RELEASE_FILES, VARIANTS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's subcommands to ``sub``."""
+    rnd = sub.add_parser(
+        "random-checkpoint",
+        help="write random-weight files in the exact release layout (for tests and demos)",
+        description=(
+            "Write seeded random-weight files with the keys, shapes, dtypes and wrapper of the released "
+            "files. RoMa needs two files: the MatchAnything checkpoint (--output) and the DINOv2 "
+            "weights (--dinov2-output). The weights are meaningless: use them to test the pipeline, "
+            "never to match images."
+        ),
+    )
+    rnd.add_argument("--variant", choices=VARIANTS, required=True)
+    rnd.add_argument("--output", required=True, help="path of the MatchAnything .ckpt to write")
+    rnd.add_argument("--dinov2-output", help="RoMa only: path of the dinov2_vitl14_pretrain.pth to write")
+    rnd.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    rnd.set_defaults(run=run_random_checkpoint)
+
+    ins = sub.add_parser(
+        "inspect-checkpoint",
+        help="check that weight files have exactly the released layout",
+        description=(
+            "Compare every key and shape of the given files with the released layout and print how "
+            "many entries match. Exits 1 on any missing, unexpected or mis-shaped key."
+        ),
+    )
+    ins.add_argument("--variant", choices=VARIANTS, required=True)
+    ins.add_argument("--checkpoint", required=True, help="matchanything_<variant>.ckpt as released")
+    ins.add_argument("--dinov2", help="RoMa only: dinov2_vitl14_pretrain.pth as released")
+    ins.set_defaults(run=run_inspect_checkpoint)
+
+
+def run_random_checkpoint(args: argparse.Namespace) -> int:
+    """Write one synthetic file per release file of ``args.variant``."""
+    for release in RELEASE_FILES[args.variant]:
+        path = getattr(args, release.output_dest)
+        if path is None:
+            raise SystemExit(f"error: --variant {args.variant} also needs {release.output_option}")
+        layout = load_layout(release.layout)
+        write_release_file(random_state_dict(layout, args.seed + release.seed_offset), layout, path)
+        print(f"wrote {path}: {len(layout)} entries in the {layout.file_name} layout (seed {args.seed})")
+    return 0
+
+
+def run_inspect_checkpoint(args: argparse.Namespace) -> int:
+    """Print ``matched/total`` per file; 1 if any file deviates from its layout."""
+    failed = False
+    for release in RELEASE_FILES[args.variant]:
+        path = getattr(args, release.dest)
+        if path is None:
+            raise SystemExit(f"error: --variant {args.variant} also needs {release.input_option}")
+        layout = load_layout(release.layout)
+        state, _ = read_state_dict(path)
+        report = compare_with_layout(state, layout)
+        print(f"{path}: {report.matched}/{len(layout)} entries match {layout.file_name}")
+        if not report.ok:
+            failed = True
+            print(describe_mismatch(report, path, state))
+    return 1 if failed else 0

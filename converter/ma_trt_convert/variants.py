@@ -1,0 +1,41 @@
+"""Which released files make up each MatchAnything variant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+VARIANTS = ("roma", "eloftr")
+
+
+@dataclass(frozen=True)
+class ReleaseFile:
+    """One released weight file of a variant.
+
+    Attributes:
+        layout: release layout name (see :mod:`ma_trt_convert.checkpoint`).
+        input_option: CLI option that reads it (``--checkpoint``, ``--dinov2``).
+        output_option: CLI option of ``random-checkpoint`` that writes it.
+        seed_offset: added to ``--seed`` so the files of one variant differ.
+    """
+
+    layout: str
+    input_option: str
+    output_option: str
+    seed_offset: int = 0
+
+    @property
+    def dest(self) -> str:
+        return self.input_option.lstrip("-").replace("-", "_")
+
+    @property
+    def output_dest(self) -> str:
+        return self.output_option.lstrip("-").replace("-", "_")
+
+
+RELEASE_FILES: dict[str, tuple[ReleaseFile, ...]] = {
+    "roma": (
+        ReleaseFile("matchanything_roma", "--checkpoint", "--output"),
+        ReleaseFile("dinov2_vitl14_pretrain", "--dinov2", "--dinov2-output", seed_offset=1),
+    ),
+    "eloftr": (ReleaseFile("matchanything_eloftr", "--checkpoint", "--output"),),
+}
