@@ -92,7 +92,7 @@ def test_plain_dict_of_the_wrong_release_is_named(tmp_path: Path) -> None:
 def test_truncated_or_foreign_files_give_a_readable_error(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "broken.ckpt"
     path.write_bytes(content)
-    with pytest.raises(CheckpointError, match="broken.ckpt"):
+    with pytest.raises(CheckpointError, match=r"broken\.ckpt"):
         read_state_dict(path)
 
 
