@@ -1,0 +1,49 @@
+"""MatchAnything-ELoFTR in PyTorch: faithful fixed-shape port for ONNX/TensorRT export.
+
+:func:`build_export_module` is the converter's entry point; :class:`ELoFTRMatcher` documents the
+output contract.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ma_trt_convert.eloftr.matcher import INPUT_NAMES, OUTPUT_NAMES, ELoFTRMatcher, MatchResult
+from ma_trt_convert.eloftr.weights import load_module_state, load_release_state
+
+__all__ = [
+    "INPUT_NAMES",
+    "OUTPUT_NAMES",
+    "ELoFTRMatcher",
+    "MatchResult",
+    "build_export_module",
+    "load_release_state",
+]
+
+
+def build_export_module(
+    checkpoint: str | Path,
+    *,
+    height: int,
+    width: int,
+    precision: str = "fp32",
+    threshold: float = 0.1,
+    top_k: int | None = None,
+    rope_reference_size: int | None = None,
+) -> ELoFTRMatcher:
+    """Strictly load ``checkpoint`` (released ``.ckpt`` or ``transformers`` layout) into a fused, eval-mode module.
+
+    Args:
+        checkpoint: weight file path.
+        height, width: fixed input size in pixels (multiples of 32).
+        precision: ``"fp32"`` or ``"fp16"`` (explicit float16 regions, see docs/eloftr_model.md).
+        threshold: coarse confidence threshold in (0, 1).
+        top_k, rope_reference_size: see :class:`ELoFTRMatcher`.
+
+    Raises:
+        CheckpointError: the file does not have the released (or ``transformers``) layout exactly.
+        ValueError: bad size, threshold or precision.
+    """
+    module = ELoFTRMatcher(height, width, threshold, top_k=top_k, rope_reference_size=rope_reference_size)
+    module.load_state_dict(load_module_state(checkpoint), strict=True)
+    return module.eval().fuse().set_precision(precision)

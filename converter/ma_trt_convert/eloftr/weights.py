@@ -1,0 +1,77 @@
+"""Strict loading of MatchAnything-ELoFTR weights, as released or in the ``transformers`` layout."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from ma_trt_convert.checkpoint import (
+    CheckpointError,
+    compare_with_layout,
+    describe_mismatch,
+    load_layout,
+    read_state_dict,
+    strip_prefix,
+)
+from ma_trt_convert.eloftr.hf_layout import RELEASE_PREFIX, looks_like_hf_layout, to_release_layout
+
+LAYOUT = "matchanything_eloftr"
+SHOWN = 5
+
+
+def _read_any(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors of a ``.safetensors`` file or of a torch file (Lightning or plain)."""
+    if path.suffix != ".safetensors":
+        return read_state_dict(path)[0]
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file; check the path you passed")
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        raise CheckpointError(f"{path}: cannot be read as safetensors ({type(exc).__name__}: {exc})") from exc
+
+
+def _from_hf(state: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
+    layout = load_layout(LAYOUT)
+    renamed, unmapped = to_release_layout(state)
+    report = compare_with_layout(renamed, layout)
+    if unmapped or not report.ok:
+        lines = [f"{path} uses the transformers EfficientLoFTR naming but does not map onto {layout.file_name}."]
+        if unmapped:
+            more = f" and {len(unmapped) - SHOWN} more" if len(unmapped) > SHOWN else ""
+            shown = ", ".join(unmapped[:SHOWN]) + more
+            lines.append(f"keys without a released counterpart: {len(unmapped)} ({shown})")
+        if not report.ok:
+            lines.append(describe_mismatch(report, path, renamed))
+        lines.append("Pass an unmodified EfficientLoFTR/MatchAnything file from transformers, or the released .ckpt.")
+        raise CheckpointError("\n  ".join(lines))
+    return renamed
+
+
+def load_release_state(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Released-layout tensors (keys ``matcher.*``, 447 entries) from ``path``.
+
+    ``path`` is either the released ``matchanything_eloftr.ckpt`` (checked key by key against the
+    shipped layout) or a ``transformers`` EfficientLoFTR state dict (``.safetensors`` or torch file),
+    which is renamed and then checked the same way.
+
+    Raises:
+        CheckpointError: unreadable file, or keys/shapes that do not match exactly (message lists them).
+    """
+    path = Path(path)
+    state = _read_any(path)
+    if looks_like_hf_layout(state):
+        return _from_hf(state, path)
+    report = compare_with_layout(state, load_layout(LAYOUT))
+    if not report.ok:
+        raise CheckpointError(describe_mismatch(report, path, state))
+    return state
+
+
+def load_module_state(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """:func:`load_release_state` with the ``matcher.`` prefix removed (the module's own keys)."""
+    return strip_prefix(load_release_state(path), RELEASE_PREFIX)
