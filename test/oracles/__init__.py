@@ -1,0 +1,1 @@
+"""Reference implementations ("oracles") the converter's ports are checked against, and their test doubles."""
