@@ -1,6 +1,6 @@
 """Accuracy and cost of the GP solvers at the release size (recorded in ``docs/gp_solve.md``).
 
-``python -m ma_trt_convert.roma.gp_benchmark --out gp_solve.json [--grid 40] [--device cpu]``
+``python bench/roma_gp_solvers.py --out gp_solve.json [--grid 40] [--device cpu]``
 
 For each synthetic feature set the GP posterior mean ``mu = K_xy (K_yy + σI)^{-1} f`` is computed in
 fp32 with every solver and compared with an fp64 Cholesky solve of the same fp32 matrices. The sets
@@ -14,11 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "converter"))
 
 from ma_trt_convert.roma.gp import (
     GP_DIM,
