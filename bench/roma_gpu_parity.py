@@ -13,6 +13,11 @@ same images. Measured:
   upsample grid (Euclidean, ``|Δ|·res/2`` per axis) as median / p99 / max, certainty |Δ| likewise; plus
   each of them against
   the fp32 reference, to show how much of the gap is fp16 itself;
+* arg-max flips (all-fp32): cells of pass 1's anchor classification where our arg-max differs from the
+  reference's, with the reference's own top-2 probability gap there, and the error left when our
+  model is run with the reference's anchor choices forced (``anchor_mode`` of our decoder replaced
+  for that run only): if that error is within tolerance, every larger difference comes from a tie
+  that the reference itself breaks by rounding;
 * eager PyTorch time per call (median of ``--repeats``) of both.
 
 Needs romatch and kornia importable; on a machine without a working torchvision the oracle loader
@@ -22,6 +27,7 @@ falls back to the test double in ``test/oracles/torchvision_stand_in``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import platform
@@ -30,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -42,6 +48,7 @@ from oracles.roma_reference import build_reference, match_reference  # noqa: E40
 
 from ma_trt_convert.checkpoint import load_layout, random_state_dict, write_release_file  # noqa: E402
 from ma_trt_convert.roma import DEFAULT_GP_SOLVER, build_export_module  # noqa: E402
+from ma_trt_convert.roma.coordinate_decoder import CoordinateDecoder  # noqa: E402
 
 OUTPUTS = ("warp", "certainty", "warp_1to0", "certainty_1to0")
 
@@ -98,11 +105,54 @@ def compare(ours: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], res: in
     return out
 
 
+def _top2_gap(anchor_logits: torch.Tensor) -> torch.Tensor:
+    """``[B, 1, g, g]``: top-1 minus top-2 anchor probability of each cell."""
+    top2 = anchor_logits.float().softmax(dim=1).topk(2, dim=1).values
+    return top2[:, :1] - top2[:, 1:]
+
+
 def tie_report(ref: dict[str, torch.Tensor]) -> dict[str, float]:
     """Smallest top-2 probability gap of the reference's anchor classification (near-ties flip arg-max)."""
-    top2 = ref["anchor_logits"].float().softmax(dim=1).topk(2, dim=1).values
-    gap = top2[:, 0] - top2[:, 1]
+    gap = _top2_gap(ref["anchor_logits"])
     return {"min_top2_gap": gap.min().item(), "cells_with_gap_below_1e-3": int((gap < 1e-3).sum().item())}
+
+
+@contextlib.contextmanager
+def anchor_modes_of(module: torch.nn.Module, forced: torch.Tensor | None = None) -> Iterator[list[torch.Tensor]]:
+    """Record (and, with ``forced`` ``[B, 1, g, g]``, replace) the arg-max anchors of ``module``'s decoder."""
+    decoder = next(m for m in module.modules() if isinstance(m, CoordinateDecoder))
+    seen: list[torch.Tensor] = []
+
+    def mode(probs: torch.Tensor) -> torch.Tensor:
+        chosen = CoordinateDecoder.anchor_mode(decoder, probs) if forced is None else forced.to(probs.device)
+        seen.append(chosen)
+        return chosen
+
+    decoder.anchor_mode = mode
+    try:
+        yield seen
+    finally:
+        del decoder.anchor_mode
+
+
+def flip_report(module: torch.nn.Module, call: Callable[[], dict[str, torch.Tensor]], ref: dict, res: int) -> dict:
+    """Arg-max flips of ``module`` against ``ref`` and the error left with the reference's anchors forced."""
+    ref_probs = ref["anchor_logits"].float().softmax(dim=1)
+    ref_mode = ref_probs.argmax(dim=1, keepdim=True)
+    with anchor_modes_of(module) as seen:
+        call()
+    flipped = seen[0] != ref_mode
+    gap = _top2_gap(ref["anchor_logits"])
+    deficit = ref_probs.max(dim=1, keepdim=True).values - ref_probs.gather(1, seen[0])
+    with anchor_modes_of(module, forced=ref_mode):
+        forced = call()
+    return {
+        "cells": ref_mode.numel(),
+        "flipped_cells": int(flipped.sum().item()),
+        "reference_top2_gap_at_flips_max": gap[flipped].max().item() if flipped.any() else None,
+        "reference_prob_deficit_of_our_choice_max": deficit[flipped].max().item() if flipped.any() else None,
+        "ours_with_reference_anchors_vs_reference": compare(forced, ref, res),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
             "tf32": False,
             "ours_vs_reference": compare(ours_fp32, ref_fp32, up),
             "reference_ties": tie_report(ref_fp32),
+            "anchor_flips": flip_report(ours32, run_ours(ours32), ref_fp32, up),
             "time_ms": {"ours_eager": ours_fp32_ms, "reference": ref_fp32_ms},
         }
         del ours32, ref32_model

@@ -73,7 +73,18 @@ class CoordinateDecoder(nn.Module):
             ``[B, 2, h, w]`` fp32 normalised (x, y).
         """
         probs = torch.softmax(logits.float(), dim=1).to(logits.dtype)
-        mode = probs.argmax(dim=1, keepdim=True)
+        return self.flow_around_mode(probs, self.anchor_mode(probs))
+
+    def anchor_mode(self, probs: torch.Tensor) -> torch.Tensor:
+        """Index of the most probable anchor per cell: ``[B, 1, h, w]`` int64 from ``probs`` ``[B, 4096, h, w]``."""
+        return probs.argmax(dim=1, keepdim=True)
+
+    def flow_around_mode(self, probs: torch.Tensor, mode: torch.Tensor) -> torch.Tensor:
+        """Probability-weighted mean of anchor ``mode`` (``[B, 1, h, w]``) and its four index neighbours.
+
+        Returns:
+            ``[B, 2, h, w]`` fp32 normalised (x, y).
+        """
         index = (mode + self.neighbour_offsets).clamp(0, ANCHOR_RES * ANCHOR_RES - 1)
         neighbours = torch.gather(probs, 1, index).float()
         anchors = self.anchors[index.flatten()].reshape(*index.shape, 2)
