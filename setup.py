@@ -28,7 +28,7 @@ setup(
     ],
     install_requires=["numpy"],
     extras_require={
-        "convert": ["torch>=2.1", "onnx>=1.15", "onnxruntime>=1.17", "onnxslim", "tqdm"],
+        "convert": ["torch>=2.1", "onnx>=1.15", "onnxruntime>=1.17", "onnxslim", "tqdm", "safetensors"],
     },
     zip_safe=True,
     entry_points={

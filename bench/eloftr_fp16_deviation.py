@@ -51,11 +51,11 @@ def _summary(values: torch.Tensor) -> dict[str, float | None]:
     }
 
 
-def _pairs(result: MatchResult, top_k: int) -> dict[tuple[int, int], int]:
-    """``(cell0, cell1) -> candidate index`` of the valid candidates of batch item 0."""
+def _pairs(result: MatchResult) -> dict[tuple[int, int], int]:
+    """``(cell0, cell1) -> output row`` of the valid rows of batch item 0."""
     index = result.valid[0].nonzero()[:, 0].cpu()
-    cells1 = result.cell1[0].cpu()
-    return {(int(m) // top_k, int(cells1[m])): int(m) for m in index}
+    cells0, cells1 = result.cell0[0].cpu(), result.cell1[0].cpu()
+    return {(int(cells0[m]), int(cells1[m])): int(m) for m in index}
 
 
 def _time_ms(module: ELoFTRMatcher, inputs: tuple[torch.Tensor, torch.Tensor], repeats: int) -> float:
@@ -92,7 +92,7 @@ def measure(args: argparse.Namespace) -> dict:
     for shift in SHIFTS[: args.pairs]:
         image0, image1 = (t.to(device) for t in textured_pair(args.height, args.width, shift))
         a, b = fp32.match(image0, image1), fp16.match(image0, image1)
-        pa, pb = _pairs(a, fp32.top_k), _pairs(b, fp16.top_k)
+        pa, pb = _pairs(a), _pairs(b)
         common = sorted(pa.keys() & pb.keys())
         ia = torch.tensor([pa[p] for p in common], dtype=torch.long, device=device)
         ib = torch.tensor([pb[p] for p in common], dtype=torch.long, device=device)
@@ -115,6 +115,7 @@ def measure(args: argparse.Namespace) -> dict:
         "width": args.width,
         "threshold": args.threshold,
         "top_k": fp32.top_k,
+        "max_matches": fp32.max_matches,
         "seed": args.seed,
         "pairs": per_pair,
         "match_sets": {**sets, "jaccard": sets["both"] / sets["union"] if sets["union"] else None},

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
 
 from ma_trt_convert.checkpoint import (
     compare_with_layout,
@@ -12,7 +16,33 @@ from ma_trt_convert.checkpoint import (
     read_state_dict,
     write_release_file,
 )
+from ma_trt_convert.eloftr.hf_layout import looks_like_hf_layout, to_release_layout
+from ma_trt_convert.eloftr.weights import read_weight_file
 from ma_trt_convert.variants import RELEASE_FILES, VARIANTS
+
+State = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class AlternativeLayout:
+    """A second naming that a variant's ``build_export_module`` also accepts, checked after renaming.
+
+    Attributes:
+        name: shown in the report, e.g. ``HF transformers layout``.
+        read: reads a weight file of either naming (``path -> tensors``).
+        detect: whether the tensors use this naming.
+        rename: ``tensors -> (tensors under released keys, keys without a released counterpart)``.
+    """
+
+    name: str
+    read: Callable[[str], State]
+    detect: Callable[[State], bool]
+    rename: Callable[[State], tuple[State, list[str]]]
+
+
+ALTERNATIVE_LAYOUTS = {
+    "eloftr": AlternativeLayout("HF transformers layout", read_weight_file, looks_like_hf_layout, to_release_layout),
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,11 +68,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="check that weight files have exactly the released layout",
         description=(
             "Compare every key and shape of the given files with the released layout and print how "
-            "many entries match. Exits 1 on any missing, unexpected or mis-shaped key."
+            "many entries match. ELoFTR also takes the HF transformers layout (.safetensors or torch "
+            "file), renamed first. Exits 1 on any missing, unexpected or mis-shaped key."
         ),
     )
     ins.add_argument("--variant", choices=VARIANTS, required=True)
-    ins.add_argument("--checkpoint", required=True, help="matchanything_<variant>.ckpt as released")
+    ins.add_argument(
+        "--checkpoint",
+        required=True,
+        help="matchanything_<variant>.ckpt as released (ELoFTR: or an HF transformers file)",
+    )
     ins.add_argument("--dinov2", help="RoMa only: dinov2_vitl14_pretrain.pth as released")
     ins.set_defaults(run=run_inspect_checkpoint)
 
@@ -67,10 +102,26 @@ def run_inspect_checkpoint(args: argparse.Namespace) -> int:
         if path is None:
             raise SystemExit(f"error: --variant {args.variant} also needs {release.input_option}")
         layout = load_layout(release.layout)
-        state, _ = read_state_dict(path)
+        state, note = _read_as_release(args.variant, path)
         report = compare_with_layout(state, layout)
-        print(f"{path}: {report.matched}/{len(layout)} entries match {layout.file_name}")
+        print(f"{path}: {report.matched}/{len(layout)} entries match {layout.file_name}{note}")
         if not report.ok:
             failed = True
             print(describe_mismatch(report, path, state))
     return 1 if failed else 0
+
+
+def _read_as_release(variant: str, path: str) -> tuple[State, str]:
+    """The file's tensors under released keys and a note for the report (empty for the released naming).
+
+    A file in the variant's :data:`ALTERNATIVE_LAYOUTS` naming is renamed first; its keys without a
+    released counterpart keep their names, so the layout check reports them as unexpected.
+    """
+    alternative = ALTERNATIVE_LAYOUTS.get(variant)
+    if alternative is None:
+        return read_state_dict(path)[0], ""
+    state = alternative.read(path)
+    if not alternative.detect(state):
+        return state, ""
+    renamed, unmapped = alternative.rename(state)
+    return renamed | {key: state[key] for key in unmapped}, f" ({alternative.name}, mapped)"

@@ -6,10 +6,10 @@ import argparse
 import logging
 import sys
 
-from ma_trt_convert import __version__, checkpoint_commands
+from ma_trt_convert import __version__, checkpoint_commands, engine_commands, export_commands
 from ma_trt_convert.checkpoint import CheckpointError
 
-COMMAND_MODULES = (checkpoint_commands,)
+COMMAND_MODULES = (checkpoint_commands, export_commands, engine_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""Strict loading of ELoFTR weights: the released layout and the ``transformers`` layout."""
+"""Strict loading and ``inspect-checkpoint`` of ELoFTR weights: the released and the ``transformers`` layout."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from ma_trt_convert import cli
 from ma_trt_convert.checkpoint import CheckpointError, load_layout, random_state_dict, write_release_file
 from ma_trt_convert.eloftr import build_export_module, load_release_state
 from ma_trt_convert.eloftr.hf_layout import to_release_layout
@@ -110,3 +111,44 @@ def test_hf_file_with_an_unknown_and_a_missing_key_is_rejected_with_both(
     assert "transformers EfficientLoFTR naming" in message
     assert "keys without a released counterpart: 1 (model.rotary_emb.inv_freq)" in message
     assert "missing keys: 1 (matcher.fine_preprocess.layer1_outconv2.1.running_var)" in message
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "pytorch_model.bin"])
+def test_inspect_recognises_an_hf_file_and_maps_all_447_entries(
+    name: str, release_state: dict[str, torch.Tensor], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hf = {_hf_name(k): v.contiguous() for k, v in release_state.items()}
+    path = tmp_path / name
+    if path.suffix == ".safetensors":
+        save_file(hf, str(path))
+    else:
+        torch.save(hf, path)
+    assert cli.main(["inspect-checkpoint", "--variant", "eloftr", "--checkpoint", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.strip() == f"{path}: 447/447 entries match matchanything_eloftr.ckpt (HF transformers layout, mapped)"
+
+
+def test_inspect_lists_the_missing_and_unknown_keys_of_an_hf_file_and_fails(
+    release_state: dict[str, torch.Tensor], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hf = {_hf_name(k): v.contiguous() for k, v in release_state.items()}
+    del hf["refinement_layer.out_conv_layers.1.batch_norm.running_var"]
+    hf["model.rotary_emb.inv_freq"] = torch.zeros(4)
+    hf["refinement_layer.out_conv.weight"] = torch.zeros(256, 256, 3, 3)
+    path = tmp_path / "model.safetensors"
+    save_file(hf, str(path))
+    assert cli.main(["inspect-checkpoint", "--variant", "eloftr", "--checkpoint", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert f"{path}: 445/447 entries match matchanything_eloftr.ckpt (HF transformers layout, mapped)" in out
+    assert "missing keys: 1 (matcher.fine_preprocess.layer1_outconv2.1.running_var)" in out
+    assert "unexpected keys: 1 (model.rotary_emb.inv_freq)" in out
+    assert "mis-shaped keys: 1 (matcher.fine_preprocess.layer3_outconv.weight (256, 256, 3, 3) expected" in out
+
+
+def test_inspect_reports_a_release_file_without_a_mapping_note(
+    release_state: dict[str, torch.Tensor], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "matchanything_eloftr.ckpt"
+    write_release_file(release_state, LAYOUT, path)
+    assert cli.main(["inspect-checkpoint", "--variant", "eloftr", "--checkpoint", str(path)]) == 0
+    assert capsys.readouterr().out.strip() == f"{path}: 447/447 entries match matchanything_eloftr.ckpt"

@@ -12,8 +12,12 @@ import pytest
 import torch
 
 from ma_trt_convert.checkpoint import load_layout, random_state_dict, write_release_file
-from ma_trt_convert.eloftr import ELoFTRMatcher, build_export_module
+from ma_trt_convert.eloftr import DEFAULT_MAX_MATCHES, ELoFTRMatcher, build_export_module
 from ma_trt_convert.eloftr.synthetic import matching_state, textured_pair
+from ma_trt_convert.onnx_export import export_onnx
+from ma_trt_convert.trt_build import build_engine
+from ma_trt_convert.trt_check import check_onnx
+from ma_trt_convert.trt_targets import TARGETS, default_options
 
 HEIGHT, WIDTH = 224, 320
 FORBIDDEN_OPS = {"NonZero", "Loop", "If", "Col2Im", "Unique", "Multinomial"}
@@ -58,28 +62,33 @@ def _assert_static_and_export_friendly(model: onnx.ModelProto, module: ELoFTRMat
     assert not ops & FORBIDDEN_OPS
     types = _value_types(model)
     assert onnx.TensorProto.DOUBLE not in types.values()
-    candidates = (module.height // 8) * (module.width // 8) * module.top_k
+    rows = int(module.metadata()["output_rows"])
     shapes = {o.name: [d.dim_value for d in o.type.tensor_type.shape.dim] for o in model.graph.output}
     assert shapes == {
-        "keypoints0": [1, candidates, 2],
-        "keypoints1": [1, candidates, 2],
-        "confidence": [1, candidates],
-        "valid": [1, candidates],
+        "keypoints0": [1, rows, 2],
+        "keypoints1": [1, rows, 2],
+        "confidence": [1, rows],
+        "valid": [1, rows],
+        "num_valid": [1],
     }
 
 
-def test_fp32_onnx_matches_pytorch_in_onnxruntime(checkpoint: Path, tmp_path: Path) -> None:
+def test_budgeted_fp32_onnx_matches_pytorch_in_onnxruntime(checkpoint: Path, tmp_path: Path) -> None:
     module = build_export_module(checkpoint, height=HEIGHT, width=WIDTH)
+    assert module.max_matches == DEFAULT_MAX_MATCHES  # the default graph is the budgeted one
     model = _export(module, tmp_path / "eloftr_fp32.onnx")
     _assert_static_and_export_friendly(model, module)
+    assert sum(node.op_type == "TopK" for node in model.graph.node) == 3  # per row, budget, row order
     image0, image1 = textured_pair(HEIGHT, WIDTH)
     session = ort.InferenceSession(str(tmp_path / "eloftr_fp32.onnx"), providers=["CPUExecutionProvider"])
-    kp0, kp1, conf, valid = session.run(None, {"image0": image0.numpy(), "image1": image1.numpy()})
+    kp0, kp1, conf, valid, num_valid = session.run(None, {"image0": image0.numpy(), "image1": image1.numpy()})
     with torch.no_grad():
         ref = [t.numpy() for t in module(image0, image1)]
-    assert valid.dtype == np.bool_
+    assert valid.dtype == np.bool_ and num_valid.dtype == np.int32
     assert np.array_equal(valid, ref[3])
+    assert num_valid.tolist() == ref[4].tolist() == [int(valid.sum())]
     assert int(valid.sum()) >= 75  # 82 measured
+    assert valid[0, : int(num_valid[0])].all()
     # ONNX Runtime's conv kernels round differently (~1e-6 relative); the fixture's sharp dual
     # softmax turns that into ~1e-4 of confidence (see docs/eloftr_model.md).
     assert np.abs(conf - ref[2]).max() <= 1e-3
@@ -90,8 +99,9 @@ def test_fp32_onnx_matches_pytorch_in_onnxruntime(checkpoint: Path, tmp_path: Pa
 def test_fp16_onnx_is_strongly_typed_with_fp32_reductions(tmp_path: Path) -> None:
     layout = load_layout("matchanything_eloftr")
     write_release_file(random_state_dict(layout, 1), layout, tmp_path / "eloftr.ckpt")
-    # float16 convolutions are very slow on CPU; a small input keeps the trace short
-    module = build_export_module(tmp_path / "eloftr.ckpt", height=64, width=64, precision="fp16")
+    # float16 convolutions are very slow on CPU; a small input keeps the trace short. No budget here,
+    # so that the unbudgeted graph is exported too.
+    module = build_export_module(tmp_path / "eloftr.ckpt", height=64, width=64, precision="fp16", max_matches=None)
     assert module.metadata()["precision"] == "fp16"
     model = _export(module, tmp_path / "eloftr_fp16.onnx")
     _assert_static_and_export_friendly(model, module)
@@ -105,4 +115,32 @@ def test_fp16_onnx_is_strongly_typed_with_fp32_reductions(tmp_path: Path) -> Non
     assert by_op["Softmax"] == {fp32}
     assert fp16 in by_op["MatMul"]
     output_types = {o.name: o.type.tensor_type.elem_type for o in model.graph.output}
-    assert output_types == {"keypoints0": fp32, "keypoints1": fp32, "confidence": fp32, "valid": onnx.TensorProto.BOOL}
+    assert output_types == {
+        "keypoints0": fp32,
+        "keypoints1": fp32,
+        "confidence": fp32,
+        "valid": onnx.TensorProto.BOOL,
+        "num_valid": onnx.TensorProto.INT32,
+    }
+
+
+def test_budget_smaller_than_the_candidates_parses_and_builds_with_tensorrt_rtx(tmp_path: Path) -> None:
+    layout = load_layout("matchanything_eloftr")
+    write_release_file(random_state_dict(layout, 2), layout, tmp_path / "eloftr.ckpt")
+    # 64x96: 96 cells x 9 = 864 candidates, so the budget TopK really selects (K = 100 < 864)
+    module = build_export_module(tmp_path / "eloftr.ckpt", height=64, width=96, max_matches=100)
+    onnx_path, plan = tmp_path / "eloftr.onnx", tmp_path / "eloftr.plan"
+    export_onnx(module, onnx_path, metadata={"variant": "eloftr", "precision": "fp32"})
+    target = TARGETS["desktop-rtx"]
+    report = check_onnx(onnx_path, target)
+    assert report.ok, "\n".join(report.lines())
+    assert report.op_counts["TopK"] == 3
+    sidecar = build_engine(onnx_path, plan, target, default_options(target, str(plan)))
+    outputs = {t.name: (t.shape, t.dtype) for t in sidecar.outputs}
+    assert outputs == {
+        "keypoints0": ((1, 100, 2), "float32"),
+        "keypoints1": ((1, 100, 2), "float32"),
+        "confidence": ((1, 100), "float32"),
+        "valid": ((1, 100), "bool"),
+        "num_valid": ((1,), "int32"),
+    }

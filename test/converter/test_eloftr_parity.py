@@ -10,7 +10,7 @@ import torch
 from eloftr_oracle import OracleMatches, build_oracle, oracle_match
 
 from ma_trt_convert.checkpoint import load_layout, random_state_dict, strip_prefix, write_release_file
-from ma_trt_convert.eloftr import ELoFTRMatcher, MatchResult, build_export_module
+from ma_trt_convert.eloftr import DEFAULT_MAX_MATCHES, ELoFTRMatcher, MatchResult, build_export_module
 from ma_trt_convert.eloftr.synthetic import matching_state, textured_pair
 
 THRESHOLD = 0.1
@@ -45,10 +45,11 @@ def case(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     return Case(RESOLUTIONS[request.param], oracle, port_result, exported_result, port.top_k)
 
 
-def _aligned(result: MatchResult, oracle: OracleMatches, top_k: int) -> torch.Tensor:
-    """Indices of ``result``'s valid candidates in the oracle's ``(i, j)`` order; asserts equal match sets."""
+def _aligned(result: MatchResult, oracle: OracleMatches) -> torch.Tensor:
+    """Indices of ``result``'s valid rows in the oracle's ``(i, j)`` order; asserts equal match sets."""
     index = result.valid[0].nonzero()[:, 0]
-    pairs = torch.stack([index // top_k, result.cell1[0, index]], dim=1)
+    assert int(result.num_valid[0]) == len(index) == len(oracle.i)
+    pairs = torch.stack([result.cell0[0, index], result.cell1[0, index]], dim=1)
     order = torch.argsort(pairs[:, 0] * 10**6 + pairs[:, 1])
     assert torch.equal(pairs[order], torch.stack([oracle.i, oracle.j], dim=1))
     return index[order]
@@ -62,14 +63,17 @@ def test_fixture_gives_many_matches_including_multi_candidate_rows(case: Case) -
 
 
 def test_unfused_port_reproduces_the_oracle(case: Case) -> None:
-    sel = _aligned(case.port, case.oracle, case.top_k)
+    sel = _aligned(case.port, case.oracle)
     assert (case.port.keypoints0[0, sel] - case.oracle.keypoints0).abs().max() <= 1e-3
     assert (case.port.keypoints1[0, sel] - case.oracle.keypoints1).abs().max() <= 1e-3
     assert (case.port.confidence[0, sel] - case.oracle.confidence).abs().max() <= 1e-5
 
 
 def test_fused_export_module_reproduces_the_oracle(case: Case) -> None:
-    sel = _aligned(case.exported, case.oracle, case.top_k)
+    # the export module has the default global budget: its valid rows come first
+    assert case.exported.valid.shape == (1, DEFAULT_MAX_MATCHES)
+    sel = _aligned(case.exported, case.oracle)
+    assert torch.equal(sel.sort().values, torch.arange(len(sel)))
     assert (case.exported.keypoints0[0, sel] - case.oracle.keypoints0).abs().max() <= 1e-3
     assert (case.exported.keypoints1[0, sel] - case.oracle.keypoints1).abs().max() <= 1e-3
     # RepVGG/BN folding re-associates float32 sums (~1e-6 relative, as large as the oracle's own

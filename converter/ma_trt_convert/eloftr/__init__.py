@@ -8,10 +8,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ma_trt_convert.eloftr.matcher import INPUT_NAMES, OUTPUT_NAMES, ELoFTRMatcher, MatchResult
+from ma_trt_convert.eloftr.matcher import (
+    DEFAULT_MAX_MATCHES,
+    INPUT_NAMES,
+    OUTPUT_NAMES,
+    ELoFTRMatcher,
+    MatchResult,
+)
 from ma_trt_convert.eloftr.weights import load_module_state, load_release_state
 
 __all__ = [
+    "DEFAULT_MAX_MATCHES",
     "INPUT_NAMES",
     "OUTPUT_NAMES",
     "ELoFTRMatcher",
@@ -30,6 +37,7 @@ def build_export_module(
     threshold: float = 0.1,
     top_k: int | None = None,
     rope_reference_size: int | None = None,
+    max_matches: int | None = DEFAULT_MAX_MATCHES,
 ) -> ELoFTRMatcher:
     """Strictly load ``checkpoint`` (released ``.ckpt`` or ``transformers`` layout) into a fused, eval-mode module.
 
@@ -39,11 +47,15 @@ def build_export_module(
         precision: ``"fp32"`` or ``"fp16"`` (explicit float16 regions, see docs/eloftr_model.md).
         threshold: coarse confidence threshold in (0, 1).
         top_k, rope_reference_size: see :class:`ELoFTRMatcher`.
+        max_matches: global budget of output rows (default :data:`DEFAULT_MAX_MATCHES`; None: every
+            candidate, the heavy unbudgeted graph); see :class:`ELoFTRMatcher`.
 
     Raises:
         CheckpointError: the file does not have the released (or ``transformers``) layout exactly.
         ValueError: bad size, threshold or precision.
     """
-    module = ELoFTRMatcher(height, width, threshold, top_k=top_k, rope_reference_size=rope_reference_size)
+    module = ELoFTRMatcher(
+        height, width, threshold, top_k=top_k, rope_reference_size=rope_reference_size, max_matches=max_matches
+    )
     module.load_state_dict(load_module_state(checkpoint), strict=True)
     return module.eval().fuse().set_precision(precision)

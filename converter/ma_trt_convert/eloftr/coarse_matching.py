@@ -15,6 +15,11 @@ columns) therefore contains every kept pair, for any ``0 < thr < 1``. With ``thr
 (The bound is exact in real arithmetic; in float32 the row sum of the softmax is 1 to ~1e-6, so a
 miss would need ``k + 1`` entries all within ~1e-7 of ``thr``.)
 
+Global match budget (:func:`budget_selection`): of the ``M = L·k`` candidates, keep the ``K`` best by
+confidence, every valid one ranked above every invalid one, with one fixed-size TopK. The kept valid
+set is therefore exactly the full valid set whenever it has at most ``K`` members, and otherwise its
+``K`` most confident members.
+
 Cell indices are row-major: cell ``i`` of a ``h × w`` grid is at row ``i // w``, column ``i % w``.
 """
 
@@ -26,6 +31,9 @@ import torch
 
 BORDER = 2
 TEMPERATURE = 0.1
+# candidate indices are ranked as float32 keys (TensorRT's TopK takes floating-point input): exact
+# below 2^24, and the invalid ones are shifted by M, so M must stay below 2^23
+MAX_CANDIDATES = 2**23
 
 
 def candidates_per_cell(threshold: float) -> int:
@@ -70,3 +78,25 @@ def top_candidates(
     score, j = torch.topk(conf * interior1, k, dim=2)
     valid = (score > threshold) & (interior0 > 0)[None, :, None]
     return score, j, valid
+
+
+def budget_selection(score: torch.Tensor, valid: torch.Tensor, budget: int) -> torch.Tensor:
+    """Which ``budget`` of the ``M`` candidates to keep, with static shapes (two TopK, no NonZero).
+
+    Args:
+        score: ``[N, M]`` float32 confidence of each candidate (>= 0).
+        valid: ``[N, M]`` bool, the candidate passes the rule.
+        budget: ``K``, at most ``M`` (and below ``MAX_CANDIDATES``).
+
+    Returns:
+        int64 ``[N, K]`` candidate indices: the ``K`` largest ``score`` with every valid candidate
+        ranked above every invalid one (so all valid ones when there are at most ``K``), ordered
+        valid first and by increasing candidate index within each group. The valid prefix thus has
+        the order of the unbudgeted output, which does not depend on confidence near-ties.
+    """
+    m = score.shape[1]
+    _, kept = torch.topk(torch.where(valid, score, score - 2.0), budget, dim=1)
+    rejected = torch.gather(valid, 1, kept).logical_not()
+    order_key = kept.float() + rejected.float() * m
+    _, order = torch.topk(order_key, budget, dim=1, largest=False)
+    return torch.gather(kept, 1, order)

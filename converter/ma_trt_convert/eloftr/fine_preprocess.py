@@ -94,6 +94,15 @@ def windows0(fine: torch.Tensor) -> torch.Tensor:
     return blocks.permute(0, 2, 4, 3, 5, 1).reshape(n, -1, WINDOW * WINDOW, c)
 
 
+def select_windows0(fine: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+    """Image-0 windows ``[N, K, 64, C]`` of the given cells (int64 ``[N, K]``) of ``fine`` ``[N, C, H, W]``."""
+    all_windows = windows0(fine)
+    n, cell_count = all_windows.shape[:2]
+    offset = torch.arange(n, device=fine.device)[:, None] * cell_count
+    picked = all_windows.flatten(0, 1).index_select(0, (cells + offset).reshape(-1))
+    return picked.reshape(n, cells.shape[1], *all_windows.shape[2:])
+
+
 def window1_index(h: int, w: int) -> torch.Tensor:
     """int64 ``[S, 100]``: flat indices into the 1-padded ``(h+2) × (w+2)`` map of each image-1 window.
 

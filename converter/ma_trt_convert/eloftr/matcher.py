@@ -4,18 +4,27 @@ Input: two grayscale images ``[N, 1, H, W]`` float32 in [0, 1], ``H`` and ``W`` 
 same size for both images). Coarse grid: ``h = H/8``, ``w = W/8``, ``L = h·w`` cells per image, cell
 ``i`` at column ``i % w`` and row ``i // w``.
 
-Output contract (``forward``; ``M = L·k`` candidates, candidate ``m = i·k + r`` is the ``r``-th best
-image-1 cell for image-0 cell ``i``, ``k = ceil(1/threshold) − 1`` unless overridden):
+Candidates: ``M = L·k``; candidate ``m = i·k + r`` is the ``r``-th best image-1 cell for image-0 cell
+``i`` (``k = ceil(1/threshold) − 1`` unless overridden). The set of valid candidates equals upstream's
+coarse match set exactly for any threshold in (0, 1) with that ``k`` (see :mod:`.coarse_matching`).
 
-    keypoints0  float32 [N, M, 2]  (x, y) in image-0 pixels, upstream convention (see .fine_matching)
-    keypoints1  float32 [N, M, 2]  (x, y) in image-1 pixels, same convention
-    confidence  float32 [N, M]     coarse dual-softmax confidence of the pair (0 for border columns)
-    valid       bool    [N, M]     the pair is a MatchAnything match: confidence > threshold and
+Output rows ``R``: with ``max_matches = None`` every candidate, in candidate order (``R = M``); with a
+budget ``K = min(max_matches, M)`` rows (``R = K``): the ``K`` most confident candidates with every
+valid one ranked first (:func:`.coarse_matching.budget_selection`), valid rows first and each group in
+increasing candidate index, and only these go through the fine stage. Output contract (``forward``):
+
+    keypoints0  float32 [N, R, 2]  (x, y) in image-0 pixels, upstream convention (see .fine_matching)
+    keypoints1  float32 [N, R, 2]  (x, y) in image-1 pixels, same convention
+    confidence  float32 [N, R]     coarse dual-softmax confidence of the pair (0 for border columns;
+                                   with a budget, 0 on every invalid row)
+    valid       bool    [N, R]     the pair is a MatchAnything match: confidence > threshold and
                                    neither cell within 2 cells of its image border
+    num_valid   int32   [N]        number of valid candidates before the budget (= upstream's match
+                                   count); ``num_valid > R`` means the budget dropped the
+                                   ``num_valid − R`` least confident matches
 
-The set ``{m : valid[m]}`` equals upstream's coarse match set exactly for any threshold in (0, 1)
-when ``k = ceil(1/threshold) − 1`` (see :mod:`.coarse_matching`); the runtime compacts it.
-Invalid candidates carry finite but meaningless coordinates.
+With a budget the valid rows are the first ``min(num_valid, R)``. Invalid rows carry finite but
+meaningless coordinates.
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ import torch
 from torch import nn
 
 from ma_trt_convert.eloftr.coarse_matching import (
+    MAX_CANDIDATES,
+    budget_selection,
     candidates_per_cell,
     confidence_matrix,
     interior_mask,
@@ -33,26 +44,82 @@ from ma_trt_convert.eloftr.coarse_matching import (
 )
 from ma_trt_convert.eloftr.coarse_transformer import CoarseTransformer
 from ma_trt_convert.eloftr.fine_matching import regression_index, stage1_argmax, stage2_offset, window_offset
-from ma_trt_convert.eloftr.fine_preprocess import STRIDE, FinePreprocess, window1_index, windows0, windows1
+from ma_trt_convert.eloftr.fine_preprocess import (
+    STRIDE,
+    FinePreprocess,
+    select_windows0,
+    window1_index,
+    windows0,
+    windows1,
+)
 from ma_trt_convert.eloftr.repvgg import RepVGGBackbone, fuse_backbone
 
 SIZE_MULTIPLE = 32
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16}
 INPUT_NAMES = ("image0", "image1")
-OUTPUT_NAMES = ("keypoints0", "keypoints1", "confidence", "valid")
+# output rows of build_export_module's graph: below TensorRT's TopK limit (K < 3840) and 72 % of the
+# 4256 interior cells at 640x480; the fine stage is then 0.5 % of the FLOPs (docs/eloftr_model.md)
+DEFAULT_MAX_MATCHES = 3072
+OUTPUT_NAMES = ("keypoints0", "keypoints1", "confidence", "valid", "num_valid")
 
 
 class MatchResult(NamedTuple):
     """Everything :meth:`ELoFTRMatcher.match` computes; shapes as in the module docstring.
 
-    ``cell1`` (int64 ``[N, M]``) is the image-1 cell of each candidate (the image-0 cell is ``m // k``).
+    ``cell0``, ``cell1`` (int64 ``[N, R]``) are the image-0 and image-1 cells of each output row.
     """
 
     keypoints0: torch.Tensor
     keypoints1: torch.Tensor
     confidence: torch.Tensor
     valid: torch.Tensor
+    num_valid: torch.Tensor
+    cell0: torch.Tensor
     cell1: torch.Tensor
+
+
+class _Rows(NamedTuple):
+    """Coarse part of the output rows, each ``[N, R]``: confidence, validity, image-0 and image-1 cells."""
+
+    score: torch.Tensor
+    valid: torch.Tensor
+    cell0: torch.Tensor
+    cell1: torch.Tensor
+
+
+def _budget_rows(candidates: _Rows, budget: int) -> _Rows:
+    """The ``budget`` rows :func:`.coarse_matching.budget_selection` keeps, confidence 0 on invalid ones.
+
+    Which invalid candidates fill the rows depends on near-ties of tiny confidences, so zeroing their
+    confidence makes every backend report the same confidence row by row.
+    """
+    kept = budget_selection(candidates.score, candidates.valid, budget)
+    score, valid, cell0, cell1 = (torch.gather(t, 1, kept) for t in candidates)
+    return _Rows(torch.where(valid, score, torch.zeros_like(score)), valid, cell0, cell1)
+
+
+class _Windows(NamedTuple):
+    """Fine windows grouped for the stage-1/2 matmuls: ``G`` image-0 windows, ``g`` image-1 windows each.
+
+    ``w0`` ``[N, G, 1, 64, C]``, ``w1`` ``[N, G, g, 100, C]``; output row ``G_index·g + g_index``.
+    """
+
+    w0: torch.Tensor
+    w1: torch.Tensor
+
+
+_BUDGET_ORDER = "valid rows first (the first min(num_valid, output_rows)), each group by increasing candidate index"
+
+
+def _budget(max_matches: int | None, candidates: int) -> int | None:
+    """The output row budget: ``min(max_matches, candidates)``, or None for all candidates."""
+    if max_matches is None:
+        return None
+    if max_matches < 1:
+        raise ValueError(f"max_matches must be positive or None, got {max_matches}")
+    if candidates >= MAX_CANDIDATES:
+        raise ValueError(f"{candidates} candidates: a match budget needs fewer than {MAX_CANDIDATES}")
+    return min(max_matches, candidates)
 
 
 def _cell_origins(h: int, w: int) -> torch.Tensor:
@@ -70,6 +137,9 @@ class ELoFTRMatcher(nn.Module):
         top_k: candidates per image-0 cell; default ``ceil(1/threshold) − 1`` (exact). A smaller value
             makes the graph lighter but may drop matches of rows with many passing entries.
         rope_reference_size: upstream NPE test size in pixels; default ``max(height, width)``.
+        max_matches: global budget ``K`` of output rows (capped at ``M``); None keeps every candidate.
+            Exact (the valid rows are upstream's whole match set) whenever upstream has at most ``K``
+            matches. Values >= 3840 exceed older TensorRT's TopK limit.
     """
 
     input_names = INPUT_NAMES
@@ -82,6 +152,7 @@ class ELoFTRMatcher(nn.Module):
         threshold: float = 0.1,
         top_k: int | None = None,
         rope_reference_size: int | None = None,
+        max_matches: int | None = None,
     ) -> None:
         super().__init__()
         if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE or height <= 0 or width <= 0:
@@ -89,6 +160,7 @@ class ELoFTRMatcher(nn.Module):
         self.height, self.width, self.threshold = height, width, threshold
         h, w = height // STRIDE, width // STRIDE
         self.top_k = min(top_k or candidates_per_cell(threshold), h * w)
+        self.max_matches = _budget(max_matches, h * w * self.top_k)
         self.rope_reference_size = rope_reference_size or max(height, width)
         self.precision = "fp32"
         self.backbone = RepVGGBackbone()
@@ -125,30 +197,39 @@ class ELoFTRMatcher(nn.Module):
         coarse, x2, x1 = self.backbone(torch.cat([image0, image1], dim=0).to(dtype))
         feat0, feat1 = self.loftr_coarse(*coarse.chunk(2))
         conf = confidence_matrix(feat0.flatten(2).transpose(1, 2), feat1.flatten(2).transpose(1, 2))
-        score, cell1, valid = top_candidates(conf, self.interior, self.interior, k, self.threshold)
-
-        fine0, fine1 = self.fine_preprocess(torch.cat([feat0, feat1], dim=0), x2, x1).chunk(2)
-        cells = conf.shape[1]
-        w0 = windows0(fine0).unsqueeze(2)
-        w1 = windows1(fine1, cell1.reshape(n, -1), self.window1_index).unflatten(1, (cells, k))
-        a, b = stage1_argmax(w0, w1)
-        offset = stage2_offset(w0, w1, a, b, self.regression_index)
-
-        origin1 = self.cell_origin.index_select(0, cell1.reshape(-1)).reshape(n, cells, k, 2)
-        keypoints0 = self.cell_origin[None, :, None, :] + window_offset(a)
-        keypoints1 = (origin1 + window_offset(b)) + offset
-        return MatchResult(
-            keypoints0.reshape(n, -1, 2),
-            keypoints1.reshape(n, -1, 2),
-            score.reshape(n, -1),
-            valid.reshape(n, -1),
-            cell1.reshape(n, -1),
+        score, cell1, valid = (
+            t.flatten(1) for t in top_candidates(conf, self.interior, self.interior, k, self.threshold)
         )
+        num_valid = valid.float().sum(dim=1).to(torch.int32)
+        fine0, fine1 = self.fine_preprocess(torch.cat([feat0, feat1], dim=0), x2, x1).chunk(2)
+        rows = _Rows(score, valid, (torch.arange(score.shape[1], device=score.device) // k).expand(n, -1), cell1)
+        if self.max_matches is None:
+            w0 = windows0(fine0).unsqueeze(2)
+            w1 = windows1(fine1, cell1, self.window1_index).unflatten(1, (-1, k))
+        else:
+            rows = _budget_rows(rows, self.max_matches)
+            w0 = select_windows0(fine0, rows.cell0).unsqueeze(2)
+            w1 = windows1(fine1, rows.cell1, self.window1_index).unsqueeze(2)
+        keypoints0, keypoints1 = self._refine(_Windows(w0, w1), rows.cell0, rows.cell1)
+        return MatchResult(keypoints0, keypoints1, rows.score, rows.valid, num_valid, rows.cell0, rows.cell1)
+
+    def _refine(self, windows: _Windows, cell0: torch.Tensor, cell1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fine stage: keypoints ``[N, R, 2]`` float32 of the ``R`` rows (cells int64 ``[N, R]``)."""
+        n = cell0.shape[0]
+        a, b = stage1_argmax(windows.w0, windows.w1)
+        offset = stage2_offset(windows.w0, windows.w1, a, b, self.regression_index).reshape(n, -1, 2)
+        keypoints0 = self._origin(cell0) + window_offset(a).reshape(n, -1, 2)
+        keypoints1 = (self._origin(cell1) + window_offset(b).reshape(n, -1, 2)) + offset
+        return keypoints0, keypoints1
+
+    def _origin(self, cells: torch.Tensor) -> torch.Tensor:
+        """float32 ``[N, R, 2]``: ``8·(column, row)`` of int64 cells ``[N, R]``."""
+        return self.cell_origin.index_select(0, cells.reshape(-1)).reshape(*cells.shape, 2)
 
     def forward(self, image0: torch.Tensor, image1: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The :data:`OUTPUT_NAMES` tensors of :meth:`match`, in that order."""
         result = self.match(image0, image1)
-        return result.keypoints0, result.keypoints1, result.confidence, result.valid
+        return result.keypoints0, result.keypoints1, result.confidence, result.valid, result.num_valid
 
     def example_inputs(self, batch: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         """Deterministic float32 images ``[batch, 1, H, W]`` in [0, 1] for tracing/export."""
@@ -169,6 +250,10 @@ class ELoFTRMatcher(nn.Module):
             "exact_threshold_rule": str(self.top_k >= min(candidates_per_cell(self.threshold), h * w)).lower(),
             "coarse_cells": str(h * w),
             "num_candidates": str(h * w * self.top_k),
+            "max_matches": "none" if self.max_matches is None else str(self.max_matches),
+            "output_rows": str(h * w * self.top_k if self.max_matches is None else self.max_matches),
+            "row_order": "candidate index i*top_k + r" if self.max_matches is None else _BUDGET_ORDER,
+            "truncated_when": "num_valid > output_rows (the least confident matches were dropped)",
             "border_cells": "2",
             "rope_reference_size": str(self.rope_reference_size),
             "inputs": ",".join(self.input_names),

@@ -21,8 +21,13 @@ LAYOUT = "matchanything_eloftr"
 SHOWN = 5
 
 
-def _read_any(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors of a ``.safetensors`` file or of a torch file (Lightning or plain)."""
+def read_weight_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Tensors of a ``.safetensors`` file or of a torch file (Lightning or plain), any naming.
+
+    Raises:
+        CheckpointError: missing or unreadable file.
+    """
+    path = Path(path)
     if path.suffix != ".safetensors":
         return read_state_dict(path)[0]
     if not path.is_file():
@@ -63,7 +68,7 @@ def load_release_state(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         CheckpointError: unreadable file, or keys/shapes that do not match exactly (message lists them).
     """
     path = Path(path)
-    state = _read_any(path)
+    state = read_weight_file(path)
     if looks_like_hf_layout(state):
         return _from_hf(state, path)
     report = compare_with_layout(state, load_layout(LAYOUT))

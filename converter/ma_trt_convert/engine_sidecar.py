@@ -1,0 +1,346 @@
+"""The engine sidecar: the JSON file written next to every TensorRT plan (``model.plan.json``).
+
+It is the contract between the converter and the robot runtime: the runtime reads it *before*
+deserialising the plan and refuses (or warns about) an engine that was built for another TensorRT
+version, another GPU, or from another ONNX file. This module is pure standard library (no torch, no
+numpy, no tensorrt) so that the runtime can import it as it is.
+
+Schema 1 (all keys required unless marked optional; see ``docs/conversion.md``)::
+
+    {
+      "schema": 1,
+      "variant": "eloftr" | "roma",
+      "precision": "fp16" | "fp32",          # precision of the ONNX graph the plan was built from
+      "batch": 1,                             # fixed batch size of every input
+      "target": "desktop" | "desktop-rtx" | "jetson-orin-jp6" | "jetson-xavier-jp5" | "jetson-thor",
+      "tensorrt": {"module": "tensorrt" | "tensorrt_rtx", "version": "10.3.0.30",
+                   "typing": "strong" | "weak", "fp16_flag": bool,
+                   "version_compatible": bool, "exclude_lean_runtime": bool, "dla_core": int | null},
+      "device": {"gpu_name": str | null, "compute_capabilities": ["8.6", ...]},
+      "onnx": {"file": "model.onnx", "sha256": "<hex>"},
+      "plan": {"file": "model.plan", "sha256": "<hex>", "bytes": int},
+      "model": {str: str},                    # the ONNX model metadata (resolutions, checkpoint hashes...)
+      "inputs":  [{"name": str, "shape": [int, ...], "dtype": "float32", "description": str}, ...],
+      "outputs": [... same form ...],
+      "converter_version": "0.1.0",
+      "created_utc": "2026-01-01T00:00:00Z"
+    }
+
+``device.gpu_name`` is ``null`` when the builder had no GPU (TensorRT-RTX building on a CPU-only
+machine); ``device.compute_capabilities`` then lists the capabilities the builder targeted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+SIDECAR_SUFFIX = ".json"
+PRECISIONS = ("fp16", "fp32")
+TYPING_MODES = ("strong", "weak")
+DTYPES = ("float32", "float16", "int32", "int64", "bool", "uint8", "int8")
+
+
+class SidecarError(ValueError):
+    """A sidecar file that is missing, unreadable or does not follow the schema."""
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output of the engine.
+
+    Attributes:
+        name: tensor name in the ONNX graph and in the engine (``set_tensor_address`` uses it).
+        shape: fixed shape, batch first (no dynamic dimensions: every engine is built for one shape).
+        dtype: element type as a numpy name (``"float32"``, ``"float16"``, ``"int32"``, ``"bool"``...).
+        description: layout, value range, units and coordinate convention, in words.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    description: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TensorSpec:
+        _require(data, {"name": str, "shape": list, "dtype": str}, "tensor")
+        if not all(isinstance(d, int) and d > 0 for d in data["shape"]):
+            raise SidecarError(f"tensor {data['name']!r}: shape must be positive integers, got {data['shape']}")
+        if data["dtype"] not in DTYPES:
+            raise SidecarError(f"tensor {data['name']!r}: dtype {data['dtype']!r} is not one of {', '.join(DTYPES)}")
+        return cls(data["name"], tuple(data["shape"]), data["dtype"], str(data.get("description", "")))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "description": self.description}
+
+
+@dataclass(frozen=True)
+class TensorRTBuild:
+    """How the plan was built (see ``trt_targets`` for what each target sets)."""
+
+    module: str
+    version: str
+    typing: str
+    fp16_flag: bool = False
+    version_compatible: bool = False
+    exclude_lean_runtime: bool = False
+    dla_core: int | None = None
+
+
+@dataclass(frozen=True)
+class BuildDevice:
+    """The GPU the plan was built on (``gpu_name`` None: no GPU, see module docstring)."""
+
+    gpu_name: str | None
+    compute_capabilities: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A file by name (relative to the sidecar's folder) and SHA-256; ``size`` in bytes, plans only."""
+
+    file: str
+    sha256: str
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class EngineSidecar:
+    """Everything the runtime needs to know about a plan before loading it (schema 1)."""
+
+    variant: str
+    precision: str
+    batch: int
+    target: str
+    tensorrt: TensorRTBuild
+    device: BuildDevice
+    onnx: FileRef
+    plan: FileRef
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    model: dict[str, str] = field(default_factory=dict)
+    converter_version: str = ""
+    created_utc: str = ""
+    schema: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (key order as in the module docstring)."""
+        return {
+            "schema": self.schema,
+            "variant": self.variant,
+            "precision": self.precision,
+            "batch": self.batch,
+            "target": self.target,
+            "tensorrt": asdict(self.tensorrt),
+            "device": {
+                "gpu_name": self.device.gpu_name,
+                "compute_capabilities": list(self.device.compute_capabilities),
+            },
+            "onnx": {"file": self.onnx.file, "sha256": self.onnx.sha256},
+            "plan": {"file": self.plan.file, "sha256": self.plan.sha256, "bytes": self.plan.size},
+            "model": dict(self.model),
+            "inputs": [spec.to_dict() for spec in self.inputs],
+            "outputs": [spec.to_dict() for spec in self.outputs],
+            "converter_version": self.converter_version,
+            "created_utc": self.created_utc,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EngineSidecar:
+        """Validate and convert the JSON form; raises :class:`SidecarError` naming the first problem."""
+        if not isinstance(data, dict):
+            raise SidecarError("sidecar: top level must be a JSON object")
+        if data.get("schema") != SCHEMA_VERSION:
+            raise SidecarError(
+                f"sidecar: schema {data.get('schema')!r} is not supported (this reader knows schema {SCHEMA_VERSION}); "
+                "rebuild the engine with this converter version"
+            )
+        _require(
+            data,
+            {
+                "variant": str,
+                "precision": str,
+                "batch": int,
+                "target": str,
+                "tensorrt": dict,
+                "device": dict,
+                "onnx": dict,
+                "plan": dict,
+                "model": dict,
+                "inputs": list,
+                "outputs": list,
+            },
+            "sidecar",
+        )
+        if data["precision"] not in PRECISIONS:
+            raise SidecarError(f"sidecar: precision {data['precision']!r} is not one of {', '.join(PRECISIONS)}")
+        if data["batch"] < 1:
+            raise SidecarError(f"sidecar: batch must be >= 1, got {data['batch']}")
+        trt = data["tensorrt"]
+        _require(trt, {"module": str, "version": str, "typing": str}, "sidecar.tensorrt")
+        if trt["typing"] not in TYPING_MODES:
+            raise SidecarError(f"sidecar.tensorrt: typing {trt['typing']!r} is not one of {', '.join(TYPING_MODES)}")
+        dev = data["device"]
+        if not (dev.get("gpu_name") is None or isinstance(dev.get("gpu_name"), str)):
+            raise SidecarError("sidecar.device: gpu_name must be a string or null")
+        _require(data["onnx"], {"file": str, "sha256": str}, "sidecar.onnx")
+        _require(data["plan"], {"file": str, "sha256": str, "bytes": int}, "sidecar.plan")
+        if not data["inputs"] or not data["outputs"]:
+            raise SidecarError("sidecar: inputs and outputs must not be empty")
+        return cls(
+            variant=data["variant"],
+            precision=data["precision"],
+            batch=data["batch"],
+            target=data["target"],
+            tensorrt=TensorRTBuild(
+                module=trt["module"],
+                version=trt["version"],
+                typing=trt["typing"],
+                fp16_flag=bool(trt.get("fp16_flag", False)),
+                version_compatible=bool(trt.get("version_compatible", False)),
+                exclude_lean_runtime=bool(trt.get("exclude_lean_runtime", False)),
+                dla_core=trt.get("dla_core"),
+            ),
+            device=BuildDevice(dev.get("gpu_name"), tuple(str(c) for c in dev.get("compute_capabilities", []))),
+            onnx=FileRef(data["onnx"]["file"], data["onnx"]["sha256"]),
+            plan=FileRef(data["plan"]["file"], data["plan"]["sha256"], data["plan"]["bytes"]),
+            inputs=tuple(TensorSpec.from_dict(t) for t in data["inputs"]),
+            outputs=tuple(TensorSpec.from_dict(t) for t in data["outputs"]),
+            model={str(k): str(v) for k, v in data["model"].items()},
+            converter_version=str(data.get("converter_version", "")),
+            created_utc=str(data.get("created_utc", "")),
+        )
+
+
+def _require(data: dict[str, Any], types: dict[str, type], where: str) -> None:
+    for key, kind in types.items():
+        if key not in data:
+            raise SidecarError(f"{where}: missing key {key!r}")
+        value = data[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise SidecarError(f"{where}: {key!r} must be {kind.__name__}, got {type(value).__name__}")
+
+
+def sidecar_path(plan_path: str | os.PathLike[str]) -> Path:
+    """Where the sidecar of ``plan_path`` lives: ``model.plan`` -> ``model.plan.json``."""
+    plan_path = Path(plan_path)
+    return plan_path.with_name(plan_path.name + SIDECAR_SUFFIX)
+
+
+def sha256_file(path: str | os.PathLike[str], chunk_bytes: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks (plans and weights can be gigabytes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | memoryview) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+
+    A reader never sees a half-written file: either the old content or the new one. The file gets
+    the usual permissions (0666 minus the umask), not mkstemp's 0600.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_sidecar(sidecar: EngineSidecar, path: str | os.PathLike[str]) -> None:
+    """Write ``sidecar`` as indented JSON, atomically."""
+    atomic_write_bytes(path, (json.dumps(sidecar.to_dict(), indent=2) + "\n").encode())
+
+
+def read_sidecar(path: str | os.PathLike[str]) -> EngineSidecar:
+    """Read and validate a sidecar file; raises :class:`SidecarError` with the file name."""
+    path = Path(path)
+    if not path.is_file():
+        raise SidecarError(
+            f"{path}: no sidecar; build the engine with `ma-trt-convert build`, which writes it "
+            "(for a plan built by trtexec: `ma-trt-convert sidecar`)"
+        )
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SidecarError(f"{path}: not readable JSON ({exc})") from exc
+    try:
+        return EngineSidecar.from_dict(data)
+    except SidecarError as exc:
+        raise SidecarError(f"{path}: {exc}") from exc
+
+
+def runtime_mismatches(
+    sidecar: EngineSidecar,
+    *,
+    tensorrt_module: str,
+    tensorrt_version: str,
+    compute_capability: str | None,
+    gpu_name: str | None = None,
+) -> list[str]:
+    """Reasons why this runtime should not load the plan (empty list: fine to load).
+
+    Args:
+        tensorrt_module: module the runtime uses (``"tensorrt"``, ``"tensorrt_rtx"``, a lean runtime
+            reports ``"tensorrt"``).
+        tensorrt_version: its ``__version__``.
+        compute_capability: the runtime GPU's ``"major.minor"``; None skips the check.
+        gpu_name: the runtime GPU's name; None skips the check.
+
+    Rules: the module must match; the version must equal the build version exactly, except for
+    version-compatible plans, which need the same major version and a runtime at least as new;
+    the compute capability must be one the plan was built for; the GPU name, when both are known,
+    must match (TensorRT tunes tactics for one GPU model).
+    """
+    problems: list[str] = []
+    built = sidecar.tensorrt
+    if tensorrt_module != built.module:
+        problems.append(f"plan was built with {built.module}, this runtime uses {tensorrt_module}")
+    elif built.version_compatible:
+        if _version_tuple(tensorrt_version)[:1] != _version_tuple(built.version)[:1] or _version_tuple(
+            tensorrt_version
+        ) < _version_tuple(built.version):
+            problems.append(
+                f"version-compatible plan built with {built.module} {built.version} needs the same major version "
+                f"at least as new; this runtime has {tensorrt_version}"
+            )
+    elif _version_tuple(tensorrt_version)[:3] != _version_tuple(built.version)[:3]:
+        problems.append(
+            f"plan was built with {built.module} {built.version}, this runtime has {tensorrt_version}: "
+            "rebuild the engine on this machine"
+        )
+    caps = sidecar.device.compute_capabilities
+    if compute_capability is not None and caps and compute_capability not in caps:
+        problems.append(f"plan targets compute capability {', '.join(caps)}, this GPU is {compute_capability}")
+    if gpu_name is not None and sidecar.device.gpu_name is not None and gpu_name != sidecar.device.gpu_name:
+        problems.append(f"plan was built on {sidecar.device.gpu_name}, this GPU is {gpu_name}: rebuild it here")
+    return problems
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for part in version.split("."):
+        digits = "".join(ch for ch in part if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)

@@ -1,0 +1,212 @@
+"""``export`` and ``verify`` subcommands (PyTorch checkpoint -> ONNX, ONNX Runtime parity)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+from ma_trt_convert.conversion_errors import ConversionError, reports_errors
+from ma_trt_convert.engine_sidecar import sha256_file
+from ma_trt_convert.onnx_export import DEFAULT_OPSET, SUPPORTED_OPSETS, export_onnx
+from ma_trt_convert.onnx_metadata import BUILD_ARGS_KEY, decode_io_contract, read_onnx_metadata
+from ma_trt_convert.variant_models import (
+    TENSOR_DESCRIPTIONS,
+    build_args,
+    build_module,
+    decode_build_args,
+    encode_build_args,
+)
+from ma_trt_convert.variants import VARIANTS
+from ma_trt_convert.verify import Tolerances, compare_outputs, run_onnxruntime, run_torch, synthetic_inputs
+
+LOG = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``export`` and ``verify``."""
+    exp = sub.add_parser(
+        "export",
+        help="export a variant from its checkpoint to a cleaned, fixed-shape ONNX file",
+        description=(
+            "Load the released weights, build the fixed-shape export module and write a cleaned ONNX "
+            "(constant-folded, no float64, no operator TensorRT rejects) with metadata: variant, "
+            "resolutions, precision, checkpoint hashes, exporter version and the I/O contract "
+            "(see `ma-trt-convert info`). --precision fp16 writes a strongly typed graph (fp16 compute, "
+            "fp32 where the reference keeps fp32: normalisations, softmax, GP) for TensorRT's strongly "
+            "typed builds; use fp32 for jetson-xavier-jp5 (TensorRT 8.5 makes fp16 with its builder flag)."
+        ),
+    )
+    exp.add_argument("--variant", choices=VARIANTS, required=True)
+    exp.add_argument("--checkpoint", required=True, help="matchanything_<variant>.ckpt as released")
+    exp.add_argument("--dinov2", help="RoMa only: dinov2_vitl14_pretrain.pth as released")
+    exp.add_argument("--output", required=True, help="ONNX file to write (weights over 1 GiB go to <output>.data)")
+    exp.add_argument("--precision", choices=("fp16", "fp32"), default="fp16", help="graph precision (default fp16)")
+    exp.add_argument("--batch", type=int, default=1, help="fixed batch size (pairs per run; default 1)")
+    exp.add_argument(
+        "--opset",
+        type=int,
+        choices=SUPPORTED_OPSETS,
+        default=DEFAULT_OPSET,
+        help="ONNX opset (default 17: parsed by TensorRT 8.5 to 11, GridSample right; 16 for jetson-xavier-jp5)",
+    )
+    exp.add_argument("--height", type=int, default=480, help="ELoFTR: input height in pixels, multiple of 32")
+    exp.add_argument("--width", type=int, default=640, help="ELoFTR: input width in pixels, multiple of 32")
+    exp.add_argument("--threshold", type=float, default=0.1, help="ELoFTR: coarse match threshold (default 0.1)")
+    exp.add_argument("--max-matches", type=int, help="ELoFTR: output rows (match budget; default: the model port's)")
+    exp.add_argument("--coarse-res", type=int, default=560, help="RoMa: coarse pass side in pixels (default 560)")
+    exp.add_argument(
+        "--upsample-res", type=int, default=864, help="RoMa: upsample pass side in pixels (default 864; 0: no pass 2)"
+    )
+    exp.add_argument("--gp-solver", help="RoMa: GP solver of the model port (default: the port's)")
+    exp.add_argument(
+        "--device", default="cpu", help="torch device to trace on (default cpu; cuda is much faster for fp16)"
+    )
+    exp.add_argument(
+        "--external-data",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="weights in <output>.data: auto = when over 1 GiB (default)",
+    )
+    exp.set_defaults(run=run_export)
+
+    ver = sub.add_parser(
+        "verify",
+        help="compare an exported ONNX (ONNX Runtime) with the PyTorch model on the same inputs",
+        description=(
+            "Rebuild the PyTorch module recorded in the ONNX metadata from the given weights, run it and "
+            "the ONNX file (ONNX Runtime, CPU) on a synthetic image pair and print per-output errors: "
+            "median, p99 and max, in pixels for coordinates (warp, keypoints), absolute for "
+            "certainty/confidence, mismatch fraction for validity masks. Exits 1 when a tolerance is "
+            "exceeded. Defaults depend on the graph precision (fp32: p99 0.1 px, max 1 px, score 1e-3, "
+            "mask 0.2 percent; fp16: 2 px, 8 px, 0.05, 1 percent)."
+        ),
+    )
+    ver.add_argument("--onnx", required=True, help="ONNX file written by `ma-trt-convert export`")
+    ver.add_argument("--checkpoint", required=True, help="the checkpoint the ONNX was exported from")
+    ver.add_argument("--dinov2", help="RoMa only: the DINOv2 weights the ONNX was exported from")
+    ver.add_argument("--seed", type=int, default=0, help="seed of the synthetic image pair (default 0)")
+    ver.add_argument(
+        "--reference-precision",
+        choices=("graph", "fp32"),
+        default="graph",
+        help="precision of the PyTorch reference: the graph's (export parity, default) or fp32 (total fp16 "
+        "error; also much faster on CPU, where PyTorch has no fast fp16 convolution)",
+    )
+    ver.add_argument("--device", default="cpu", help="torch device of the PyTorch reference (default cpu; e.g. cuda)")
+    ver.add_argument("--px-p99", type=float, help="max p99 coordinate error in pixels")
+    ver.add_argument("--px-max", type=float, help="max coordinate error in pixels")
+    ver.add_argument("--score-max", type=float, help="max absolute certainty/confidence error")
+    ver.add_argument("--mask-fraction", type=float, help="max fraction of validity entries that differ")
+    ver.set_defaults(run=run_verify)
+
+
+def _hash_weights(variant: str, checkpoint: str, dinov2: str | None) -> dict[str, str]:
+    hashes = {"checkpoint_sha256": sha256_file(checkpoint)}
+    if variant == "roma" and dinov2 is not None:
+        hashes["dinov2_sha256"] = sha256_file(dinov2)
+    return hashes
+
+
+@reports_errors
+def run_export(args: argparse.Namespace) -> int:
+    """Build the module, export, print what was written."""
+    start = time.monotonic()
+    kwargs = build_args(
+        args.variant,
+        height=args.height,
+        width=args.width,
+        threshold=args.threshold,
+        max_matches=args.max_matches,
+        coarse_res=args.coarse_res,
+        upsample_res=args.upsample_res or None,
+        gp_solver=args.gp_solver,
+    )
+    module = build_module(args.variant, args.checkpoint, args.dinov2, precision=args.precision, args=kwargs)
+    module = module.to(args.device)
+    metadata = {
+        "variant": args.variant,
+        "precision": args.precision,
+        BUILD_ARGS_KEY: encode_build_args(kwargs),
+        **_hash_weights(args.variant, args.checkpoint, args.dinov2),
+    }
+    external = {"auto": None, "always": True, "never": False}[args.external_data]
+    result = export_onnx(
+        module,
+        args.output,
+        opset=args.opset,
+        batch=args.batch,
+        metadata=metadata,
+        descriptions=TENSOR_DESCRIPTIONS[args.variant],
+        external_data=external,
+    )
+    sizes = ", ".join(f"{p} ({p.stat().st_size / 2**20:.1f} MiB)" for p in result.files)
+    print(f"wrote {sizes} in {time.monotonic() - start:.1f} s")
+    print(f"{args.variant} {args.precision}, opset {args.opset}, batch {args.batch}, build args {kwargs}")
+    print(f"{sum(result.op_counts.values())} nodes: " + ", ".join(f"{k} {v}" for k, v in result.op_counts.items()))
+    if args.precision == "fp16" and result.float16_initializers == 0:
+        LOG.warning("fp16 export holds no float16 weights: the model port ignored precision='fp16'")
+    print(f"next: ma-trt-convert verify --onnx {args.output} --checkpoint {args.checkpoint} ...")
+    return 0
+
+
+@reports_errors
+def run_verify(args: argparse.Namespace) -> int:
+    """Run both models, print the error table, 1 when beyond tolerance."""
+    onnx_path = Path(args.onnx)
+    if not onnx_path.is_file():
+        raise ConversionError(f"{onnx_path}: no such file")
+    metadata = read_onnx_metadata(onnx_path)
+    if "variant" not in metadata or BUILD_ARGS_KEY not in metadata:
+        raise ConversionError(f"{onnx_path}: no ma_trt_convert metadata; was it written by `ma-trt-convert export`?")
+    variant, precision = metadata["variant"], metadata["precision"]
+    hashes = _hash_weights(variant, args.checkpoint, args.dinov2)
+    for key, digest in hashes.items():
+        if metadata.get(key) not in (None, digest):
+            raise ConversionError(
+                f"{key.split('_')[0]} file differs from the one {onnx_path} was exported from "
+                f"(sha256 {digest[:12]}... vs {metadata[key][:12]}...): pass the same weights"
+            )
+    reference_precision = precision if args.reference_precision == "graph" else "fp32"
+    module = build_module(
+        variant,
+        args.checkpoint,
+        args.dinov2,
+        precision=reference_precision,
+        args=decode_build_args(metadata[BUILD_ARGS_KEY]),
+    )
+    specs_in, specs_out = decode_io_contract(metadata)
+    inputs = synthetic_inputs(specs_in, seed=args.seed)
+    start = time.monotonic()
+    reference = run_torch(module.to(args.device), inputs)
+    torch_s = time.monotonic() - start
+    candidate = run_onnxruntime(onnx_path, tuple(s.name for s in specs_in), inputs)
+    ort_s = time.monotonic() - start - torch_s
+    default = Tolerances.default(precision)
+    tol = Tolerances(
+        px_p99=args.px_p99 if args.px_p99 is not None else default.px_p99,
+        px_max=args.px_max if args.px_max is not None else default.px_max,
+        score_max=args.score_max if args.score_max is not None else default.score_max,
+        mask_fraction=args.mask_fraction if args.mask_fraction is not None else default.mask_fraction,
+    )
+    errors = compare_outputs(tuple(s.name for s in specs_out), reference, candidate)
+    print(
+        f"{onnx_path}: {variant} {precision} graph vs PyTorch {reference_precision} on {args.device} "
+        f"({torch_s:.1f} s), ONNX Runtime ({ort_s:.1f} s)"
+    )
+    failed = []
+    for err in errors:
+        ok = err.passes(tol)
+        print(("ok    " if ok else "FAIL  ") + err.line())
+        if not ok:
+            failed.append(err.name)
+    print(
+        f"tolerances: coordinates p99 <= {tol.px_p99} px and max <= {tol.px_max} px, scores <= {tol.score_max}, "
+        f"masks <= {tol.mask_fraction:.2%}"
+    )
+    if failed:
+        print(f"verify FAILED for {', '.join(failed)}")
+        return 1
+    print("verify passed")
+    return 0

@@ -1,0 +1,136 @@
+"""Building a variant's export module (the model ports' ``build_export_module``) from weight files.
+
+The model ports live in :mod:`ma_trt_convert.eloftr` and :mod:`ma_trt_convert.roma`; both expose
+``build_export_module(...) -> torch.nn.Module`` with ``input_names``, ``output_names``,
+``example_inputs(batch)``, ``metadata()`` and ``forward(*inputs) -> tuple[Tensor, ...]``. This module
+is the only place that knows their argument lists; ``export`` records the arguments in the ONNX
+(``build_args``) and ``verify`` rebuilds the same module from them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from typing import Any, Protocol
+
+import torch
+
+from ma_trt_convert.conversion_errors import ConversionError
+from ma_trt_convert.variants import VARIANTS
+
+REQUIRED_ATTRIBUTES = ("input_names", "output_names", "example_inputs", "metadata")
+
+_IMAGE = "float32 NCHW in [0, 1], {channels}; the whole image stretched (aspect ignored) by the runtime to {size}"
+_ELOFTR_IMAGE = _IMAGE.format(channels="grayscale (1 channel)", size="height x width, no normalisation")
+_ROMA_IMAGE = _IMAGE.format(channels="RGB", size="{res} x {res} with bicubic resize, no ImageNet normalisation")
+_ROMA_WARP = (
+    "{src}->{dst}: for the centre of pixel (j, i) of the {src} grid (R = upsample or coarse res), the matching "
+    "point in {dst}, normalised [-1, 1], x first, align_corners=False: x_pix = W/2*(x+1) for an image W wide"
+)
+_ROMA_CERTAINTY = "{src}->{dst}: match probability in [0, 1] per grid pixel, 0 where the flow left the image"
+# The I/O contract in words, per variant and tensor name (shapes and dtypes come from the graph).
+TENSOR_DESCRIPTIONS: dict[str, dict[str, str]] = {
+    "eloftr": {
+        "image0": _ELOFTR_IMAGE,
+        "image1": _ELOFTR_IMAGE,
+        "keypoints0": "(x, y) of each candidate match in image-0 network-input pixels (upstream ELoFTR "
+        "convention); scale by original/network size",
+        "keypoints1": "(x, y) of each candidate in image-1 network-input pixels, same convention",
+        "confidence": "coarse dual-softmax confidence of each candidate, in [0, 1]",
+        "valid": "true where the row is a match (confidence > threshold, away from the border); "
+        "the runtime keeps only these, other rows hold meaningless values",
+        "num_valid": "number of matches before the match budget (upstream's match count); more than the "
+        "rows means the least confident matches were dropped",
+    },
+    "roma": {
+        "image0_coarse": _ROMA_IMAGE.format(res="coarse_res"),
+        "image1_coarse": _ROMA_IMAGE.format(res="coarse_res"),
+        "image0_upsample": _ROMA_IMAGE.format(res="upsample_res") + " (same picture as image0_coarse)",
+        "image1_upsample": _ROMA_IMAGE.format(res="upsample_res") + " (same picture as image1_coarse)",
+        "warp": _ROMA_WARP.format(src="image 0", dst="image 1"),
+        "certainty": _ROMA_CERTAINTY.format(src="image 0", dst="image 1"),
+        "warp_1to0": _ROMA_WARP.format(src="image 1", dst="image 0"),
+        "certainty_1to0": _ROMA_CERTAINTY.format(src="image 1", dst="image 0"),
+    },
+}
+
+
+class ExportModule(Protocol):
+    """What a model port's ``build_export_module`` returns (an eval ``torch.nn.Module``)."""
+
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+
+    def example_inputs(self, batch: int = 1) -> tuple[torch.Tensor, ...]: ...
+
+    def metadata(self) -> dict[str, str]: ...
+
+    def __call__(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]: ...
+
+
+def build_args(variant: str, **options: Any) -> dict[str, Any]:
+    """The resolution/solver keyword arguments of ``variant``'s ``build_export_module``.
+
+    ELoFTR: ``height``, ``width`` (pixels, multiples of 32), ``threshold``, ``max_matches`` (output
+    rows; left out when None, i.e. the port's default budget). RoMa: ``coarse_res``,
+    ``upsample_res`` (pixels, multiples of 14 and 8; ``None``: single pass) and ``gp_solver`` (left
+    out when None, i.e. the port's default). Unknown options are ignored; None values are dropped
+    except ``upsample_res``, where None means "no second pass".
+    """
+    if variant == "eloftr":
+        keys = ("height", "width", "threshold", "max_matches")
+    elif variant == "roma":
+        keys = ("coarse_res", "upsample_res", "gp_solver")
+    else:
+        raise ConversionError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    return {k: options[k] for k in keys if k in options and (options[k] is not None or k == "upsample_res")}
+
+
+def _port(variant: str) -> Any:
+    try:
+        port = importlib.import_module(f"ma_trt_convert.{variant}")
+    except ImportError as exc:
+        raise ConversionError(f"the {variant} model port cannot be imported ({exc})") from exc
+    if not hasattr(port, "build_export_module"):
+        raise ConversionError(
+            f"ma_trt_convert.{variant} has no build_export_module yet: this checkout does not contain the "
+            f"{variant} model port's export entry point"
+        )
+    return port
+
+
+def build_module(
+    variant: str,
+    checkpoint: str,
+    dinov2: str | None,
+    *,
+    precision: str,
+    args: dict[str, Any],
+) -> ExportModule:
+    """Load the weights and build ``variant``'s eval export module at ``precision``.
+
+    Raises:
+        ConversionError: missing port, missing ``--dinov2`` for RoMa, or a module that lacks part of
+            the interface.
+    """
+    port = _port(variant)
+    if variant == "roma":
+        if dinov2 is None:
+            raise ConversionError("--variant roma needs --dinov2 dinov2_vitl14_pretrain.pth as well as --checkpoint")
+        module = port.build_export_module(checkpoint, dinov2, precision=precision, **args)
+    else:
+        module = port.build_export_module(checkpoint, precision=precision, **args)
+    missing = [name for name in REQUIRED_ATTRIBUTES if not hasattr(module, name)]
+    if missing:
+        raise ConversionError(f"the {variant} export module lacks {', '.join(missing)}")
+    return module.eval()
+
+
+def encode_build_args(args: dict[str, Any]) -> str:
+    """JSON form stored in the ONNX metadata."""
+    return json.dumps(args, sort_keys=True)
+
+
+def decode_build_args(text: str) -> dict[str, Any]:
+    """Inverse of :func:`encode_build_args`."""
+    return dict(json.loads(text))

@@ -1,0 +1,250 @@
+"""The export -> verify -> check -> build -> info chain through ``ma-trt-convert``, on the stand-in model.
+
+The stand-in replaces the ELoFTR port (``variant_models._port`` is patched); TensorRT-RTX is real:
+``check`` and ``build --target desktop-rtx`` run NVIDIA's parser and builder on this CPU machine.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from test_export_standin import standin_port, write_standin_checkpoint
+
+from ma_trt_convert import cli, variant_models
+from ma_trt_convert.engine_sidecar import read_sidecar, sidecar_path
+
+SIZE = ["--height", "64", "--width", "96"]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cli")
+    write_standin_checkpoint(path / "standin.ckpt")
+    write_standin_checkpoint(path / "other.ckpt", seed=1)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def standin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(variant_models, "_port", lambda variant: standin_port())
+
+
+@pytest.fixture(scope="module")
+def exported(workdir: Path) -> dict[str, Path]:
+    """fp16 and fp32 exports of the stand-in (module-scoped: several tests read them)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(variant_models, "_port", lambda variant: standin_port())
+        paths = {}
+        for precision in ("fp16", "fp32"):
+            path = workdir / f"standin_{precision}.onnx"
+            args = [
+                "export",
+                "--variant",
+                "eloftr",
+                "--checkpoint",
+                str(workdir / "standin.ckpt"),
+                "--output",
+                str(path),
+            ]
+            assert cli.main([*args, *SIZE, "--precision", precision]) == 0
+            paths[precision] = path
+    return paths
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = cli.main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("export", ["--precision", "--batch", "--opset", "--coarse-res", "--upsample-res", "--height", "--width"]),
+        ("verify", ["--px-p99", "--px-max", "--score-max", "--mask-fraction", "--reference-precision"]),
+        ("build", ["desktop-rtx", "jetson-xavier-jp5", "jetson-thor", "--print-trtexec", "--version-compatible"]),
+        ("check", ["--target", "support tables", "--no-parser"]),
+        ("info", ["sidecar", "I/O contract"]),
+        ("sidecar", ["trtexec", "--tensorrt-version", "--gpu-name", "--compute-capability"]),
+    ],
+)
+def test_help_explains_each_subcommand(command: str, expected: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([command, "--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for word in expected:
+        assert word in text
+
+
+@pytest.mark.parametrize("precision", ["fp16", "fp32"])
+def test_verify_passes_and_prints_pixel_errors(
+    exported: dict[str, Path], workdir: Path, precision: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(
+        ["verify", "--onnx", str(exported[precision]), "--checkpoint", str(workdir / "standin.ckpt")], capsys
+    )
+    assert code == 0, out
+    assert "verify passed" in out
+    line = next(row for row in out.splitlines() if " keypoints1 " in row)
+    assert line.startswith("ok") and "px" in line and "median" in line and "p99" in line
+
+
+def test_verify_fails_beyond_tolerance(
+    exported: dict[str, Path], workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(variant_models, "_port", lambda variant: standin_port(shift=3.0))
+    args = ["verify", "--onnx", str(exported["fp32"]), "--checkpoint", str(workdir / "standin.ckpt")]
+    code, out, _ = run(args, capsys)
+    assert code == 1
+    line = next(row for row in out.splitlines() if " keypoints0 " in row)
+    assert line.startswith("FAIL") and "median 4.24 " in line  # (3, 3) px: 3·√2
+    code, out, _ = run([*args, "--px-p99", "4.25", "--px-max", "4.25"], capsys)
+    assert code == 0, out
+
+
+def test_verify_refuses_other_weights(
+    exported: dict[str, Path], workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(["verify", "--onnx", str(exported["fp32"]), "--checkpoint", str(workdir / "other.ckpt")], capsys)
+    assert code == 2 and "differs from the one" in err
+
+
+def test_check_and_build_with_tensorrt_rtx(
+    exported: dict[str, Path], workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(["check", "--onnx", str(exported["fp16"]), "--target", "desktop-rtx"], capsys)
+    assert code == 0, out
+    assert "opset 17: ok" in out and "real parser tensorrt_rtx 1." in out and "check passed" in out
+    plan = workdir / "standin_fp16.plan"
+    code, out, err = run(
+        ["build", "--onnx", str(exported["fp16"]), "--target", "desktop-rtx", "--output", str(plan)], capsys
+    )
+    assert code == 0, err
+    assert plan.stat().st_size > 10_000 and "Building engine" in err
+    sidecar = read_sidecar(sidecar_path(plan))
+    assert (sidecar.variant, sidecar.precision, sidecar.batch, sidecar.target) == ("eloftr", "fp16", 1, "desktop-rtx")
+    assert (sidecar.tensorrt.module, sidecar.tensorrt.typing, sidecar.device.gpu_name) == (
+        "tensorrt_rtx",
+        "strong",
+        None,
+    )
+    assert sidecar.device.compute_capabilities == ("8.0", "8.6", "8.9", "12.0")
+    assert [(t.name, t.shape, t.dtype) for t in sidecar.inputs] == [
+        ("image0", (1, 1, 64, 96), "float32"),
+        ("image1", (1, 1, 64, 96), "float32"),
+    ]
+    assert [t.dtype for t in sidecar.outputs] == ["float32", "float32", "float32", "bool"]
+    assert sidecar.inputs[0].description and sidecar.model["standin"] == "true"
+    assert sorted(p.name for p in workdir.iterdir() if p.name.startswith(".")) == []
+
+    code, out, _ = run(["info", str(plan)], capsys)
+    assert code == 0 and "tensorrt_rtx" in out and "keypoints0" in out and "8.0 8.6 8.9 12.0" in out
+    code, out, _ = run(["info", str(plan), "--json"], capsys)
+    assert json.loads(out)["schema"] == 1
+    with plan.open("ab") as handle:
+        handle.write(b"x")
+    code, out, _ = run(["info", str(plan)], capsys)
+    assert code == 1 and "does NOT match" in out
+
+
+def test_info_onnx_prints_contract(exported: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["info", str(exported["fp16"])], capsys)
+    assert code == 0
+    assert "opset 17" in out and "precision: fp16" in out and "checkpoint_sha256: " in out
+    assert "image0                 float32  [1x1x64x96]" in out and "valid" in out
+
+
+def test_check_jp5_lists_layernorm(exported: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["check", "--onnx", str(exported["fp32"]), "--target", "jetson-xavier-jp5"], capsys)
+    assert code == 1
+    assert "(LayerNormalization): not supported by TensorRT 8.5" in out
+    assert "real parser: not run" in out and "check FAILED" in out
+
+
+def test_build_without_tensorrt_names_install(
+    exported: dict[str, Path], workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    code, _, err = run(
+        ["build", "--onnx", str(exported["fp16"]), "--target", "desktop", "--output", str(workdir / "x.plan")], capsys
+    )
+    assert code == 2
+    assert "needs the Python module `tensorrt`" in err and "pip install tensorrt-cu12" in err
+    assert not (workdir / "x.plan").exists()
+
+
+def test_build_jp5_refuses_fp16_graph(
+    exported: dict[str, Path], workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(
+        [
+            "build",
+            "--onnx",
+            str(exported["fp16"]),
+            "--target",
+            "jetson-xavier-jp5",
+            "--output",
+            str(workdir / "x.plan"),
+        ],
+        capsys,
+    )
+    assert code == 2 and "--precision fp32" in err
+
+
+def test_print_trtexec(exported: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["build", "--onnx", str(exported["fp32"]), "--output", "m.plan", "--print-trtexec"]
+    code, out, _ = run([*base, "--target", "jetson-orin-jp6"], capsys)
+    assert code == 0
+    assert out.split()[:3] == ["trtexec", f"--onnx={exported['fp32']}", "--saveEngine=m.plan"]
+    assert "--stronglyTyped" in out and "--memPoolSize=workspace:4096" in out and "--skipInference" in out
+    assert "--timingCacheFile=m.plan.timing-cache" in out and "--fp16" not in out
+    code, out, _ = run([*base, "--target", "jetson-xavier-jp5", "--dla-core", "1"], capsys)
+    assert code == 0
+    assert "--fp16" in out and "--precisionConstraints=obey" in out and "--buildOnly" in out
+    assert "Softmax:fp32" in out and "--useDLACore=1 --allowGPUFallback" in out and "--stronglyTyped" not in out
+    code, _, err = run([*base, "--target", "jetson-thor", "--dla-core", "0"], capsys)
+    assert code == 2 and "no DLA" in err
+
+
+def test_export_roma_needs_dinov2(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(
+        [
+            "export",
+            "--variant",
+            "roma",
+            "--checkpoint",
+            str(workdir / "standin.ckpt"),
+            "--output",
+            str(workdir / "r.onnx"),
+        ],
+        capsys,
+    )
+    assert code == 2 and "--dinov2" in err
+
+
+def test_sidecar_for_a_trtexec_plan(
+    exported: dict[str, Path], workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = workdir / "trtexec.plan"
+    plan.write_bytes(b"plan built by trtexec on the robot")
+    base = ["sidecar", "--onnx", str(exported["fp16"]), "--plan", str(plan), "--target", "jetson-orin-jp6"]
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    code, _, err = run(base, capsys)
+    assert code == 2 and "pip install" not in err and "python3-libnvinfer" in err
+    code, out, _ = run(
+        [*base, "--tensorrt-version", "10.3.0.30", "--gpu-name", "Orin", "--compute-capability", "8.7"], capsys
+    )
+    assert code == 0, out
+    sidecar = read_sidecar(sidecar_path(plan))
+    assert (sidecar.target, sidecar.tensorrt.version, sidecar.tensorrt.typing) == (
+        "jetson-orin-jp6",
+        "10.3.0.30",
+        "strong",
+    )
+    assert (sidecar.device.gpu_name, sidecar.device.compute_capabilities) == ("Orin", ("8.7",))
+    assert [(t.name, t.dtype) for t in sidecar.outputs][-1] == ("valid", "bool")
+    assert run(["info", str(plan)], capsys)[0] == 0
