@@ -20,6 +20,10 @@ from pathlib import Path
 
 import torch
 
+from ma_trt_convert.conversion_errors import CheckpointError
+
+__all__ = ["CheckpointError", "LayoutReport", "ReleaseLayout", "load_layout", "load_release_file"]
+
 LAYOUT_DIR = Path(__file__).resolve().parent / "layouts"
 SHOWN_KEYS = 5
 
@@ -64,10 +68,6 @@ class LayoutReport:
     def summary(self) -> str:
         """One line such as ``matchanything_roma.ckpt: 603/603 entries match``."""
         return f"{self.layout.file_name}: {self.matched}/{len(self.layout)} entries match"
-
-
-class CheckpointError(ValueError):
-    """A weight file that is unreadable or does not have the released layout."""
 
 
 _RELEASE_FILES = {

@@ -1,26 +1,22 @@
-"""``random-checkpoint`` and ``inspect-checkpoint`` subcommands."""
+"""``random-checkpoint`` and ``inspect-checkpoint`` subcommands.
+
+PyTorch is imported only when one of them runs, so that the other subcommands (``build``, ``check``,
+``info``) work on a machine without it.
+"""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-
-from ma_trt_convert.checkpoint import (
-    compare_with_layout,
-    describe_mismatch,
-    load_layout,
-    random_state_dict,
-    read_state_dict,
-    write_release_file,
-)
-from ma_trt_convert.eloftr.hf_layout import looks_like_hf_layout, to_release_layout
-from ma_trt_convert.eloftr.weights import read_weight_file
 from ma_trt_convert.variants import RELEASE_FILES, VARIANTS
 
-State = dict[str, torch.Tensor]
+if TYPE_CHECKING:
+    import torch
+
+    State = dict[str, torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -40,9 +36,14 @@ class AlternativeLayout:
     rename: Callable[[State], tuple[State, list[str]]]
 
 
-ALTERNATIVE_LAYOUTS = {
-    "eloftr": AlternativeLayout("HF transformers layout", read_weight_file, looks_like_hf_layout, to_release_layout),
-}
+def alternative_layouts() -> dict[str, AlternativeLayout]:
+    """Per variant, the second naming its loader accepts (ELoFTR: the HF ``transformers`` layout)."""
+    from ma_trt_convert.eloftr.hf_layout import looks_like_hf_layout, to_release_layout
+    from ma_trt_convert.eloftr.weights import read_weight_file
+
+    return {
+        "eloftr": AlternativeLayout("HF transformers layout", read_weight_file, looks_like_hf_layout, to_release_layout)
+    }
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -84,6 +85,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_random_checkpoint(args: argparse.Namespace) -> int:
     """Write one synthetic file per release file of ``args.variant``."""
+    from ma_trt_convert.checkpoint import load_layout, random_state_dict, write_release_file
+
     for release in RELEASE_FILES[args.variant]:
         path = getattr(args, release.output_dest)
         if path is None:
@@ -96,6 +99,8 @@ def run_random_checkpoint(args: argparse.Namespace) -> int:
 
 def run_inspect_checkpoint(args: argparse.Namespace) -> int:
     """Print ``matched/total`` per file; 1 if any file deviates from its layout."""
+    from ma_trt_convert.checkpoint import compare_with_layout, describe_mismatch, load_layout
+
     failed = False
     for release in RELEASE_FILES[args.variant]:
         path = getattr(args, release.dest)
@@ -114,10 +119,12 @@ def run_inspect_checkpoint(args: argparse.Namespace) -> int:
 def _read_as_release(variant: str, path: str) -> tuple[State, str]:
     """The file's tensors under released keys and a note for the report (empty for the released naming).
 
-    A file in the variant's :data:`ALTERNATIVE_LAYOUTS` naming is renamed first; its keys without a
+    A file in the variant's :func:`alternative_layouts` naming is renamed first; its keys without a
     released counterpart keep their names, so the layout check reports them as unexpected.
     """
-    alternative = ALTERNATIVE_LAYOUTS.get(variant)
+    from ma_trt_convert.checkpoint import read_state_dict
+
+    alternative = alternative_layouts().get(variant)
     if alternative is None:
         return read_state_dict(path)[0], ""
     state = alternative.read(path)

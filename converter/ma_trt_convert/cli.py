@@ -7,7 +7,7 @@ import logging
 import sys
 
 from ma_trt_convert import __version__, checkpoint_commands, engine_commands, export_commands
-from ma_trt_convert.checkpoint import CheckpointError
+from ma_trt_convert.conversion_errors import CheckpointError
 
 COMMAND_MODULES = (checkpoint_commands, export_commands, engine_commands)
 

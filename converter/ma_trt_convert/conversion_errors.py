@@ -1,4 +1,4 @@
-"""The error type of the export/verify/build/check/info commands and how a command reports it."""
+"""The converter's user-facing error types (no heavy imports) and how a command reports them."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ import sys
 from collections.abc import Callable
 
 from ma_trt_convert.engine_sidecar import SidecarError
+
+
+class CheckpointError(ValueError):
+    """A weight file that is unreadable or does not have the released layout."""
 
 
 class ConversionError(RuntimeError):
