@@ -53,6 +53,17 @@ from ma_trt_convert.roma.coordinate_decoder import CoordinateDecoder  # noqa: E4
 OUTPUTS = ("warp", "certainty", "warp_1to0", "certainty_1to0")
 
 
+def write_synthetic_release(folder: Path, seed: int) -> tuple[Path, Path, dict, dict]:
+    """Seeded synthetic release files in ``folder``: ``(roma path, dinov2 path, roma tensors, dinov2 tensors)``."""
+    roma_path, dinov2_path = folder / "matchanything_roma.ckpt", folder / "dinov2_vitl14_pretrain.pth"
+    roma_layout, dinov2_layout = load_layout("matchanything_roma"), load_layout("dinov2_vitl14_pretrain")
+    roma_state = random_state_dict(roma_layout, seed)
+    dinov2_state = random_state_dict(dinov2_layout, seed + 1)
+    write_release_file(roma_state, roma_layout, roma_path)
+    write_release_file(dinov2_state, dinov2_layout, dinov2_path)
+    return roma_path, dinov2_path, roma_state, dinov2_state
+
+
 def _commit() -> str:
     try:
         return subprocess.run(
@@ -178,12 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
     }
     with tempfile.TemporaryDirectory() as tmp:
-        roma_path, dinov2_path = Path(tmp) / "matchanything_roma.ckpt", Path(tmp) / "dinov2_vitl14_pretrain.pth"
-        roma_layout, dinov2_layout = load_layout("matchanything_roma"), load_layout("dinov2_vitl14_pretrain")
-        roma_state = random_state_dict(roma_layout, args.seed)
-        dinov2_state = random_state_dict(dinov2_layout, args.seed + 1)
-        write_release_file(roma_state, roma_layout, roma_path)
-        write_release_file(dinov2_state, dinov2_layout, dinov2_path)
+        roma_path, dinov2_path, roma_state, dinov2_state = write_synthetic_release(Path(tmp), args.seed)
 
         def build_ours(precision: str) -> torch.nn.Module:
             module = build_export_module(

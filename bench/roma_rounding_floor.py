@@ -33,9 +33,8 @@ BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(BENCH.parent / "converter"), str(BENCH.parent / "test")]
 
 from oracles.roma_reference import build_reference, import_romatch, match_reference  # noqa: E402
-from roma_gpu_parity import _set_tf32, anchor_modes_of, compare  # noqa: E402
+from roma_gpu_parity import _set_tf32, anchor_modes_of, compare, write_synthetic_release  # noqa: E402
 
-from ma_trt_convert.checkpoint import load_layout, random_state_dict, write_release_file  # noqa: E402
 from ma_trt_convert.roma import build_export_module  # noqa: E402
 
 
@@ -88,12 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
     }
     with tempfile.TemporaryDirectory() as tmp:
-        roma_path, dinov2_path = Path(tmp) / "roma.ckpt", Path(tmp) / "dinov2.pth"
-        roma_layout, dinov2_layout = load_layout("matchanything_roma"), load_layout("dinov2_vitl14_pretrain")
-        roma_state = random_state_dict(roma_layout, args.seed)
-        dinov2_state = random_state_dict(dinov2_layout, args.seed + 1)
-        write_release_file(roma_state, roma_layout, roma_path)
-        write_release_file(dinov2_state, dinov2_layout, dinov2_path)
+        roma_path, dinov2_path, roma_state, dinov2_state = write_synthetic_release(Path(tmp), args.seed)
         gen = torch.Generator().manual_seed(args.seed)
         images_cpu = tuple(torch.rand(1, 3, s, s, generator=gen) for s in (coarse, coarse, up, up))
         outputs: dict[str, dict[str, torch.Tensor]] = {}

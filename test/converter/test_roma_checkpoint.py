@@ -17,23 +17,13 @@ ROMA_ENTRIES = 603
 DINOV2_ENTRIES = 343
 
 
-@pytest.fixture(scope="module")
-def release_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """Seed-0 synthetic ``matchanything_roma.ckpt`` and ``dinov2_vitl14_pretrain.pth`` written by the CLI."""
-    root = tmp_path_factory.mktemp("roma_release")
-    roma, dinov2 = root / "matchanything_roma.ckpt", root / "dinov2_vitl14_pretrain.pth"
-    code = main(["random-checkpoint", "--variant", "roma", "--output", str(roma), "--dinov2-output", str(dinov2)])
-    assert code == 0
-    return roma, dinov2
-
-
 def _inspect(capsys: pytest.CaptureFixture[str], checkpoint: Path, dinov2: Path) -> tuple[int, str]:
     code = main(["inspect-checkpoint", "--variant", "roma", "--checkpoint", str(checkpoint), "--dinov2", str(dinov2)])
     return code, capsys.readouterr().out
 
 
-def test_random_checkpoint_has_release_layout(release_files: tuple[Path, Path]) -> None:
-    roma, dinov2 = release_files
+def test_random_checkpoint_has_release_layout(roma_release_files: tuple[Path, Path]) -> None:
+    roma, dinov2 = roma_release_files
     wrapped = torch.load(roma, map_location="cpu", weights_only=True)
     assert set(wrapped) >= {"state_dict"}
     state = wrapped["state_dict"]
@@ -52,9 +42,9 @@ def test_random_checkpoint_has_release_layout(release_files: tuple[Path, Path]) 
     assert tuple(flat["pos_embed"].shape) == (1, 1370, 1024)
 
 
-def test_random_checkpoint_is_seeded(release_files: tuple[Path, Path]) -> None:
+def test_random_checkpoint_is_seeded(roma_release_files: tuple[Path, Path]) -> None:
     """The CLI's default seed 0 writes exactly ``random_state_dict(layout, 0)`` (DINOv2: seed + 1)."""
-    roma, dinov2 = release_files
+    roma, dinov2 = roma_release_files
     written, _ = read_state_dict(roma)
     roma_layout = load_layout("matchanything_roma")
     same, other = random_state_dict(roma_layout, 0), random_state_dict(roma_layout, 1)
@@ -66,15 +56,17 @@ def test_random_checkpoint_is_seeded(release_files: tuple[Path, Path]) -> None:
     assert torch.equal(written_dinov2["pos_embed"], expected["pos_embed"])
 
 
-def test_inspect_reports_full_match(release_files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = _inspect(capsys, *release_files)
+def test_inspect_reports_full_match(roma_release_files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = _inspect(capsys, *roma_release_files)
     assert code == 0
     assert f"{ROMA_ENTRIES}/{ROMA_ENTRIES}" in out
     assert f"{DINOV2_ENTRIES}/{DINOV2_ENTRIES}" in out
 
 
-def test_inspect_rejects_swapped_files(release_files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    roma, dinov2 = release_files
+def test_inspect_rejects_swapped_files(
+    roma_release_files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    roma, dinov2 = roma_release_files
     code, out = _inspect(capsys, dinov2, roma)
     assert code == 1
     assert f"0/{ROMA_ENTRIES}" in out and f"0/{DINOV2_ENTRIES}" in out
@@ -83,8 +75,8 @@ def test_inspect_rejects_swapped_files(release_files: tuple[Path, Path], capsys:
 
 
 @pytest.mark.parametrize("swap", ["dinov2_as_checkpoint", "checkpoint_as_dinov2"])
-def test_build_rejects_swapped_files(release_files: tuple[Path, Path], swap: str) -> None:
-    roma, dinov2 = release_files
+def test_build_rejects_swapped_files(roma_release_files: tuple[Path, Path], swap: str) -> None:
+    roma, dinov2 = roma_release_files
     args = (dinov2, dinov2) if swap == "dinov2_as_checkpoint" else (roma, roma)
     with pytest.raises(CheckpointError) as err:
         build_export_module(*args, coarse_res=224, upsample_res=336)
@@ -121,9 +113,9 @@ def _edited_checkpoint(source: Path, target: Path, edit: str) -> str:
     ],
 )
 def test_deviating_checkpoint_is_listed(
-    release_files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: str, expected: str
+    roma_release_files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: str, expected: str
 ) -> None:
-    roma, dinov2 = release_files
+    roma, dinov2 = roma_release_files
     broken = tmp_path / "broken.ckpt"
     _edited_checkpoint(roma, broken, edit)
     code, out = _inspect(capsys, broken, dinov2)

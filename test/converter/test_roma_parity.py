@@ -19,7 +19,6 @@ import torch
 from oracles.roma_reference import build_reference, match_reference
 
 from ma_trt_convert.checkpoint import read_state_dict
-from ma_trt_convert.cli import main
 from ma_trt_convert.roma import RomaExportModule, build_export_module
 
 COARSE, UPSAMPLE = 224, 336
@@ -31,17 +30,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def release_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("roma_parity")
-    roma, dinov2 = root / "matchanything_roma.ckpt", root / "dinov2_vitl14_pretrain.pth"
-    code = main(["random-checkpoint", "--variant", "roma", "--output", str(roma), "--dinov2-output", str(dinov2)])
-    assert code == 0
-    return roma, dinov2
-
-
-@pytest.fixture(scope="module")
-def port(release_files: tuple[Path, Path]) -> torch.nn.Module:
-    return build_export_module(*release_files, coarse_res=COARSE, upsample_res=UPSAMPLE)
+def port(roma_release_files: tuple[Path, Path]) -> torch.nn.Module:
+    return build_export_module(*roma_release_files, coarse_res=COARSE, upsample_res=UPSAMPLE)
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +46,11 @@ def port_outputs(port: torch.nn.Module, images: tuple[torch.Tensor, ...]) -> dic
 
 
 @pytest.fixture(scope="module")
-def reference_outputs(release_files: tuple[Path, Path], images: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
-    roma_state, _ = read_state_dict(release_files[0])
-    dinov2_state, _ = read_state_dict(release_files[1])
+def reference_outputs(
+    roma_release_files: tuple[Path, Path], images: tuple[torch.Tensor, ...]
+) -> dict[str, torch.Tensor]:
+    roma_state, _ = read_state_dict(roma_release_files[0])
+    dinov2_state, _ = read_state_dict(roma_release_files[1])
     model = build_reference(roma_state, dinov2_state, coarse_res=COARSE, upsample_res=UPSAMPLE)
     return match_reference(model, *images)
 
