@@ -6,7 +6,7 @@ release-layout checkpoint (seeded random weights rescaled by
 matches), runs them on shifted textured pairs and writes JSON with:
 
 * match-set agreement: sizes of the fp32 / fp16 valid ``(cell0, cell1)`` sets, their intersection
-  and Jaccard index;
+  and Jaccard index (rows paired by :func:`ma_trt_convert.verify.match_rows`, as ``verify`` does);
 * on pairs valid in both: coordinate error ``|kp_fp16 − kp_fp32|`` (Euclidean, px, image 0 and
   image 1 separately; median / p99 / max) and confidence error (median / p99 / max);
 * median forward time of each module (ms, after warm-up; CUDA-synchronised on GPU).
@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "converter"))
@@ -35,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "converter"))
 from ma_trt_convert.checkpoint import load_layout, random_state_dict, write_release_file
 from ma_trt_convert.eloftr import ELoFTRMatcher, MatchResult, build_export_module
 from ma_trt_convert.eloftr.synthetic import matching_state, textured_pair
+from ma_trt_convert.verify import match_rows
 
 SHIFTS = ((3, -3), (-5, 2), (0, 6), (7, 7))
 
@@ -51,11 +53,9 @@ def _summary(values: torch.Tensor) -> dict[str, float | None]:
     }
 
 
-def _pairs(result: MatchResult) -> dict[tuple[int, int], int]:
-    """``(cell0, cell1) -> output row`` of the valid rows of batch item 0."""
-    index = result.valid[0].nonzero()[:, 0].cpu()
-    cells0, cells1 = result.cell0[0].cpu(), result.cell1[0].cpu()
-    return {(int(cells0[m]), int(cells1[m])): int(m) for m in index}
+def _identities(result: MatchResult) -> tuple[np.ndarray, np.ndarray]:
+    """``(cells, valid)`` of a result as :func:`match_rows` takes them: int64 ``[N, R, 2]``, bool ``[N, R]``."""
+    return torch.stack([result.cell0, result.cell1], dim=-1).cpu().numpy(), result.valid.cpu().numpy()
 
 
 def _time_ms(module: ELoFTRMatcher, inputs: tuple[torch.Tensor, torch.Tensor], repeats: int) -> float:
@@ -92,14 +92,18 @@ def measure(args: argparse.Namespace) -> dict:
     for shift in SHIFTS[: args.pairs]:
         image0, image1 = (t.to(device) for t in textured_pair(args.height, args.width, shift))
         a, b = fp32.match(image0, image1), fp16.match(image0, image1)
-        pa, pb = _pairs(a), _pairs(b)
-        common = sorted(pa.keys() & pb.keys())
-        ia = torch.tensor([pa[p] for p in common], dtype=torch.long, device=device)
-        ib = torch.tensor([pb[p] for p in common], dtype=torch.long, device=device)
-        err0.append((b.keypoints0[0, ib] - a.keypoints0[0, ia]).norm(dim=-1))
-        err1.append((b.keypoints1[0, ib] - a.keypoints1[0, ia]).norm(dim=-1))
-        err_conf.append((b.confidence[0, ib] - a.confidence[0, ia]).abs())
-        counts = {"fp32": len(pa), "fp16": len(pb), "both": len(common), "union": len(pa.keys() | pb.keys())}
+        rows_a, rows_b, agreement = match_rows(_identities(a), _identities(b))
+        ia, ib = (torch.from_numpy(rows).to(device) for rows in (rows_a, rows_b))
+        err0.append((b.keypoints0.flatten(0, 1)[ib] - a.keypoints0.flatten(0, 1)[ia]).norm(dim=-1))
+        err1.append((b.keypoints1.flatten(0, 1)[ib] - a.keypoints1.flatten(0, 1)[ia]).norm(dim=-1))
+        err_conf.append((b.confidence.flatten()[ib] - a.confidence.flatten()[ia]).abs())
+        both = agreement.both
+        counts = {
+            "fp32": both + agreement.only_reference,
+            "fp16": both + agreement.only_candidate,
+            "both": both,
+            "union": both + agreement.only_reference + agreement.only_candidate,
+        }
         per_pair.append({"shift": list(shift), **counts})
         for key, value in counts.items():
             sets[key] += value

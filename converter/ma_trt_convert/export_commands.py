@@ -1,25 +1,25 @@
-"""``export`` and ``verify`` subcommands (PyTorch checkpoint -> ONNX, ONNX Runtime parity)."""
+"""``export`` and ``verify`` subcommands (PyTorch checkpoint -> ONNX, ONNX Runtime parity).
+
+PyTorch, ONNX and ONNX Runtime are imported only when a subcommand runs, so that ``build``,
+``check`` and ``info`` work on a robot that has none of them.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ma_trt_convert.conversion_errors import ConversionError, reports_errors
-from ma_trt_convert.engine_sidecar import sha256_file
-from ma_trt_convert.onnx_export import DEFAULT_OPSET, SUPPORTED_OPSETS, export_onnx
-from ma_trt_convert.onnx_metadata import BUILD_ARGS_KEY, decode_io_contract, read_onnx_metadata
-from ma_trt_convert.variant_models import (
-    TENSOR_DESCRIPTIONS,
-    build_args,
-    build_module,
-    decode_build_args,
-    encode_build_args,
-)
+from ma_trt_convert.trt_op_support import DEFAULT_OPSET, SUPPORTED_OPSETS
+from ma_trt_convert.variants import ELOFTR_DEFAULT_MAX_MATCHES as DEFAULT_MAX_MATCHES
 from ma_trt_convert.variants import VARIANTS
-from ma_trt_convert.verify import Tolerances, compare_outputs, run_onnxruntime, run_torch, synthetic_inputs
+
+if TYPE_CHECKING:
+    from ma_trt_convert.verify import Tolerances
 
 LOG = logging.getLogger(__name__)
 
@@ -54,7 +54,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     exp.add_argument("--height", type=int, default=480, help="ELoFTR: input height in pixels, multiple of 32")
     exp.add_argument("--width", type=int, default=640, help="ELoFTR: input width in pixels, multiple of 32")
     exp.add_argument("--threshold", type=float, default=0.1, help="ELoFTR: coarse match threshold (default 0.1)")
-    exp.add_argument("--max-matches", type=int, help="ELoFTR: output rows (match budget; default: the model port's)")
+    exp.add_argument(
+        "--max-matches",
+        type=parse_max_matches,
+        default=DEFAULT_MAX_MATCHES,
+        help=f"ELoFTR: output rows, the global match budget (default {DEFAULT_MAX_MATCHES}; below 3840 for "
+        "TensorRT's TopK); 'all' or 0: one row per candidate, the heavy unbudgeted graph",
+    )
     exp.add_argument("--coarse-res", type=int, default=560, help="RoMa: coarse pass side in pixels (default 560)")
     exp.add_argument(
         "--upsample-res", type=int, default=864, help="RoMa: upsample pass side in pixels (default 864; 0: no pass 2)"
@@ -78,9 +84,12 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Rebuild the PyTorch module recorded in the ONNX metadata from the given weights, run it and "
             "the ONNX file (ONNX Runtime, CPU) on a synthetic image pair and print per-output errors: "
             "median, p99 and max, in pixels for coordinates (warp, keypoints), absolute for "
-            "certainty/confidence, mismatch fraction for validity masks. Exits 1 when a tolerance is "
-            "exceeded. Defaults depend on the graph precision (fp32: p99 0.1 px, max 1 px, score 1e-3, "
-            "mask 0.2 percent; fp16: 2 px, 8 px, 0.05, 1 percent)."
+            "certainty/confidence, mismatch fraction for validity masks. ELoFTR rows are paired by their "
+            "coarse cells (output `cells`), not by position: the valid match sets are compared (in both, only "
+            "in one, Jaccard index) and keypoints/confidences on the matches valid in both. Exits 1 when a "
+            "tolerance is exceeded. Defaults depend on the graph precision (fp32: p99 0.1 px, max 1 px, score "
+            "1e-3, mask 0.2 percent, match agreement 1.0 = identical sets; fp16: 2 px, 8 px, 0.05, 1 percent, "
+            "0.95)."
         ),
     )
     ver.add_argument("--onnx", required=True, help="ONNX file written by `ma-trt-convert export`")
@@ -98,11 +107,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     ver.add_argument("--px-p99", type=float, help="max p99 coordinate error in pixels")
     ver.add_argument("--px-max", type=float, help="max coordinate error in pixels")
     ver.add_argument("--score-max", type=float, help="max absolute certainty/confidence error")
-    ver.add_argument("--mask-fraction", type=float, help="max fraction of validity entries that differ")
+    ver.add_argument(
+        "--mask-fraction",
+        type=float,
+        help="max fraction of validity entries that differ (graphs without row identities)",
+    )
+    ver.add_argument(
+        "--min-match-agreement",
+        type=float,
+        help="least Jaccard index of the two valid match sets (ELoFTR), also the bound 1 - x on the relative "
+        "num_valid difference (default fp32 1.0: identical sets; fp16 0.95)",
+    )
     ver.set_defaults(run=run_verify)
 
 
+def parse_max_matches(text: str) -> int | None:
+    """``--max-matches`` value: a positive row budget, or None (every candidate) for ``all`` or ``0``."""
+    word = text.strip().lower()
+    if word == "all":
+        return None
+    if not word.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a positive number of rows, 'all' or 0, got {text!r}")
+    return int(word) or None
+
+
 def _hash_weights(variant: str, checkpoint: str, dinov2: str | None) -> dict[str, str]:
+    from ma_trt_convert.engine_sidecar import sha256_file
+
     hashes = {"checkpoint_sha256": sha256_file(checkpoint)}
     if variant == "roma" and dinov2 is not None:
         hashes["dinov2_sha256"] = sha256_file(dinov2)
@@ -112,6 +143,10 @@ def _hash_weights(variant: str, checkpoint: str, dinov2: str | None) -> dict[str
 @reports_errors
 def run_export(args: argparse.Namespace) -> int:
     """Build the module, export, print what was written."""
+    from ma_trt_convert.onnx_export import export_onnx
+    from ma_trt_convert.onnx_metadata import BUILD_ARGS_KEY
+    from ma_trt_convert.variant_models import TENSOR_DESCRIPTIONS, build_args, build_module, encode_build_args
+
     start = time.monotonic()
     kwargs = build_args(
         args.variant,
@@ -154,6 +189,10 @@ def run_export(args: argparse.Namespace) -> int:
 @reports_errors
 def run_verify(args: argparse.Namespace) -> int:
     """Run both models, print the error table, 1 when beyond tolerance."""
+    from ma_trt_convert.onnx_metadata import BUILD_ARGS_KEY, decode_io_contract, read_onnx_metadata
+    from ma_trt_convert.variant_models import build_module, decode_build_args
+    from ma_trt_convert.verify import compare_outputs, run_onnxruntime, run_torch, synthetic_inputs
+
     onnx_path = Path(args.onnx)
     if not onnx_path.is_file():
         raise ConversionError(f"{onnx_path}: no such file")
@@ -183,30 +222,40 @@ def run_verify(args: argparse.Namespace) -> int:
     torch_s = time.monotonic() - start
     candidate = run_onnxruntime(onnx_path, tuple(s.name for s in specs_in), inputs)
     ort_s = time.monotonic() - start - torch_s
-    default = Tolerances.default(precision)
-    tol = Tolerances(
-        px_p99=args.px_p99 if args.px_p99 is not None else default.px_p99,
-        px_max=args.px_max if args.px_max is not None else default.px_max,
-        score_max=args.score_max if args.score_max is not None else default.score_max,
-        mask_fraction=args.mask_fraction if args.mask_fraction is not None else default.mask_fraction,
-    )
-    errors = compare_outputs(tuple(s.name for s in specs_out), reference, candidate)
+    tol = _tolerances(args, precision)
+    comparison = compare_outputs(tuple(s.name for s in specs_out), reference, candidate)
     print(
         f"{onnx_path}: {variant} {precision} graph vs PyTorch {reference_precision} on {args.device} "
         f"({torch_s:.1f} s), ONNX Runtime ({ort_s:.1f} s)"
     )
-    failed = []
-    for err in errors:
-        ok = err.passes(tol)
-        print(("ok    " if ok else "FAIL  ") + err.line())
-        if not ok:
-            failed.append(err.name)
+    failed = comparison.failures(tol)
+    if comparison.agreement is not None:
+        ok = comparison.agreement.passes(tol)
+        print(("ok    " if ok else "FAIL  ") + comparison.agreement.line("PyTorch", "ONNX"))
+    for err in comparison.errors:
+        print(("ok    " if err.passes(tol) else "FAIL  ") + err.line())
+    sets = "" if comparison.agreement is None else f", match sets Jaccard >= {tol.min_match_agreement}"
     print(
         f"tolerances: coordinates p99 <= {tol.px_p99} px and max <= {tol.px_max} px, scores <= {tol.score_max}, "
-        f"masks <= {tol.mask_fraction:.2%}"
+        f"masks <= {tol.mask_fraction:.2%}{sets}"
     )
     if failed:
         print(f"verify FAILED for {', '.join(failed)}")
         return 1
     print("verify passed")
     return 0
+
+
+def _tolerances(args: argparse.Namespace, precision: str) -> Tolerances:
+    """The precision's default tolerances, overridden by the options given on the command line."""
+    from ma_trt_convert.verify import Tolerances
+
+    default = Tolerances.default(precision)
+    given = {
+        "px_p99": args.px_p99,
+        "px_max": args.px_max,
+        "score_max": args.score_max,
+        "mask_fraction": args.mask_fraction,
+        "min_match_agreement": args.min_match_agreement,
+    }
+    return dataclasses.replace(default, **{k: v for k, v in given.items() if v is not None})

@@ -27,11 +27,10 @@ from ma_trt_convert import __version__
 from ma_trt_convert.conversion_errors import ConversionError
 from ma_trt_convert.onnx_cleanup import cleanup, op_histogram, save_onnx
 from ma_trt_convert.onnx_metadata import IO_CONTRACT_KEY, encode_io_contract, graph_io, set_metadata
+from ma_trt_convert.trt_op_support import DEFAULT_OPSET, SUPPORTED_OPSETS
 from ma_trt_convert.variant_models import ExportModule
 
 LOG = logging.getLogger(__name__)
-DEFAULT_OPSET = 17
-SUPPORTED_OPSETS = (16, 17, 18, 19, 20)
 
 
 @dataclass(frozen=True)

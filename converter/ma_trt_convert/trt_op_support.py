@@ -20,6 +20,11 @@ from dataclasses import dataclass
 
 import onnx
 
+# Opsets `export` writes: GridSample needs 16; TensorRT 8.5 parses up to 17 (the default); TensorRT
+# 10.13 computes GridSample wrongly at 20 (right at <= 18).
+DEFAULT_OPSET = 17
+SUPPORTED_OPSETS = (16, 17, 18, 19, 20)
+
 _SEQUENCE_OPS = frozenset(
     {
         "SequenceAt",

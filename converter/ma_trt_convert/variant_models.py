@@ -19,6 +19,9 @@ from ma_trt_convert.conversion_errors import ConversionError
 from ma_trt_convert.variants import VARIANTS
 
 REQUIRED_ATTRIBUTES = ("input_names", "output_names", "example_inputs", "metadata")
+# build arguments whose None is recorded, not dropped: it selects a graph of its own (RoMa without the
+# second pass, ELoFTR without the match budget)
+NONE_IS_A_CHOICE = ("upsample_res", "max_matches")
 
 _IMAGE = "float32 NCHW in [0, 1], {channels}; the whole image stretched (aspect ignored) by the runtime to {size}"
 _ELOFTR_IMAGE = _IMAGE.format(channels="grayscale (1 channel)", size="height x width, no normalisation")
@@ -41,6 +44,9 @@ TENSOR_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "the runtime keeps only these, other rows hold meaningless values",
         "num_valid": "number of matches before the match budget (upstream's match count); more than the "
         "rows means the least confident matches were dropped",
+        "cells": "(image-0 cell, image-1 cell) of each row, cell = row * (width/8) + column of the 8-pixel coarse "
+        "grid: the coarse match (cell centre 8*(column, row) + 4 px), and the row's identity (unique per pair; "
+        "compare backends by it, not by row position)",
     },
     "roma": {
         "image0_coarse": _ROMA_IMAGE.format(res="coarse_res"),
@@ -72,10 +78,10 @@ def build_args(variant: str, **options: Any) -> dict[str, Any]:
     """The resolution/solver keyword arguments of ``variant``'s ``build_export_module``.
 
     ELoFTR: ``height``, ``width`` (pixels, multiples of 32), ``threshold``, ``max_matches`` (output
-    rows; left out when None, i.e. the port's default budget). RoMa: ``coarse_res``,
-    ``upsample_res`` (pixels, multiples of 14 and 8; ``None``: single pass) and ``gp_solver`` (left
-    out when None, i.e. the port's default). Unknown options are ignored; None values are dropped
-    except ``upsample_res``, where None means "no second pass".
+    rows; None: every candidate, the unbudgeted graph; left out: the port's default budget). RoMa:
+    ``coarse_res``, ``upsample_res`` (pixels, multiples of 14 and 8; None: single pass) and
+    ``gp_solver`` (left out when None, i.e. the port's default). Unknown options are ignored; None
+    values are dropped except those of :data:`NONE_IS_A_CHOICE`.
     """
     if variant == "eloftr":
         keys = ("height", "width", "threshold", "max_matches")
@@ -83,7 +89,7 @@ def build_args(variant: str, **options: Any) -> dict[str, Any]:
         keys = ("coarse_res", "upsample_res", "gp_solver")
     else:
         raise ConversionError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    return {k: options[k] for k in keys if k in options and (options[k] is not None or k == "upsample_res")}
+    return {k: options[k] for k in keys if k in options and (options[k] is not None or k in NONE_IS_A_CHOICE)}
 
 
 def _port(variant: str) -> Any:

@@ -6,6 +6,11 @@ from dataclasses import dataclass
 
 VARIANTS = ("roma", "eloftr")
 
+# Output rows of the ELoFTR graph (its global match budget): below TensorRT's TopK limit (K < 3840) and
+# 72 % of the 4256 interior cells at 640x480; the fine stage is then 0.5 % of the FLOPs
+# (docs/eloftr_model.md). Kept here, free of PyTorch, for the CLI's defaults.
+ELOFTR_DEFAULT_MAX_MATCHES = 3072
+
 
 @dataclass(frozen=True)
 class ReleaseFile:

@@ -14,7 +14,9 @@ import pytest
 from test_export_standin import standin_port, write_standin_checkpoint
 
 from ma_trt_convert import cli, variant_models
+from ma_trt_convert.eloftr import DEFAULT_MAX_MATCHES
 from ma_trt_convert.engine_sidecar import read_sidecar, sidecar_path
+from ma_trt_convert.onnx_metadata import BUILD_ARGS_KEY, decode_io_contract, read_onnx_metadata
 
 SIZE = ["--height", "64", "--width", "96"]
 
@@ -63,8 +65,30 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 @pytest.mark.parametrize(
     ("command", "expected"),
     [
-        ("export", ["--precision", "--batch", "--opset", "--coarse-res", "--upsample-res", "--height", "--width"]),
-        ("verify", ["--px-p99", "--px-max", "--score-max", "--mask-fraction", "--reference-precision"]),
+        (
+            "export",
+            [
+                "--precision",
+                "--batch",
+                "--opset",
+                "--coarse-res",
+                "--upsample-res",
+                "--height",
+                "--width",
+                "--max-matches",
+            ],
+        ),
+        (
+            "verify",
+            [
+                "--px-p99",
+                "--px-max",
+                "--score-max",
+                "--mask-fraction",
+                "--min-match-agreement",
+                "--reference-precision",
+            ],
+        ),
         ("build", ["desktop-rtx", "jetson-xavier-jp5", "jetson-thor", "--print-trtexec", "--version-compatible"]),
         ("check", ["--target", "support tables", "--no-parser"]),
         ("info", ["sidecar", "I/O contract"]),
@@ -106,6 +130,60 @@ def test_verify_fails_beyond_tolerance(
     assert code == 0, out
 
 
+def test_verify_pairs_rows_by_cells_when_a_match_flips(
+    exported: dict[str, Path], workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The PyTorch reference matches at 0.095 instead of 0.02: its weakest match (confidence 0.091; the
+    # next is 0.098) becomes invalid, so in its budgeted rows (valid first) every later match moves up
+    # one row. Paired by cells, the other 95 matches agree exactly.
+    monkeypatch.setattr(variant_models, "_port", lambda variant: standin_port(match_threshold=0.095))
+    args = ["verify", "--onnx", str(exported["fp32"]), "--checkpoint", str(workdir / "standin.ckpt")]
+    code, out, _ = run(args, capsys)
+    assert code == 1
+    assert "FAIL  valid          matches    in both 95, only in ONNX 1, only in PyTorch 0, Jaccard 0.9896" in out
+    for name in ("keypoints0", "keypoints1"):
+        line = next(row for row in out.splitlines() if f" {name} " in row)
+        assert line.startswith("ok") and "n=95 " in line and "max 0 px" in line
+    assert "verify FAILED for valid\n" in out
+    code, out, _ = run([*args, "--min-match-agreement", "0.98"], capsys)
+    assert code == 0, out
+
+
+@pytest.mark.parametrize(
+    ("option", "rows", "recorded"),
+    [([], 192, DEFAULT_MAX_MATCHES), (["--max-matches", "50"], 50, 50), (["--max-matches", "all"], 192, None)],
+)
+def test_export_max_matches_sets_the_rows_and_verify_rebuilds_them(
+    option: list[str], rows: int, recorded: int | None, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = workdir / f"budget_{'_'.join(option)}.onnx"
+    checkpoint = ["--checkpoint", str(workdir / "standin.ckpt")]
+    export = ["export", "--variant", "eloftr", *checkpoint, "--output", str(path), *SIZE, "--precision", "fp32"]
+    assert cli.main([*export, *option]) == 0
+    meta = read_onnx_metadata(path)
+    assert json.loads(meta[BUILD_ARGS_KEY]) == {"height": 64, "width": 96, "threshold": 0.1, "max_matches": recorded}
+    _, outputs = decode_io_contract(meta)
+    assert {o.name: o.shape for o in outputs} == {
+        "keypoints0": (1, rows, 2),
+        "keypoints1": (1, rows, 2),
+        "confidence": (1, rows),
+        "valid": (1, rows),
+        "cells": (1, rows, 2),
+    }
+    code, out, _ = run(["verify", "--onnx", str(path), *checkpoint], capsys)
+    assert code == 0, out
+    assert f"in both {min(rows, 96)}, only in ONNX 0, only in PyTorch 0, Jaccard 1.0000" in out
+
+
+@pytest.mark.parametrize("value", ["-3", "many"])
+def test_export_rejects_a_bad_max_matches(value: str, workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    export = ["export", "--variant", "eloftr", "--checkpoint", "c", "--output", str(workdir / "x.onnx")]
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([*export, "--max-matches", value])
+    assert exit_info.value.code == 2
+    assert "expected a positive number of rows, 'all' or 0" in capsys.readouterr().err
+
+
 def test_verify_refuses_other_weights(
     exported: dict[str, Path], workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -137,7 +215,7 @@ def test_check_and_build_with_tensorrt_rtx(
         ("image0", (1, 1, 64, 96), "float32"),
         ("image1", (1, 1, 64, 96), "float32"),
     ]
-    assert [t.dtype for t in sidecar.outputs] == ["float32", "float32", "float32", "bool"]
+    assert [t.dtype for t in sidecar.outputs] == ["float32", "float32", "float32", "bool", "int32"]
     assert sidecar.inputs[0].description and sidecar.model["standin"] == "true"
     assert sorted(p.name for p in workdir.iterdir() if p.name.startswith(".")) == []
 
@@ -246,5 +324,5 @@ def test_sidecar_for_a_trtexec_plan(
         "strong",
     )
     assert (sidecar.device.gpu_name, sidecar.device.compute_capabilities) == ("Orin", ("8.7",))
-    assert [(t.name, t.dtype) for t in sidecar.outputs][-1] == ("valid", "bool")
+    assert [(t.name, t.dtype) for t in sidecar.outputs][-2:] == [("valid", "bool"), ("cells", "int32")]
     assert run(["info", str(plan)], capsys)[0] == 0

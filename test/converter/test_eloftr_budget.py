@@ -86,6 +86,6 @@ def test_budget_is_capped_at_the_candidate_count_and_recorded_in_the_metadata() 
     assert (meta["max_matches"], meta["output_rows"], meta["num_candidates"]) == ("3072", "3072", "10080")
     meta = ELoFTRMatcher(HEIGHT, WIDTH).metadata()
     assert (meta["max_matches"], meta["output_rows"]) == ("none", "10080")
-    assert meta["outputs"] == "keypoints0,keypoints1,confidence,valid,num_valid"
+    assert meta["outputs"] == "keypoints0,keypoints1,confidence,valid,num_valid,cells"
     with pytest.raises(ValueError, match="max_matches must be positive"):
         ELoFTRMatcher(HEIGHT, WIDTH, max_matches=0)

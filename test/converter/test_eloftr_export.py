@@ -18,6 +18,7 @@ from ma_trt_convert.onnx_export import export_onnx
 from ma_trt_convert.trt_build import build_engine
 from ma_trt_convert.trt_check import check_onnx
 from ma_trt_convert.trt_targets import TARGETS, default_options
+from ma_trt_convert.verify import MatchAgreement, Tolerances, compare_outputs
 
 HEIGHT, WIDTH = 224, 320
 FORBIDDEN_OPS = {"NonZero", "Loop", "If", "Col2Im", "Unique", "Multinomial"}
@@ -70,6 +71,7 @@ def _assert_static_and_export_friendly(model: onnx.ModelProto, module: ELoFTRMat
         "confidence": [1, rows],
         "valid": [1, rows],
         "num_valid": [1],
+        "cells": [1, rows, 2],
     }
 
 
@@ -81,11 +83,22 @@ def test_budgeted_fp32_onnx_matches_pytorch_in_onnxruntime(checkpoint: Path, tmp
     assert sum(node.op_type == "TopK" for node in model.graph.node) == 3  # per row, budget, row order
     image0, image1 = textured_pair(HEIGHT, WIDTH)
     session = ort.InferenceSession(str(tmp_path / "eloftr_fp32.onnx"), providers=["CPUExecutionProvider"])
-    kp0, kp1, conf, valid, num_valid = session.run(None, {"image0": image0.numpy(), "image1": image1.numpy()})
+    kp0, kp1, conf, valid, num_valid, cells = session.run(None, {"image0": image0.numpy(), "image1": image1.numpy()})
     with torch.no_grad():
         ref = [t.numpy() for t in module(image0, image1)]
-    assert valid.dtype == np.bool_ and num_valid.dtype == np.int32
+    assert valid.dtype == np.bool_ and num_valid.dtype == cells.dtype == np.int32
     assert np.array_equal(valid, ref[3])
+    assert np.array_equal(cells[valid], ref[5][valid])
+    # cells are (image-0 cell, image-1 cell): each keypoint lies in its cell's window (upstream
+    # convention: 8·(column, row) + pixel − 3.5, plus the ±1 px regression offset in image 1)
+    w = WIDTH // 8
+    origin = 8 * np.stack([cells[valid] % w, cells[valid] // w], axis=-1)
+    assert np.abs(kp0[valid] - origin[:, 0]).max() <= 3.5
+    assert np.abs(kp1[valid] - origin[:, 1]).max() <= 4.5
+    assert (np.diff(cells[valid][:, 0]) >= 0).all()  # valid rows by increasing candidate index
+    comparison = compare_outputs(module.output_names, ref, [kp0, kp1, conf, valid, num_valid, cells])
+    assert comparison.agreement == MatchAgreement(both=int(valid.sum()), only_reference=0, only_candidate=0)
+    assert comparison.failures(Tolerances.default("fp32")) == []
     assert num_valid.tolist() == ref[4].tolist() == [int(valid.sum())]
     assert int(valid.sum()) >= 75  # 82 measured
     assert valid[0, : int(num_valid[0])].all()
@@ -121,6 +134,7 @@ def test_fp16_onnx_is_strongly_typed_with_fp32_reductions(tmp_path: Path) -> Non
         "confidence": fp32,
         "valid": onnx.TensorProto.BOOL,
         "num_valid": onnx.TensorProto.INT32,
+        "cells": onnx.TensorProto.INT32,
     }
 
 
@@ -143,4 +157,5 @@ def test_budget_smaller_than_the_candidates_parses_and_builds_with_tensorrt_rtx(
         "confidence": ((1, 100), "float32"),
         "valid": ((1, 100), "bool"),
         "num_valid": ((1,), "int32"),
+        "cells": ((1, 100, 2), "int32"),
     }

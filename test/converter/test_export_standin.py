@@ -21,27 +21,39 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ma_trt_convert.eloftr.coarse_matching import budget_selection
 from ma_trt_convert.engine_sidecar import TensorSpec
 from ma_trt_convert.onnx_cleanup import drop_float64, rejected_nodes, save_onnx
 from ma_trt_convert.onnx_export import export_onnx
 from ma_trt_convert.onnx_metadata import decode_io_contract, read_onnx_metadata
-from ma_trt_convert.verify import compare_outputs, run_onnxruntime, run_torch, synthetic_inputs
+from ma_trt_convert.verify import MatchAgreement, compare_outputs, run_onnxruntime, run_torch, synthetic_inputs
 
 STRIDE = 8
 
 
 class StandInMatcher(nn.Module):
-    """Tiny matcher with ELoFTR's I/O: images ``[B, 1, H, W]`` -> keypoints, confidence, valid.
+    """Tiny matcher with ELoFTR's I/O: images ``[B, 1, H, W]`` -> keypoints, confidence, valid, cells.
 
     ``shift`` (pixels) is added to ``keypoints0``: a deliberately wrong model for failing ``verify``.
+    ``max_matches``: rows kept by the ELoFTR port's budget rule (valid first, then by candidate index;
+    None: every candidate, in candidate order).
     """
 
     input_names = ("image0", "image1")
-    output_names = ("keypoints0", "keypoints1", "confidence", "valid")
+    output_names = ("keypoints0", "keypoints1", "confidence", "valid", "cells")
 
-    def __init__(self, height: int, width: int, precision: str = "fp32", threshold: float = 0.02, shift: float = 0.0):
+    def __init__(
+        self,
+        height: int,
+        width: int,
+        precision: str = "fp32",
+        threshold: float = 0.02,
+        shift: float = 0.0,
+        max_matches: int | None = None,
+    ):
         super().__init__()
         self.height, self.width, self.precision, self.threshold, self.shift = height, width, precision, threshold, shift
+        self.max_matches = max_matches
         self.dtype = torch.float16 if precision == "fp16" else torch.float32
         self.conv = nn.Conv2d(1, 16, STRIDE, stride=STRIDE)
         self.norm = nn.LayerNorm(16)
@@ -78,7 +90,13 @@ class StandInMatcher(nn.Module):
         sampled = F.grid_sample(fmap1.float(), grid[:, :, None, :], align_corners=False)
         kp1 = kp1 + torch.tanh(sampled.mean(dim=1))[..., None].expand(-1, -1, 1, 2)[:, :, 0]
         score = score.reshape(b, -1)
-        return kp0 + self.shift, kp1, score, score > self.threshold
+        cell0 = index[:, None].expand(h * w, self.k).reshape(1, -1).expand(b, -1)
+        cells = torch.stack([cell0, j.reshape(b, -1)], dim=-1).to(torch.int32)
+        rows = (kp0 + self.shift, kp1, score, score > self.threshold, cells)
+        if self.max_matches is None:
+            return rows
+        kept = budget_selection(score, rows[3], min(self.max_matches, score.shape[1]))
+        return tuple(torch.gather(t, 1, kept if t.dim() == 2 else kept[..., None].expand(-1, -1, 2)) for t in rows)
 
     def example_inputs(self, batch: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         gen = torch.Generator().manual_seed(0)
@@ -96,11 +114,12 @@ def write_standin_checkpoint(path: Path, seed: int = 0) -> Path:
     return path
 
 
-def standin_port(shift: float = 0.0) -> SimpleNamespace:
-    """Test double of ``ma_trt_convert.eloftr`` (only ``build_export_module``)."""
+def standin_port(shift: float = 0.0, match_threshold: float = 0.02) -> SimpleNamespace:
+    """Test double of ``ma_trt_convert.eloftr`` (only ``build_export_module``, which matches at
+    ``match_threshold`` whatever ``threshold`` it is given)."""
 
-    def build_export_module(checkpoint, *, height, width, precision="fp32", threshold=0.1):
-        return StandInMatcher(height, width, precision, threshold=0.02, shift=shift).load(checkpoint)
+    def build_export_module(checkpoint, *, height, width, precision="fp32", threshold=0.1, max_matches=None):
+        return StandInMatcher(height, width, precision, match_threshold, shift, max_matches).load(checkpoint)
 
     return SimpleNamespace(build_export_module=build_export_module)
 
@@ -160,6 +179,7 @@ def test_export_metadata_and_io_contract(tmp_path: Path, checkpoint: Path) -> No
         ("keypoints1", (2, m, 2), "float32"),
         ("confidence", (2, m), "float32"),
         ("valid", (2, m), "bool"),
+        ("cells", (2, m, 2), "int32"),
     ]
 
 
@@ -175,14 +195,12 @@ def test_onnxruntime_matches_pytorch(tmp_path: Path, checkpoint: Path, precision
     module, path = _export(tmp_path, checkpoint, precision)
     specs, _ = decode_io_contract(read_onnx_metadata(path))
     inputs = synthetic_inputs(specs)
-    errors = {
-        e.name: e
-        for e in compare_outputs(
-            module.output_names, run_torch(module, inputs), run_onnxruntime(path, module.input_names, inputs)
-        )
-    }
+    comparison = compare_outputs(
+        module.output_names, run_torch(module, inputs), run_onnxruntime(path, module.input_names, inputs)
+    )
+    errors = {e.name: e for e in comparison.errors}
+    assert comparison.agreement == MatchAgreement(both=96, only_reference=0, only_candidate=0)  # one per cell
     assert errors["confidence"].max < (1e-5 if precision == "fp32" else 2e-3)
-    assert errors["valid"].max <= 0.02
     assert errors["keypoints0"].max == 0.0
     assert errors["keypoints1"].p99 < (1e-4 if precision == "fp32" else 0.05)
 
@@ -255,13 +273,14 @@ def test_compare_outputs_units() -> None:
     valid_ref = np.array([[True, True, True, False]])
     valid_cand = np.array([[True, True, True, True]])
     warp = np.zeros((1, 8, 8, 2), np.float32)
-    errors = compare_outputs(
+    comparison = compare_outputs(
         ("keypoints0", "valid", "warp", "certainty"),
         [ref_kp, valid_ref, warp, np.zeros((1, 8, 8), np.float32)],
         [cand_kp, valid_cand, warp + np.array([0.25, 0.0], np.float32), np.full((1, 8, 8), 0.1, np.float32)],
     )
-    kp, valid, warp_err, cert = errors
-    (count,) = compare_outputs(("num_valid",), [np.array([200, 0], np.int32)], [np.array([198, 1], np.int32)])
+    assert comparison.agreement is None  # no row identities: compared in order
+    kp, valid, warp_err, cert = comparison.errors
+    (count,) = compare_outputs(("num_valid",), [np.array([200, 0], np.int32)], [np.array([198, 1], np.int32)]).errors
     assert (count.kind, count.max, count.median) == ("count", 1.0, pytest.approx(0.505))
     assert (kp.count, kp.max, kp.unit) == (3, pytest.approx(5.0), "px")
     assert valid.max == pytest.approx(0.25)

@@ -47,7 +47,7 @@ def fake_tensorrt(version: str) -> ModuleType:
     trt.BuilderFlag = enum.Enum("BuilderFlag", builder_flags + (["FP16"] if major < 11 else []))
     trt.MemoryPoolType = enum.Enum("MemoryPoolType", ["WORKSPACE"])
     trt.DeviceType = enum.Enum("DeviceType", ["GPU", "DLA"])
-    trt.nptype = lambda dtype: {"FLOAT": np.float32, "FLOAT16": np.float16, "BOOL": np.bool_}[dtype]
+    trt.nptype = lambda dtype: {"FLOAT": np.float32, "FLOAT16": np.float16, "BOOL": np.bool_, "INT32": np.int32}[dtype]
 
     class ILogger:
         INTERNAL_ERROR, ERROR, WARNING, INFO, VERBOSE = range(5)
@@ -221,7 +221,8 @@ def test_strongly_typed_targets(monkeypatch, tmp_path: Path, onnx_files, target:
     assert trt.record.settings["builder_optimization_level"] == 3
     assert type(trt.record.settings["progress_monitor"]).__name__ == "TqdmProgressMonitor"
     assert sidecar.tensorrt.version == version and sidecar.tensorrt.typing == "strong"
-    assert [(t.name, t.dtype) for t in sidecar.outputs][-1] == ("valid", "bool")
+    dtypes = {t.name: t.dtype for t in sidecar.outputs}
+    assert (dtypes["valid"], dtypes["cells"], dtypes["confidence"]) == ("bool", "int32", "float32")
 
 
 def test_desktop_version_compatible_for_lean_runtime(monkeypatch, tmp_path: Path, onnx_files) -> None:

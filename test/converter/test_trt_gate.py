@@ -19,8 +19,9 @@ from ma_trt_convert import cli
 from ma_trt_convert.engine_sidecar import read_sidecar, sidecar_path
 from ma_trt_convert.onnx_metadata import read_onnx_metadata
 
+ELOFTR_ROWS = 100  # the match budget: below the 96 cells x 9 = 864 candidates at 64x96, so TopK selects
 CASES = {
-    "eloftr": ["--height", "64", "--width", "96"],
+    "eloftr": ["--height", "64", "--width", "96", "--max-matches", str(ELOFTR_ROWS)],
     "roma": ["--coarse-res", "56", "--upsample-res", "64"],
 }
 
@@ -71,6 +72,10 @@ def test_export_verify_build_with_tensorrt_rtx(
         assert (sidecar.variant, sidecar.precision, sidecar.target) == (variant, precision, "desktop-rtx")
         assert sidecar.plan.size == plan.stat().st_size > 100_000
         assert [t.name for t in sidecar.outputs] == meta["outputs"].split(",")
+        if variant == "eloftr":
+            assert meta["max_matches"] == str(ELOFTR_ROWS) and f'"max_matches": {ELOFTR_ROWS}' in meta["build_args"]
+            assert {t.name: t.shape for t in sidecar.outputs}["keypoints0"] == (1, ELOFTR_ROWS, 2)
+            assert "Jaccard 1.0000" in verify_out
         print(f"{variant} {precision}: " + ", ".join(timings) + "\n" + verify_out)
     finally:
         for path in tmp_path.iterdir():

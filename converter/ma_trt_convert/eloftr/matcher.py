@@ -22,9 +22,12 @@ increasing candidate index, and only these go through the fine stage. Output con
     num_valid   int32   [N]        number of valid candidates before the budget (= upstream's match
                                    count); ``num_valid > R`` means the budget dropped the
                                    ``num_valid − R`` least confident matches
+    cells       int32   [N, R, 2]  (image-0 cell, image-1 cell) of each row: the coarse match, and the
+                                   row's identity (no two rows of one pair share it)
 
 With a budget the valid rows are the first ``min(num_valid, R)``. Invalid rows carry finite but
-meaningless coordinates.
+meaningless coordinates. ``cells`` identifies a row independently of its position, so two backends'
+outputs are compared by identity: one match whose validity differs shifts every later budgeted row.
 """
 
 from __future__ import annotations
@@ -57,16 +60,14 @@ from ma_trt_convert.eloftr.repvgg import RepVGGBackbone, fuse_backbone
 SIZE_MULTIPLE = 32
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16}
 INPUT_NAMES = ("image0", "image1")
-# output rows of build_export_module's graph: below TensorRT's TopK limit (K < 3840) and 72 % of the
-# 4256 interior cells at 640x480; the fine stage is then 0.5 % of the FLOPs (docs/eloftr_model.md)
-DEFAULT_MAX_MATCHES = 3072
-OUTPUT_NAMES = ("keypoints0", "keypoints1", "confidence", "valid", "num_valid")
+OUTPUT_NAMES = ("keypoints0", "keypoints1", "confidence", "valid", "num_valid", "cells")
 
 
 class MatchResult(NamedTuple):
     """Everything :meth:`ELoFTRMatcher.match` computes; shapes as in the module docstring.
 
-    ``cell0``, ``cell1`` (int64 ``[N, R]``) are the image-0 and image-1 cells of each output row.
+    ``cell0``, ``cell1`` (int64 ``[N, R]``) are the image-0 and image-1 cells of each output row;
+    ``forward`` returns them stacked as the int32 ``cells`` output ``[N, R, 2]``.
     """
 
     keypoints0: torch.Tensor
@@ -227,9 +228,10 @@ class ELoFTRMatcher(nn.Module):
         return self.cell_origin.index_select(0, cells.reshape(-1)).reshape(*cells.shape, 2)
 
     def forward(self, image0: torch.Tensor, image1: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The :data:`OUTPUT_NAMES` tensors of :meth:`match`, in that order."""
+        """The :data:`OUTPUT_NAMES` tensors of :meth:`match`, in that order (``cells`` as int32 ``[N, R, 2]``)."""
         result = self.match(image0, image1)
-        return result.keypoints0, result.keypoints1, result.confidence, result.valid, result.num_valid
+        cells = torch.stack([result.cell0, result.cell1], dim=-1).to(torch.int32)
+        return result.keypoints0, result.keypoints1, result.confidence, result.valid, result.num_valid, cells
 
     def example_inputs(self, batch: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         """Deterministic float32 images ``[batch, 1, H, W]`` in [0, 1] for tracing/export."""
@@ -259,4 +261,5 @@ class ELoFTRMatcher(nn.Module):
             "inputs": ",".join(self.input_names),
             "outputs": ",".join(self.output_names),
             "coordinates": "pixels of the network input, upstream ELoFTR convention (window index - 3.5)",
+            "cells": f"coarse cell index row*{w} + column of the {h}x{w} grid (8 px cells), image 0 then image 1",
         }
