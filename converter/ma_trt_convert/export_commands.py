@@ -97,6 +97,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     ver.add_argument("--dinov2", help="RoMa only: the DINOv2 weights the ONNX was exported from")
     ver.add_argument("--seed", type=int, default=0, help="seed of the synthetic image pair (default 0)")
     ver.add_argument(
+        "--pair",
+        choices=("octaves", "shifted"),
+        default="octaves",
+        help="synthetic image pair: octaves (smooth texture and a shifted, re-lit copy; default) or shifted (a "
+        "finer texture moved by a few pixels: where ELoFTR with synthetic matching weights finds many matches)",
+    )
+    ver.add_argument(
         "--reference-precision",
         choices=("graph", "fp32"),
         default="graph",
@@ -216,7 +223,7 @@ def run_verify(args: argparse.Namespace) -> int:
         args=decode_build_args(metadata[BUILD_ARGS_KEY]),
     )
     specs_in, specs_out = decode_io_contract(metadata)
-    inputs = synthetic_inputs(specs_in, seed=args.seed)
+    inputs = synthetic_inputs(specs_in, seed=args.seed, pair=args.pair)
     start = time.monotonic()
     reference = run_torch(module.to(args.device), inputs)
     torch_s = time.monotonic() - start

@@ -1,8 +1,12 @@
 """ONNX Runtime vs PyTorch parity on the same synthetic image pair.
 
-Inputs: a seeded smooth texture (image 0) and a shifted, re-lit copy of it (image 1), resized to
-every input's resolution (inputs whose name starts with ``image0``/``image1`` get the same picture
-at their own size: RoMa's coarse and upsample inputs stay consistent), one picture per batch item.
+Inputs (:data:`PAIRS`): ``octaves`` (default), a seeded smooth texture (image 0) and a shifted,
+re-lit copy of it (image 1); or ``shifted``, a finer texture moved by a few pixels
+(:func:`ma_trt_convert.eloftr.synthetic.textured_pair`), the pair on which ELoFTR with synthetic
+:func:`~ma_trt_convert.eloftr.synthetic.matching_state` weights gives many matches. The pair is
+resized to every input's resolution (inputs whose name starts with ``image0``/``image1`` get the
+same picture at their own size: RoMa's coarse and upsample inputs stay consistent), one picture per
+batch item.
 
 Each output is compared by its *kind* (from its name, see :data:`OUTPUT_KINDS`):
 
@@ -38,6 +42,7 @@ import onnxruntime as ort
 import torch
 import torch.nn.functional as F
 
+from ma_trt_convert.eloftr.synthetic import textured_pair
 from ma_trt_convert.engine_sidecar import TensorSpec
 
 OUTPUT_KINDS = {
@@ -53,6 +58,7 @@ OUTPUT_KINDS = {
 }
 VALID_OUTPUT = "valid"
 ROW_IDENTITY_OUTPUT = "cells"
+PAIRS = ("octaves", "shifted")
 
 
 @dataclass(frozen=True)
@@ -153,17 +159,34 @@ def _texture(size: int, channels: int, generator: torch.Generator) -> torch.Tens
     return image[0].clamp(0, 1)
 
 
-def synthetic_inputs(specs: tuple[TensorSpec, ...], seed: int = 0) -> list[np.ndarray]:
-    """One float32 array per input spec ``[B, C, H, W]`` (see module docstring); C is 1 or 3."""
-    generator = torch.Generator().manual_seed(seed)
+def _octave_pair(size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``octaves`` pair: ``[3, size, size]`` texture and its shifted, re-lit copy."""
+    base = _texture(size + 16, 3, generator)
+    first = base[:, :size, :size]
+    second = (base[:, 9 : size + 9, 5 : size + 5] * 0.9 + 0.05).clamp(0, 1)
+    return first, second
+
+
+def synthetic_inputs(specs: tuple[TensorSpec, ...], seed: int = 0, pair: str = "octaves") -> list[np.ndarray]:
+    """One float32 array per input spec ``[B, C, H, W]`` (see module docstring); C is 1 or 3.
+
+    ``pair`` is one of :data:`PAIRS`; ``shifted`` draws batch item ``i`` with seed ``seed + i`` at the
+    largest input height and width.
+
+    Raises:
+        ValueError: unknown ``pair``.
+    """
     batch = specs[0].shape[0]
-    size = 2 * max(max(spec.shape[2:]) for spec in specs)
-    pictures = []
-    for _ in range(batch):
-        base = _texture(size + 16, 3, generator)
-        first = base[:, :size, :size]
-        second = (base[:, 9 : size + 9, 5 : size + 5] * 0.9 + 0.05).clamp(0, 1)
-        pictures.append((first, second))
+    if pair == "octaves":
+        generator = torch.Generator().manual_seed(seed)
+        size = 2 * max(max(spec.shape[2:]) for spec in specs)
+        pictures = [_octave_pair(size, generator) for _ in range(batch)]
+    elif pair == "shifted":
+        height, width = (max(spec.shape[axis] for spec in specs) for axis in (2, 3))
+        grey = [textured_pair(height, width, seed=seed + item) for item in range(batch)]
+        pictures = [(first[0].expand(3, -1, -1), second[0].expand(3, -1, -1)) for first, second in grey]
+    else:
+        raise ValueError(f"unknown pair {pair!r}; expected one of {', '.join(PAIRS)}")
     arrays = []
     for spec in specs:
         which = 1 if spec.name.startswith("image1") else 0

@@ -10,13 +10,16 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_export_standin import standin_port, write_standin_checkpoint
 
 from ma_trt_convert import cli, variant_models
 from ma_trt_convert.eloftr import DEFAULT_MAX_MATCHES
-from ma_trt_convert.engine_sidecar import read_sidecar, sidecar_path
+from ma_trt_convert.eloftr.synthetic import textured_pair
+from ma_trt_convert.engine_sidecar import TensorSpec, read_sidecar, sidecar_path
 from ma_trt_convert.onnx_metadata import BUILD_ARGS_KEY, decode_io_contract, read_onnx_metadata
+from ma_trt_convert.verify import synthetic_inputs
 
 SIZE = ["--height", "64", "--width", "96"]
 
@@ -87,6 +90,7 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
                 "--mask-fraction",
                 "--min-match-agreement",
                 "--reference-precision",
+                "--pair",
             ],
         ),
         ("build", ["desktop-rtx", "jetson-xavier-jp5", "jetson-thor", "--print-trtexec", "--version-compatible"]),
@@ -115,6 +119,22 @@ def test_verify_passes_and_prints_pixel_errors(
     assert "verify passed" in out
     line = next(row for row in out.splitlines() if " keypoints1 " in row)
     assert line.startswith("ok") and "px" in line and "median" in line and "p99" in line
+
+
+def test_verify_pair_shifted_uses_the_textured_pair(
+    exported: dict[str, Path], workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    specs = tuple(TensorSpec(name, (2, 1, 64, 96), "float32", "") for name in ("image0", "image1"))
+    first, second = synthetic_inputs(specs, seed=5, pair="shifted")
+    for item in range(2):
+        image0, image1 = textured_pair(64, 96, seed=5 + item)
+        np.testing.assert_allclose(first[item], image0[0].numpy(), atol=1e-6)
+        np.testing.assert_allclose(second[item], image1[0].numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="unknown pair 'noise'"):
+        synthetic_inputs(specs, pair="noise")
+    args = ["verify", "--onnx", str(exported["fp32"]), "--checkpoint", str(workdir / "standin.ckpt")]
+    code, out, _ = run([*args, "--pair", "shifted"], capsys)
+    assert code == 0 and "verify passed" in out, out
 
 
 def test_verify_fails_beyond_tolerance(
