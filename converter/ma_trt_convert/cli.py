@@ -7,7 +7,7 @@ import logging
 import sys
 
 from ma_trt_convert import __version__, checkpoint_commands, engine_commands, export_commands
-from ma_trt_convert.conversion_errors import CheckpointError
+from ma_trt_convert.conversion_errors import USER_ERRORS
 
 COMMAND_MODULES = (checkpoint_commands, export_commands, engine_commands)
 
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
     try:
         return int(args.run(args) or 0)
-    except CheckpointError as exc:
+    except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import onnx
 
-from ma_trt_convert.conversion_errors import ConversionError, reports_errors
+from ma_trt_convert.conversion_errors import ConversionError
 from ma_trt_convert.engine_sidecar import BuildDevice, read_sidecar, sha256_file, sidecar_path
 from ma_trt_convert.onnx_cleanup import op_histogram
 from ma_trt_convert.onnx_metadata import (
@@ -153,7 +153,6 @@ def _options(args: argparse.Namespace) -> tuple:
     )
 
 
-@reports_errors
 def run_build(args: argparse.Namespace) -> int:
     """Build (or print the trtexec command)."""
     target, options = _options(args)
@@ -179,7 +178,6 @@ def run_build(args: argparse.Namespace) -> int:
     return 0
 
 
-@reports_errors
 def run_sidecar(args: argparse.Namespace) -> int:
     """Write the sidecar of an existing plan."""
     target = get_target(args.target)
@@ -208,7 +206,6 @@ def run_sidecar(args: argparse.Namespace) -> int:
     return 0
 
 
-@reports_errors
 def run_check(args: argparse.Namespace) -> int:
     """Print the check report; 1 when the target's parser would fail."""
     if not Path(args.onnx).is_file():
@@ -269,7 +266,6 @@ def _info_onnx(path: Path, as_json: bool) -> int:
     return 0
 
 
-@reports_errors
 def run_info(args: argparse.Namespace) -> int:
     """Summarise a plan (via its sidecar) or an ONNX file."""
     path = Path(args.path)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ma_trt_convert.conversion_errors import ConversionError, reports_errors
+from ma_trt_convert.conversion_errors import ConversionError
 from ma_trt_convert.trt_op_support import DEFAULT_OPSET, SUPPORTED_OPSETS
 from ma_trt_convert.variants import ELOFTR_DEFAULT_MAX_MATCHES as DEFAULT_MAX_MATCHES
 from ma_trt_convert.variants import VARIANTS
@@ -147,7 +147,6 @@ def _hash_weights(variant: str, checkpoint: str, dinov2: str | None) -> dict[str
     return hashes
 
 
-@reports_errors
 def run_export(args: argparse.Namespace) -> int:
     """Build the module, export, print what was written."""
     from ma_trt_convert.onnx_export import export_onnx
@@ -193,7 +192,6 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-@reports_errors
 def run_verify(args: argparse.Namespace) -> int:
     """Run both models, print the error table, 1 when beyond tolerance."""
     from ma_trt_convert.onnx_metadata import BUILD_ARGS_KEY, decode_io_contract, read_onnx_metadata
