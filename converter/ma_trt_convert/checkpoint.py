@@ -141,7 +141,8 @@ def compare_with_layout(state: dict[str, torch.Tensor], layout: ReleaseLayout) -
     return LayoutReport(layout, matched, missing, unexpected, misshaped)
 
 
-def _listed(keys: list[str]) -> str:
+def listed_keys(keys: list[str]) -> str:
+    """``"N (k1, k2, ... and M more)"``: the count and the first few of ``keys``, for error messages."""
     shown = ", ".join(keys[:SHOWN_KEYS])
     more = f" and {len(keys) - SHOWN_KEYS} more" if len(keys) > SHOWN_KEYS else ""
     return f"{len(keys)} ({shown}{more})"
@@ -164,12 +165,12 @@ def describe_mismatch(report: LayoutReport, path: str | os.PathLike[str], state:
     layout = report.layout
     lines = [f"{path} is not a valid {layout.file_name} ({report.summary()})."]
     if report.missing:
-        lines.append(f"missing keys: {_listed(report.missing)}")
+        lines.append(f"missing keys: {listed_keys(report.missing)}")
     if report.unexpected:
-        lines.append(f"unexpected keys: {_listed(report.unexpected)}")
+        lines.append(f"unexpected keys: {listed_keys(report.unexpected)}")
     if report.misshaped:
         shown = [f"{k} {tuple(got)} expected {tuple(want)}" for k, got, want in report.misshaped]
-        lines.append(f"mis-shaped keys: {_listed(shown)}")
+        lines.append(f"mis-shaped keys: {listed_keys(shown)}")
     other = _best_other_layout(state, layout)
     if other is not None:
         lines.append(
@@ -188,6 +189,13 @@ def load_release_file(path: str | os.PathLike[str], layout: ReleaseLayout) -> di
         CheckpointError: unreadable file, or any missing, unexpected or mis-shaped key.
     """
     state, _ = read_state_dict(path)
+    return require_layout(state, layout, path)
+
+
+def require_layout(
+    state: dict[str, torch.Tensor], layout: ReleaseLayout, path: str | os.PathLike[str]
+) -> dict[str, torch.Tensor]:
+    """``state`` itself if it has exactly ``layout``; else :class:`CheckpointError` naming ``path`` and the keys."""
     report = compare_with_layout(state, layout)
     if not report.ok:
         raise CheckpointError(describe_mismatch(report, path, state))

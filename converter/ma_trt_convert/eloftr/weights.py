@@ -11,14 +11,15 @@ from ma_trt_convert.checkpoint import (
     CheckpointError,
     compare_with_layout,
     describe_mismatch,
+    listed_keys,
     load_layout,
     read_state_dict,
+    require_layout,
     strip_prefix,
 )
 from ma_trt_convert.eloftr.hf_layout import RELEASE_PREFIX, looks_like_hf_layout, to_release_layout
 
 LAYOUT = "matchanything_eloftr"
-SHOWN = 5
 
 
 def read_weight_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
@@ -47,9 +48,7 @@ def _from_hf(state: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tens
     if unmapped or not report.ok:
         lines = [f"{path} uses the transformers EfficientLoFTR naming but does not map onto {layout.file_name}."]
         if unmapped:
-            more = f" and {len(unmapped) - SHOWN} more" if len(unmapped) > SHOWN else ""
-            shown = ", ".join(unmapped[:SHOWN]) + more
-            lines.append(f"keys without a released counterpart: {len(unmapped)} ({shown})")
+            lines.append(f"keys without a released counterpart: {listed_keys(unmapped)}")
         if not report.ok:
             lines.append(describe_mismatch(report, path, renamed))
         lines.append("Pass an unmodified EfficientLoFTR/MatchAnything file from transformers, or the released .ckpt.")
@@ -71,10 +70,7 @@ def load_release_state(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     state = read_weight_file(path)
     if looks_like_hf_layout(state):
         return _from_hf(state, path)
-    report = compare_with_layout(state, load_layout(LAYOUT))
-    if not report.ok:
-        raise CheckpointError(describe_mismatch(report, path, state))
-    return state
+    return require_layout(state, load_layout(LAYOUT), path)
 
 
 def load_module_state(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
