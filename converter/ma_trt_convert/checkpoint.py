@@ -14,13 +14,13 @@ whole loading path is exercised by tests without the real weights.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from ma_trt_convert.conversion_errors import CheckpointError
+from ma_trt_convert.engine_sidecar import atomic_writer
 
 __all__ = ["CheckpointError", "LayoutReport", "ReleaseLayout", "load_layout", "load_release_file"]
 
@@ -241,11 +241,5 @@ def write_release_file(state: dict[str, torch.Tensor], layout: ReleaseLayout, pa
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload: dict = {"state_dict": state, "epoch": 0, "global_step": 0} if layout.lightning else state
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_writer(path) as handle:
+        torch.save(payload, handle)

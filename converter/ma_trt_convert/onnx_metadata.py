@@ -19,7 +19,6 @@ plus every entry of the model port's own ``metadata()`` (e.g. coordinate convent
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 
 import onnx
 
-from ma_trt_convert.engine_sidecar import TensorSpec
+from ma_trt_convert.engine_sidecar import TensorSpec, sha256_files
 
 IO_CONTRACT_KEY = "io_contract"
 BUILD_ARGS_KEY = "build_args"
@@ -38,14 +37,9 @@ def onnx_sha256(path: str | os.PathLike[str], chunk_bytes: int = 1 << 20) -> str
 
     This is the ``onnx.sha256`` of the engine sidecar: it changes when the graph or the weights change.
     """
-    digest = hashlib.sha256()
     path = Path(path)
-    for part in (path, path.with_name(path.name + ".data")):
-        if part == path or part.is_file():
-            with open(part, "rb") as handle:
-                while chunk := handle.read(chunk_bytes):
-                    digest.update(chunk)
-    return digest.hexdigest()
+    data = path.with_name(path.name + ".data")
+    return sha256_files([path, data] if data.is_file() else [path], chunk_bytes)
 
 
 def set_metadata(model: onnx.ModelProto, values: dict[str, str]) -> None:
