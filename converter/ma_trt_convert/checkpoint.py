@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from ma_trt_convert.conversion_errors import CheckpointError
-from ma_trt_convert.engine_sidecar import atomic_writer
+from ma_trt_ros.contract.files import atomic_writer
 
 __all__ = ["CheckpointError", "LayoutReport", "ReleaseLayout", "load_layout", "load_release_file"]
 

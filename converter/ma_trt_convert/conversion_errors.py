@@ -5,7 +5,7 @@ No heavy imports here: the CLI imports this module on every start.
 
 from __future__ import annotations
 
-from ma_trt_convert.engine_sidecar import SidecarError
+from ma_trt_ros.contract.errors import SidecarError
 
 
 class CheckpointError(ValueError):

@@ -12,7 +12,6 @@ from pathlib import Path
 import onnx
 
 from ma_trt_convert.conversion_errors import ConversionError
-from ma_trt_convert.engine_sidecar import BuildDevice, read_sidecar, sha256_file, sidecar_path
 from ma_trt_convert.onnx_cleanup import op_histogram
 from ma_trt_convert.onnx_metadata import (
     IO_CONTRACT_KEY,
@@ -31,6 +30,8 @@ from ma_trt_convert.trt_build import (
 from ma_trt_convert.trt_check import check_onnx
 from ma_trt_convert.trt_op_support import model_opset
 from ma_trt_convert.trt_targets import TARGETS, default_options, get_target, trtexec_command
+from ma_trt_ros.contract.files import sha256_file
+from ma_trt_ros.contract.sidecar import BuildDevice, read_sidecar, sidecar_path
 
 
 def _target_help() -> str:

@@ -19,7 +19,7 @@ from ma_trt_convert.variants import ELOFTR_DEFAULT_MAX_MATCHES as DEFAULT_MAX_MA
 from ma_trt_convert.variants import VARIANTS
 
 if TYPE_CHECKING:
-    from ma_trt_convert.verify import Tolerances
+    from ma_trt_ros.contract.compare import Tolerances
 
 LOG = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def parse_max_matches(text: str) -> int | None:
 
 
 def _hash_weights(variant: str, checkpoint: str, dinov2: str | None) -> dict[str, str]:
-    from ma_trt_convert.engine_sidecar import sha256_file
+    from ma_trt_ros.contract.files import sha256_file
 
     hashes = {"checkpoint_sha256": sha256_file(checkpoint)}
     if variant == "roma" and dinov2 is not None:
@@ -151,7 +151,8 @@ def run_export(args: argparse.Namespace) -> int:
     """Build the module, export, print what was written."""
     from ma_trt_convert.onnx_export import export_onnx
     from ma_trt_convert.onnx_metadata import BUILD_ARGS_KEY
-    from ma_trt_convert.variant_models import TENSOR_DESCRIPTIONS, build_args, build_module, encode_build_args
+    from ma_trt_convert.variant_models import build_args, build_module, encode_build_args
+    from ma_trt_ros.contract.variants import variant_contract
 
     start = time.monotonic()
     kwargs = build_args(
@@ -179,7 +180,7 @@ def run_export(args: argparse.Namespace) -> int:
         opset=args.opset,
         batch=args.batch,
         metadata=metadata,
-        descriptions=TENSOR_DESCRIPTIONS[args.variant],
+        descriptions=variant_contract(args.variant).descriptions,
         external_data=external,
     )
     sizes = ", ".join(f"{p} ({p.stat().st_size / 2**20:.1f} MiB)" for p in result.files)
@@ -196,7 +197,8 @@ def run_verify(args: argparse.Namespace) -> int:
     """Run both models, print the error table, 1 when beyond tolerance."""
     from ma_trt_convert.onnx_metadata import BUILD_ARGS_KEY, decode_io_contract, read_onnx_metadata
     from ma_trt_convert.variant_models import build_module, decode_build_args
-    from ma_trt_convert.verify import compare_outputs, run_onnxruntime, run_torch, synthetic_inputs
+    from ma_trt_convert.verify import run_onnxruntime, run_torch, synthetic_inputs
+    from ma_trt_ros.contract.compare import compare_outputs
 
     onnx_path = Path(args.onnx)
     if not onnx_path.is_file():
@@ -253,7 +255,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def _tolerances(args: argparse.Namespace, precision: str) -> Tolerances:
     """The precision's default tolerances, overridden by the options given on the command line."""
-    from ma_trt_convert.verify import Tolerances
+    from ma_trt_ros.contract.compare import Tolerances
 
     default = Tolerances.default(precision)
     given = {

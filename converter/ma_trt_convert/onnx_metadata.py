@@ -26,7 +26,8 @@ from typing import Any
 
 import onnx
 
-from ma_trt_convert.engine_sidecar import TensorSpec, sha256_files
+from ma_trt_ros.contract.files import sha256_files
+from ma_trt_ros.contract.tensors import TensorSpec
 
 IO_CONTRACT_KEY = "io_contract"
 BUILD_ARGS_KEY = "build_args"

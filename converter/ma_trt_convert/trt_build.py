@@ -29,20 +29,12 @@ import numpy as np
 
 from ma_trt_convert import __version__
 from ma_trt_convert.conversion_errors import ConversionError
-from ma_trt_convert.engine_sidecar import (
-    BuildDevice,
-    EngineSidecar,
-    FileRef,
-    TensorRTBuild,
-    TensorSpec,
-    atomic_write_bytes,
-    sha256_file,
-    sidecar_path,
-    write_sidecar,
-)
 from ma_trt_convert.onnx_metadata import IO_CONTRACT_KEY, decode_io_contract, onnx_sha256, read_onnx_metadata
 from ma_trt_convert.trt_progress import build_progress
 from ma_trt_convert.trt_targets import BuildOptions, Target, validate_options
+from ma_trt_ros.contract.files import atomic_write_bytes, sha256_file
+from ma_trt_ros.contract.sidecar import BuildDevice, EngineSidecar, FileRef, TensorRTBuild, sidecar_path, write_sidecar
+from ma_trt_ros.contract.tensors import TensorSpec
 
 LOG = logging.getLogger(__name__)
 # Weak typing: layer kinds that overflow or lose too much in fp16 (LayerNorm/softmax/GP reductions).

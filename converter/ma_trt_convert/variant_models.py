@@ -23,43 +23,6 @@ REQUIRED_ATTRIBUTES = ("input_names", "output_names", "example_inputs", "metadat
 # second pass, ELoFTR without the match budget)
 NONE_IS_A_CHOICE = ("upsample_res", "max_matches")
 
-_IMAGE = "float32 NCHW in [0, 1], {channels}; the whole image stretched (aspect ignored) by the runtime to {size}"
-_ELOFTR_IMAGE = _IMAGE.format(channels="grayscale (1 channel)", size="height x width, no normalisation")
-_ROMA_IMAGE = _IMAGE.format(channels="RGB", size="{res} x {res} with bicubic resize, no ImageNet normalisation")
-_ROMA_WARP = (
-    "{src}->{dst}: for the centre of pixel (j, i) of the {src} grid (R = upsample or coarse res), the matching "
-    "point in {dst}, normalised [-1, 1], x first, align_corners=False: x_pix = W/2*(x+1) for an image W wide"
-)
-_ROMA_CERTAINTY = "{src}->{dst}: match probability in [0, 1] per grid pixel, 0 where the flow left the image"
-# The I/O contract in words, per variant and tensor name (shapes and dtypes come from the graph).
-TENSOR_DESCRIPTIONS: dict[str, dict[str, str]] = {
-    "eloftr": {
-        "image0": _ELOFTR_IMAGE,
-        "image1": _ELOFTR_IMAGE,
-        "keypoints0": "(x, y) of each candidate match in image-0 network-input pixels (upstream ELoFTR "
-        "convention); scale by original/network size",
-        "keypoints1": "(x, y) of each candidate in image-1 network-input pixels, same convention",
-        "confidence": "coarse dual-softmax confidence of each candidate, in [0, 1]",
-        "valid": "true where the row is a match (confidence > threshold, away from the border); "
-        "the runtime keeps only these, other rows hold meaningless values",
-        "num_valid": "number of matches before the match budget (upstream's match count); more than the "
-        "rows means the least confident matches were dropped",
-        "cells": "(image-0 cell, image-1 cell) of each row, cell = row * (width/8) + column of the 8-pixel coarse "
-        "grid: the coarse match (cell centre 8*(column, row) + 4 px), and the row's identity (unique per pair; "
-        "compare backends by it, not by row position)",
-    },
-    "roma": {
-        "image0_coarse": _ROMA_IMAGE.format(res="coarse_res"),
-        "image1_coarse": _ROMA_IMAGE.format(res="coarse_res"),
-        "image0_upsample": _ROMA_IMAGE.format(res="upsample_res") + " (same picture as image0_coarse)",
-        "image1_upsample": _ROMA_IMAGE.format(res="upsample_res") + " (same picture as image1_coarse)",
-        "warp": _ROMA_WARP.format(src="image 0", dst="image 1"),
-        "certainty": _ROMA_CERTAINTY.format(src="image 0", dst="image 1"),
-        "warp_1to0": _ROMA_WARP.format(src="image 1", dst="image 0"),
-        "certainty_1to0": _ROMA_CERTAINTY.format(src="image 1", dst="image 0"),
-    },
-}
-
 
 class ExportModule(Protocol):
     """What a model port's ``build_export_module`` returns (an eval ``torch.nn.Module``)."""

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-VARIANTS = ("roma", "eloftr")
+from ma_trt_ros.contract.variants import VARIANTS
+
+__all__ = ["ELOFTR_DEFAULT_MAX_MATCHES", "RELEASE_FILES", "VARIANTS", "ReleaseFile"]
+
 
 # Output rows of the ELoFTR graph (its global match budget): below TensorRT's TopK limit (K < 3840) and
 # 72 % of the 4256 interior cells at 640x480; the fine stage is then 0.5 % of the FLOPs

@@ -17,9 +17,10 @@ from test_export_standin import standin_port, write_standin_checkpoint
 from ma_trt_convert import cli, variant_models
 from ma_trt_convert.eloftr import DEFAULT_MAX_MATCHES
 from ma_trt_convert.eloftr.synthetic import textured_pair
-from ma_trt_convert.engine_sidecar import TensorSpec, read_sidecar, sidecar_path
 from ma_trt_convert.onnx_metadata import BUILD_ARGS_KEY, decode_io_contract, read_onnx_metadata
 from ma_trt_convert.verify import synthetic_inputs
+from ma_trt_ros.contract.sidecar import read_sidecar, sidecar_path
+from ma_trt_ros.contract.tensors import TensorSpec
 
 SIZE = ["--height", "64", "--width", "96"]
 

@@ -18,7 +18,7 @@ from ma_trt_convert.onnx_export import export_onnx
 from ma_trt_convert.trt_build import build_engine
 from ma_trt_convert.trt_check import check_onnx
 from ma_trt_convert.trt_targets import TARGETS, default_options
-from ma_trt_convert.verify import MatchAgreement, Tolerances, compare_outputs
+from ma_trt_ros.contract.compare import MatchAgreement, Tolerances, compare_outputs
 
 HEIGHT, WIDTH = 224, 320
 FORBIDDEN_OPS = {"NonZero", "Loop", "If", "Col2Im", "Unique", "Multinomial"}

@@ -100,3 +100,13 @@ def test_batch_of_two_equals_two_single_pairs() -> None:
         assert torch.equal(batched.cell1[b][valid], single.cell1[0][valid])
         assert torch.equal(batched.keypoints0[b][valid], single.keypoints0[0][valid])
         assert torch.equal(batched.keypoints1[b][valid], single.keypoints1[0][valid])
+
+
+def test_export_modules_use_the_contract_names() -> None:
+    from ma_trt_convert.eloftr import INPUT_NAMES, OUTPUT_NAMES
+    from ma_trt_convert.roma import export_module
+    from ma_trt_ros.contract.eloftr import ELOFTR
+    from ma_trt_ros.contract.roma import ROMA
+
+    assert (ELOFTR.input_names, ELOFTR.output_names) == (INPUT_NAMES, OUTPUT_NAMES)
+    assert (ROMA.input_names, ROMA.output_names) == (export_module.INPUT_NAMES, export_module.OUTPUT_NAMES)

@@ -22,11 +22,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ma_trt_convert.eloftr.coarse_matching import budget_selection
-from ma_trt_convert.engine_sidecar import TensorSpec
 from ma_trt_convert.onnx_cleanup import drop_float64, rejected_nodes, save_onnx
 from ma_trt_convert.onnx_export import export_onnx
 from ma_trt_convert.onnx_metadata import decode_io_contract, read_onnx_metadata
-from ma_trt_convert.verify import MatchAgreement, compare_outputs, run_onnxruntime, run_torch, synthetic_inputs
+from ma_trt_convert.verify import run_onnxruntime, run_torch, synthetic_inputs
+from ma_trt_ros.contract.compare import MatchAgreement, compare_outputs
+from ma_trt_ros.contract.tensors import TensorSpec
 
 STRIDE = 8
 

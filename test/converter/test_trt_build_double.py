@@ -20,10 +20,10 @@ import pytest
 from test_export_standin import StandInMatcher, write_standin_checkpoint
 
 from ma_trt_convert.conversion_errors import ConversionError
-from ma_trt_convert.engine_sidecar import read_sidecar, sidecar_path
 from ma_trt_convert.onnx_export import export_onnx
 from ma_trt_convert.trt_build import build_engine, keep_fp32_layers
 from ma_trt_convert.trt_targets import TARGETS, default_options
+from ma_trt_ros.contract.sidecar import read_sidecar, sidecar_path
 
 LAYER_TYPES = {"Softmax": "SOFTMAX", "LayerNormalization": "NORMALIZATION", "ReduceMean": "REDUCE", "Exp": "UNARY"}
 

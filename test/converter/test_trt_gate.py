@@ -24,9 +24,10 @@ import torch
 from ma_trt_convert import cli
 from ma_trt_convert.checkpoint import load_layout, random_state_dict, write_release_file
 from ma_trt_convert.eloftr.synthetic import matching_state
-from ma_trt_convert.engine_sidecar import TensorSpec, read_sidecar, sidecar_path
 from ma_trt_convert.onnx_metadata import read_onnx_metadata
 from ma_trt_convert.verify import synthetic_inputs
+from ma_trt_ros.contract.sidecar import read_sidecar, sidecar_path
+from ma_trt_ros.contract.tensors import TensorSpec
 
 ELOFTR_SIZE = (160, 224)
 ELOFTR_ROWS = 200  # the match budget: below the 560 cells x 9 = 5040 candidates at 160x224, so TopK selects

@@ -10,19 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from ma_trt_convert.engine_sidecar import (
+from ma_trt_ros.contract.errors import SidecarError
+from ma_trt_ros.contract.files import atomic_write_bytes
+from ma_trt_ros.contract.sidecar import (
     BuildDevice,
     EngineSidecar,
     FileRef,
-    SidecarError,
     TensorRTBuild,
-    TensorSpec,
-    atomic_write_bytes,
     read_sidecar,
     runtime_mismatches,
     sidecar_path,
     write_sidecar,
 )
+from ma_trt_ros.contract.tensors import TensorSpec
 
 
 def make_sidecar(**changes) -> EngineSidecar:
@@ -111,7 +111,7 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path: Path) -> None:
 
 def test_sidecar_module_needs_no_torch_or_numpy() -> None:
     code = (
-        "import sys; import ma_trt_convert.engine_sidecar; "
+        "import sys; import ma_trt_ros.contract.sidecar; "
         "print(sorted(m for m in ('torch', 'numpy', 'onnx', 'tensorrt') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -56,11 +56,12 @@ from ma_trt_convert.eloftr.fine_preprocess import (
     windows1,
 )
 from ma_trt_convert.eloftr.repvgg import RepVGGBackbone, fuse_backbone
+from ma_trt_ros.contract.eloftr import ELOFTR
 
 SIZE_MULTIPLE = 32
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16}
-INPUT_NAMES = ("image0", "image1")
-OUTPUT_NAMES = ("keypoints0", "keypoints1", "confidence", "valid", "num_valid", "cells")
+INPUT_NAMES = ELOFTR.input_names
+OUTPUT_NAMES = ELOFTR.output_names
 
 
 class MatchResult(NamedTuple):

@@ -6,9 +6,10 @@ import torch
 from torch import nn
 
 from ma_trt_convert.roma.matcher import RomaMatcher
+from ma_trt_ros.contract.roma import ROMA
 
-INPUT_NAMES = ("image0_coarse", "image1_coarse", "image0_upsample", "image1_upsample")
-OUTPUT_NAMES = ("warp", "certainty", "warp_1to0", "certainty_1to0")
+INPUT_NAMES = ROMA.input_names
+OUTPUT_NAMES = ROMA.output_names
 
 
 class RomaExportModule(nn.Module):

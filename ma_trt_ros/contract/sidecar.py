@@ -3,7 +3,7 @@
 It is the contract between the converter and the robot runtime: the runtime reads it *before*
 deserialising the plan and refuses (or warns about) an engine that was built for another TensorRT
 version, another GPU, or from another ONNX file. This module is pure standard library (no torch, no
-numpy, no tensorrt) so that the runtime can import it as it is.
+numpy, no tensorrt): the converter writes it and the runtime reads it.
 
 Schema 1 (all keys required unless marked optional; see ``docs/conversion.md``)::
 
@@ -32,54 +32,20 @@ machine); ``device.compute_capabilities`` then lists the capabilities the builde
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import os
-import tempfile
-from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
+
+from ma_trt_ros.contract.errors import SidecarError
+from ma_trt_ros.contract.files import atomic_write_bytes
+from ma_trt_ros.contract.tensors import TensorSpec, require_keys
 
 SCHEMA_VERSION = 1
 SIDECAR_SUFFIX = ".json"
 PRECISIONS = ("fp16", "fp32")
 TYPING_MODES = ("strong", "weak")
-DTYPES = ("float32", "float16", "int32", "int64", "bool", "uint8", "int8")
-
-
-class SidecarError(ValueError):
-    """A sidecar file that is missing, unreadable or does not follow the schema."""
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """One input or output of the engine.
-
-    Attributes:
-        name: tensor name in the ONNX graph and in the engine (``set_tensor_address`` uses it).
-        shape: fixed shape, batch first (no dynamic dimensions: every engine is built for one shape).
-        dtype: element type as a numpy name (``"float32"``, ``"float16"``, ``"int32"``, ``"bool"``...).
-        description: layout, value range, units and coordinate convention, in words.
-    """
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-    description: str = ""
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TensorSpec:
-        _require(data, {"name": str, "shape": list, "dtype": str}, "tensor")
-        if not all(isinstance(d, int) and d > 0 for d in data["shape"]):
-            raise SidecarError(f"tensor {data['name']!r}: shape must be positive integers, got {data['shape']}")
-        if data["dtype"] not in DTYPES:
-            raise SidecarError(f"tensor {data['name']!r}: dtype {data['dtype']!r} is not one of {', '.join(DTYPES)}")
-        return cls(data["name"], tuple(data["shape"]), data["dtype"], str(data.get("description", "")))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "description": self.description}
 
 
 @dataclass(frozen=True)
@@ -163,7 +129,7 @@ class EngineSidecar:
                 f"sidecar: schema {data.get('schema')!r} is not supported (this reader knows schema {SCHEMA_VERSION}); "
                 "rebuild the engine with this converter version"
             )
-        _require(
+        require_keys(
             data,
             {
                 "variant": str,
@@ -185,14 +151,14 @@ class EngineSidecar:
         if data["batch"] < 1:
             raise SidecarError(f"sidecar: batch must be >= 1, got {data['batch']}")
         trt = data["tensorrt"]
-        _require(trt, {"module": str, "version": str, "typing": str}, "sidecar.tensorrt")
+        require_keys(trt, {"module": str, "version": str, "typing": str}, "sidecar.tensorrt")
         if trt["typing"] not in TYPING_MODES:
             raise SidecarError(f"sidecar.tensorrt: typing {trt['typing']!r} is not one of {', '.join(TYPING_MODES)}")
         dev = data["device"]
         if not (dev.get("gpu_name") is None or isinstance(dev.get("gpu_name"), str)):
             raise SidecarError("sidecar.device: gpu_name must be a string or null")
-        _require(data["onnx"], {"file": str, "sha256": str}, "sidecar.onnx")
-        _require(data["plan"], {"file": str, "sha256": str, "bytes": int}, "sidecar.plan")
+        require_keys(data["onnx"], {"file": str, "sha256": str}, "sidecar.onnx")
+        require_keys(data["plan"], {"file": str, "sha256": str, "bytes": int}, "sidecar.plan")
         if not data["inputs"] or not data["outputs"]:
             raise SidecarError("sidecar: inputs and outputs must not be empty")
         return cls(
@@ -220,71 +186,10 @@ class EngineSidecar:
         )
 
 
-def _require(data: dict[str, Any], types: dict[str, type], where: str) -> None:
-    for key, kind in types.items():
-        if key not in data:
-            raise SidecarError(f"{where}: missing key {key!r}")
-        value = data[key]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise SidecarError(f"{where}: {key!r} must be {kind.__name__}, got {type(value).__name__}")
-
-
 def sidecar_path(plan_path: str | os.PathLike[str]) -> Path:
     """Where the sidecar of ``plan_path`` lives: ``model.plan`` -> ``model.plan.json``."""
     plan_path = Path(plan_path)
     return plan_path.with_name(plan_path.name + SIDECAR_SUFFIX)
-
-
-def sha256_files(paths: Iterable[str | os.PathLike[str]], chunk_bytes: int = 1 << 20) -> str:
-    """Hex SHA-256 of the files' contents one after the other, read in chunks (files can be gigabytes)."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(chunk_bytes):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of one file (plans, weights)."""
-    return sha256_files([path])
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | memoryview) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
-
-    A reader never sees a half-written file: either the old content or the new one. The file gets
-    the usual permissions (0666 minus the umask), not mkstemp's 0600.
-    """
-    with atomic_writer(path) as handle:
-        handle.write(data)
-
-
-@contextlib.contextmanager
-def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
-    """A binary handle on a temporary file beside ``path`` that replaces ``path`` when the block ends.
-
-    Flushed and fsynced before ``os.replace``; on any exception the temporary file is removed and
-    ``path`` keeps its old content. Permissions are the usual ones (0666 minus the umask).
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_sidecar(sidecar: EngineSidecar, path: str | os.PathLike[str]) -> None:

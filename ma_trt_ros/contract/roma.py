@@ -1,0 +1,44 @@
+"""MatchAnything-RoMa engines: tensor names and meanings (standard library only).
+
+The network sees each image as RGB float32 ``[1, 3, R, R]`` in [0, 1], stretched (aspect ignored,
+bicubic) to the coarse square and, for the second pass, to the upsample square. Its outputs are
+dense warps on the output square grid, normalised to [-1, 1]; the runtime turns them into pixels of
+the images as received.
+"""
+
+from __future__ import annotations
+
+from ma_trt_ros.contract.variant_contract import VariantContract
+
+_IMAGE = (
+    "float32 NCHW in [0, 1], RGB; the whole image stretched (aspect ignored) by the runtime to {res} x {res} with "
+    "bicubic resize, no ImageNet normalisation"
+)
+_WARP = (
+    "{src}->{dst}: for the centre of pixel (j, i) of the {src} grid (R = upsample or coarse res), the matching "
+    "point in {dst}, normalised [-1, 1], x first, align_corners=False: x_pix = W/2*(x+1) for an image W wide"
+)
+_CERTAINTY = "{src}->{dst}: match probability in [0, 1] per grid pixel, 0 where the flow left the image"
+
+ROMA = VariantContract(
+    name="roma",
+    input_names=("image0_coarse", "image1_coarse", "image0_upsample", "image1_upsample"),
+    output_names=("warp", "certainty", "warp_1to0", "certainty_1to0"),
+    descriptions={
+        "image0_coarse": _IMAGE.format(res="coarse_res"),
+        "image1_coarse": _IMAGE.format(res="coarse_res"),
+        "image0_upsample": _IMAGE.format(res="upsample_res") + " (same picture as image0_coarse)",
+        "image1_upsample": _IMAGE.format(res="upsample_res") + " (same picture as image1_coarse)",
+        "warp": _WARP.format(src="image 0", dst="image 1"),
+        "certainty": _CERTAINTY.format(src="image 0", dst="image 1"),
+        "warp_1to0": _WARP.format(src="image 1", dst="image 0"),
+        "certainty_1to0": _CERTAINTY.format(src="image 1", dst="image 0"),
+    },
+    output_kinds={
+        "warp": "normalized",
+        "warp_1to0": "normalized",
+        "certainty": "score",
+        "certainty_1to0": "score",
+    },
+    input_color="rgb",
+)

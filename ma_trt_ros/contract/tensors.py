@@ -1,0 +1,49 @@
+"""One tensor of an engine's I/O contract: name, fixed shape, dtype and meaning (standard library only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ma_trt_ros.contract.errors import SidecarError
+
+DTYPES = ("float32", "float16", "int32", "int64", "bool", "uint8", "int8")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output of the engine.
+
+    Attributes:
+        name: tensor name in the ONNX graph and in the engine (``set_tensor_address`` uses it).
+        shape: fixed shape, batch first (no dynamic dimensions: every engine is built for one shape).
+        dtype: element type as a numpy name (``"float32"``, ``"float16"``, ``"int32"``, ``"bool"``...).
+        description: layout, value range, units and coordinate convention, in words.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    description: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TensorSpec:
+        require_keys(data, {"name": str, "shape": list, "dtype": str}, "tensor")
+        if not all(isinstance(d, int) and d > 0 for d in data["shape"]):
+            raise SidecarError(f"tensor {data['name']!r}: shape must be positive integers, got {data['shape']}")
+        if data["dtype"] not in DTYPES:
+            raise SidecarError(f"tensor {data['name']!r}: dtype {data['dtype']!r} is not one of {', '.join(DTYPES)}")
+        return cls(data["name"], tuple(data["shape"]), data["dtype"], str(data.get("description", "")))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "description": self.description}
+
+
+def require_keys(data: dict[str, Any], types: dict[str, type], where: str) -> None:
+    """Raise :class:`SidecarError` naming ``where`` when a key of ``types`` is missing or of another type."""
+    for key, kind in types.items():
+        if key not in data:
+            raise SidecarError(f"{where}: missing key {key!r}")
+        value = data[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise SidecarError(f"{where}: {key!r} must be {kind.__name__}, got {type(value).__name__}")
