@@ -1,0 +1,25 @@
+"""The runtime: runs MatchAnything models (TensorRT plans, ONNX files, or the PyTorch port) on image
+pairs and returns matches in pixels of the images as given. No PyTorch or ROS import here: the
+TensorRT and ONNX Runtime paths run where neither is installed; the torch backend imports PyTorch
+only when chosen."""
+
+from ma_trt_ros.runtime.errors import BackendUnavailableError, InputError, ModelError
+from ma_trt_ros.runtime.loading import BACKENDS, BackendSettings, choose_backend, open_matcher
+from ma_trt_ros.runtime.matcher import Matcher
+from ma_trt_ros.runtime.options import MatchOptions
+from ma_trt_ros.runtime.result import DenseField, ImageSize, MatchResult
+
+__all__ = [
+    "BACKENDS",
+    "BackendSettings",
+    "BackendUnavailableError",
+    "DenseField",
+    "ImageSize",
+    "InputError",
+    "MatchOptions",
+    "MatchResult",
+    "Matcher",
+    "ModelError",
+    "choose_backend",
+    "open_matcher",
+]

@@ -1,0 +1,87 @@
+"""ONNX Runtime backend: the exported ``.onnx`` on the CPU (CUDA / TensorRT providers when installed)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from ma_trt_ros.contract.tensors import TensorSpec
+from ma_trt_ros.contract.variants import variant_contract
+from ma_trt_ros.runtime.errors import BackendUnavailableError, ModelError
+from ma_trt_ros.runtime.model_files import model_id
+
+# Providers in order of preference; ``auto`` keeps those this onnxruntime build has.
+PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+ORT_DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(int32)": "int32",
+    "tensor(int64)": "int64",
+    "tensor(bool)": "bool",
+    "tensor(uint8)": "uint8",
+    "tensor(int8)": "int8",
+}
+
+
+def _import_onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            "the onnxruntime backend needs ONNX Runtime: pip install onnxruntime (or onnxruntime-gpu)"
+        ) from exc
+    return onnxruntime
+
+
+def _spec(arg, descriptions: Mapping[str, str]) -> TensorSpec:
+    if not all(isinstance(d, int) and d > 0 for d in arg.shape):
+        raise ModelError(f"tensor {arg.name!r} has a dynamic shape {arg.shape}; export with fixed shapes")
+    return TensorSpec(arg.name, tuple(arg.shape), ORT_DTYPES.get(arg.type, arg.type), descriptions.get(arg.name, ""))
+
+
+class OnnxRuntimeBackend:
+    """An exported MatchAnything ONNX file in an ONNX Runtime session (see :class:`Backend`)."""
+
+    name = "onnxruntime"
+
+    def __init__(self, path: str | os.PathLike[str], providers: tuple[str, ...] | None = None) -> None:
+        ort = _import_onnxruntime()
+        path = Path(path)
+        available = ort.get_available_providers()
+        chosen = [p for p in (providers or PREFERRED_PROVIDERS) if p in available]
+        if not chosen:
+            raise BackendUnavailableError(f"none of the providers {providers} is in this onnxruntime ({available})")
+        try:
+            self._session = ort.InferenceSession(os.fspath(path), providers=chosen)
+        except Exception as exc:  # onnxruntime raises its own exception types for unreadable files
+            raise ModelError(
+                f"{path}: ONNX Runtime cannot load it ({exc}); re-export it with ma-trt-convert export"
+            ) from exc
+        metadata = self._session.get_modelmeta().custom_metadata_map
+        if "variant" not in metadata:
+            raise ModelError(f"{path}: no 'variant' in the ONNX metadata; export it with ma-trt-convert export")
+        self.variant = metadata["variant"]
+        try:
+            descriptions = variant_contract(self.variant).descriptions
+        except ValueError as exc:
+            raise ModelError(f"{path}: {exc}") from exc
+        self.providers = tuple(self._session.get_providers())
+        self.model_id = model_id(path)
+        self.inputs = tuple(_spec(a, descriptions) for a in self._session.get_inputs())
+        self.outputs = tuple(_spec(a, descriptions) for a in self._session.get_outputs())
+
+    def run(self, inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        start = time.perf_counter()
+        values = self._session.run(None, {spec.name: inputs[spec.name] for spec in self.inputs})
+        elapsed = (time.perf_counter() - start) * 1e3
+        return dict(zip((s.name for s in self.outputs), values, strict=True)), {"execute": elapsed}
+
+    def gpu_memory_bytes(self) -> int | None:
+        return None
+
+    def close(self) -> None:
+        self._session = None

@@ -1,0 +1,123 @@
+"""PyTorch backend: the ported model (``ma_trt_convert``) built from the release checkpoints.
+
+For machines without TensorRT, and as the reference the engines are checked against. PyTorch and the
+converter are imported only when this backend is chosen. The model is the export module (the same
+graph the ONNX holds), in eval mode, on ``settings.device``; on CUDA, ``settings.cuda_graph`` runs the
+fast path of :mod:`ma_trt_convert.fast` when that package is present.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ma_trt_ros.contract.tensors import TensorSpec
+from ma_trt_ros.contract.variants import variant_contract
+from ma_trt_ros.runtime.errors import BackendUnavailableError, ModelError
+from ma_trt_ros.runtime.model_files import model_id
+
+if TYPE_CHECKING:
+    from ma_trt_ros.runtime.loading import BackendSettings
+
+DEFAULT_BUILD_ARGS = {"eloftr": {"height": 480, "width": 640}, "roma": {"coarse_res": 560, "upsample_res": 864}}
+
+
+def _import_port() -> tuple[Any, Any]:
+    try:
+        import torch
+
+        from ma_trt_convert import variant_models
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            f"the torch backend needs PyTorch and the converter ({exc}): pip install 'ma_trt_ros[convert]'"
+        ) from exc
+    return torch, variant_models
+
+
+class TorchBackend:
+    """The PyTorch port of a variant (see :class:`~ma_trt_ros.runtime.backends.base.Backend`).
+
+    The variant follows from the files: RoMa needs ``settings.dinov2`` beside its checkpoint, ELoFTR
+    has one checkpoint.
+    """
+
+    name = "torch"
+
+    def __init__(self, checkpoint: str | os.PathLike[str], settings: BackendSettings) -> None:
+        torch, variant_models = _import_port()
+        from ma_trt_convert.conversion_errors import USER_ERRORS
+
+        self._torch = torch
+        self.variant = "roma" if settings.dinov2 else "eloftr"
+        device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self._device = torch.device(device)
+        args = variant_models.build_args(self.variant, **{**DEFAULT_BUILD_ARGS[self.variant], **settings.build_args})
+        try:
+            module = variant_models.build_module(
+                self.variant, os.fspath(checkpoint), settings.dinov2, precision=settings.precision, args=args
+            )
+        except USER_ERRORS as exc:
+            raise ModelError(str(exc)) from exc
+        self._module = module.to(self._device)
+        contract = variant_contract(self.variant)
+        examples = module.example_inputs(1)
+        with torch.no_grad():
+            outputs = self._module(*(t.to(self._device) for t in examples))
+        self.inputs = tuple(
+            TensorSpec(n, tuple(t.shape), _dtype_name(t), contract.descriptions.get(n, ""))
+            for n, t in zip(module.input_names, examples, strict=True)
+        )
+        self.outputs = tuple(
+            TensorSpec(n, tuple(t.shape), _dtype_name(t), contract.descriptions.get(n, ""))
+            for n, t in zip(module.output_names, outputs, strict=True)
+        )
+        self._runner = self._fast_runner(module, settings) if settings.cuda_graph else self._module
+        self.model_id = model_id(Path(checkpoint))
+
+    def _fast_runner(self, module: Any, settings: BackendSettings) -> Any:
+        if self._device.type != "cuda":
+            raise BackendUnavailableError("cuda_graph needs a CUDA device; set device to cuda or turn it off")
+        try:
+            from ma_trt_convert.fast import build_fast_runner
+        except ImportError as exc:
+            raise BackendUnavailableError(f"this converter has no fast path ({exc})") from exc
+        return build_fast_runner(module, device=str(self._device), precision=settings.precision, cuda_graph=True)
+
+    def run(self, inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        torch = self._torch
+        stages: dict[str, float] = {}
+        start = time.perf_counter()
+        tensors = [torch.from_numpy(np.ascontiguousarray(inputs[s.name])).to(self._device) for s in self.inputs]
+        stages["upload"] = (time.perf_counter() - start) * 1e3
+        start = time.perf_counter()
+        with torch.no_grad():
+            outputs = self._runner(*tensors)
+            if self._device.type == "cuda":
+                torch.cuda.synchronize(self._device)
+        stages["execute"] = (time.perf_counter() - start) * 1e3
+        start = time.perf_counter()
+        arrays = {s.name: o.detach().cpu().numpy() for s, o in zip(self.outputs, outputs, strict=True)}
+        stages["download"] = (time.perf_counter() - start) * 1e3
+        return arrays, stages
+
+    def gpu_memory_bytes(self) -> int | None:
+        if self._device.type != "cuda":
+            return None
+        return int(self._torch.cuda.memory_reserved(self._device))
+
+    def close(self) -> None:
+        if getattr(self, "_module", None) is None:
+            return
+        self._module = self._runner = None
+        if self._device.type == "cuda":
+            self._torch.cuda.empty_cache()
+
+
+def _dtype_name(tensor: Any) -> str:
+    """numpy name of a torch dtype (``torch.float32`` -> ``float32``)."""
+    return str(tensor.dtype).removeprefix("torch.")

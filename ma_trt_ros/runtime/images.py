@@ -1,0 +1,87 @@
+"""Image preparation for the networks (numpy + OpenCV, no PyTorch).
+
+Accepted images: ``[H, W]`` grayscale or ``[H, W, 3]`` RGB, float32 in [0, 1] (what
+:mod:`ma_trt_ros.ros.image_conversion` gives) or uint8 (divided by 255). Colour conversion uses the
+ITU-R BT.601 luma weights (as OpenCV and PIL do).
+
+Resizing stretches the whole image to the network size (aspect ratio not kept) with OpenCV, pixel
+centres aligned (``align_corners=False``): the point ``x`` (continuous pixels, centre of pixel ``c`` at
+``c + 0.5``) of an image ``W`` wide lands at ``x · W_net / W``. So network coordinates map back per
+axis by ``W / W_net`` and ``H / H_net`` exactly.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ma_trt_ros.runtime.errors import InputError
+
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+# OpenCV interpolation per network: bicubic for RoMa (upstream stretches with bicubic interpolation),
+# bilinear for ELoFTR (upstream LoFTR-family loaders call cv2.resize with its default, INTER_LINEAR).
+INTERPOLATIONS = {"bicubic": cv2.INTER_CUBIC, "bilinear": cv2.INTER_LINEAR}
+
+
+def as_float_image(image: np.ndarray, name: str) -> np.ndarray:
+    """``image`` as float32 in [0, 1] (uint8 / 255), checked: 2-D, or 3-D with 1 or 3 channels, not empty.
+
+    Raises:
+        InputError: naming ``name`` and what is wrong.
+    """
+    if not isinstance(image, np.ndarray):
+        raise InputError(f"{name}: expected a numpy array, got {type(image).__name__}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+        raise InputError(f"{name}: expected [H, W] grayscale or [H, W, 3] RGB, got shape {image.shape}")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise InputError(f"{name}: empty image {image.shape}")
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / np.float32(255)
+    if image.dtype != np.float32:
+        raise InputError(f"{name}: dtype {image.dtype} is not supported; give float32 in [0, 1] or uint8")
+    return image
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """float32 ``[H, W]``: RGB ``[H, W, 3]`` through the BT.601 luma weights; grayscale unchanged."""
+    return image if image.ndim == 2 else np.ascontiguousarray(image @ LUMA)
+
+
+def to_rgb(image: np.ndarray) -> np.ndarray:
+    """float32 ``[H, W, 3]``: grayscale repeated into three channels; RGB unchanged."""
+    return image if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
+
+
+def stretch(image: np.ndarray, width: int, height: int, interpolation: str) -> np.ndarray:
+    """``image`` (float32 ``[H, W]`` or ``[H, W, C]``) stretched to ``height`` x ``width`` (see module docstring)."""
+    if image.shape[:2] == (height, width):
+        return image
+    return cv2.resize(image, (width, height), interpolation=INTERPOLATIONS[interpolation])
+
+
+def to_nchw(image: np.ndarray) -> np.ndarray:
+    """float32 ``[1, C, H, W]`` of an ``[H, W]`` or ``[H, W, C]`` image (C-contiguous)."""
+    planes = image[None] if image.ndim == 2 else image.transpose(2, 0, 1)
+    return np.ascontiguousarray(planes[None], dtype=np.float32)
+
+
+def read_image(path: str) -> np.ndarray:
+    """An image file as float32 in [0, 1]: ``[H, W, 3]`` RGB for colour files, ``[H, W]`` for grayscale
+    (8-bit / 255, 16-bit / 65535, e.g. thermal PNGs); alpha is dropped.
+
+    Raises:
+        InputError: the file is missing or not an image OpenCV can read.
+    """
+    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise InputError(f"{path}: missing or not an image OpenCV can read")
+    if image.ndim == 3:
+        code = cv2.COLOR_BGRA2RGB if image.shape[2] == 4 else cv2.COLOR_BGR2RGB
+        image = cv2.cvtColor(image, code)
+    if image.dtype == np.uint16:
+        return image.astype(np.float32) / np.float32(65535)
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / np.float32(255)
+    raise InputError(f"{path}: {image.dtype} pixels are not supported; use 8- or 16-bit images")

@@ -1,0 +1,109 @@
+"""The matcher: a backend plus its variant's pre/post-processing; images in, pixel matches out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from ma_trt_ros.runtime.backends.base import Backend, batch_size
+from ma_trt_ros.runtime.images import as_float_image
+from ma_trt_ros.runtime.options import MatchOptions
+from ma_trt_ros.runtime.result import ImageSize, MatchResult
+from ma_trt_ros.runtime.variants import variant_io
+
+ImagePair = tuple[np.ndarray, np.ndarray]
+
+
+class Matcher:
+    """Matches image pairs with one loaded model.
+
+    Images: ``[H, W]`` grayscale or ``[H, W, 3]`` RGB, float32 in [0, 1] or uint8, any size (the two
+    images may differ); :attr:`input_color` says which the network uses, so callers can convert
+    once. Results are in pixels of the images as given (:mod:`ma_trt_ros.runtime.result`).
+    Not thread-safe: call it from one thread (GPU backends own their CUDA context there).
+    """
+
+    def __init__(self, backend: Backend, options: MatchOptions | None = None) -> None:
+        self._backend = backend
+        self.options = options or MatchOptions()
+        self._io = variant_io(backend.variant)
+        self._inputs = {spec.name: spec for spec in backend.inputs}
+        self.batch = batch_size(backend.inputs)
+
+    @property
+    def variant(self) -> str:
+        return self._backend.variant
+
+    @property
+    def backend_name(self) -> str:
+        return self._backend.name
+
+    @property
+    def model_id(self) -> str:
+        return self._backend.model_id
+
+    @property
+    def input_color(self) -> str:
+        """``"rgb"`` or ``"gray"``: the colour the network takes (other images are converted)."""
+        return self._io.contract.input_color
+
+    def match(self, image0: np.ndarray, image1: np.ndarray) -> MatchResult:
+        """The matches of one pair (raises :class:`~ma_trt_ros.runtime.errors.InputError` for a bad image)."""
+        return self.match_batch([(image0, image1)])[0]
+
+    def match_batch(self, pairs: Sequence[ImagePair]) -> list[MatchResult]:
+        """The matches of every pair, in order, run ``batch`` pairs per engine call."""
+        results: list[MatchResult] = []
+        for start in range(0, len(pairs), self.batch):
+            results.extend(self._run_chunk(pairs[start : start + self.batch]))
+        return results
+
+    def _run_chunk(self, pairs: Sequence[ImagePair]) -> list[MatchResult]:
+        start = time.perf_counter()
+        images = [(as_float_image(image0, "image0"), as_float_image(image1, "image1")) for image0, image1 in pairs]
+        prepared = [self._io.prepare(image0, image1, self._inputs) for image0, image1 in images]
+        prepared += [prepared[-1]] * (self.batch - len(prepared))
+        stacked = {name: np.concatenate([item[name] for item in prepared]) for name in self._inputs}
+        preprocess_ms = (time.perf_counter() - start) * 1e3
+        start = time.perf_counter()
+        outputs, stages = self._backend.run(stacked)
+        inference_ms = (time.perf_counter() - start) * 1e3
+        results = []
+        for item, (image0, image1) in enumerate(images):
+            start = time.perf_counter()
+            sizes = (ImageSize(image0.shape[1], image0.shape[0]), ImageSize(image1.shape[1], image1.shape[0]))
+            decoded = self._io.decode(
+                {name: value[item] for name, value in outputs.items()}, self._inputs, sizes, self.options
+            )
+            timing = {"preprocess": preprocess_ms, "inference": inference_ms, **stages}
+            timing["postprocess"] = (time.perf_counter() - start) * 1e3
+            results.append(
+                MatchResult(
+                    variant=self.variant,
+                    image0=sizes[0],
+                    image1=sizes[1],
+                    points0=decoded.points0,
+                    points1=decoded.points1,
+                    confidence=decoded.confidence,
+                    dense=decoded.dense,
+                    truncated=decoded.truncated,
+                    timing_ms=timing,
+                )
+            )
+        return results
+
+    def gpu_memory_bytes(self) -> int | None:
+        """Device memory the backend holds (None on CPU backends)."""
+        return self._backend.gpu_memory_bytes()
+
+    def close(self) -> None:
+        """Free the model and every buffer (idempotent)."""
+        self._backend.close()
+
+    def __enter__(self) -> Matcher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,23 @@
+"""The runtime side of each variant, registered by the variant's name (its contract's ``name``)."""
+
+from __future__ import annotations
+
+from ma_trt_ros.runtime.errors import ModelError
+from ma_trt_ros.runtime.variants.base import DecodedMatches, VariantIO
+from ma_trt_ros.runtime.variants.eloftr import EloftrIO
+from ma_trt_ros.runtime.variants.roma import RomaIO
+
+_VARIANT_IO = {io.contract.name: io for io in (EloftrIO, RomaIO)}
+
+__all__ = ["DecodedMatches", "VariantIO", "variant_io"]
+
+
+def variant_io(variant: str) -> VariantIO:
+    """A fresh pre/post-processor for ``variant``; raises ModelError for a variant this runtime lacks."""
+    try:
+        return _VARIANT_IO[variant]()
+    except KeyError:
+        raise ModelError(
+            f"model variant {variant!r} is not known to this runtime (known: {', '.join(_VARIANT_IO)}); "
+            "re-export the model with ma-trt-convert export"
+        ) from None

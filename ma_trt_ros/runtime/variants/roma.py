@@ -1,0 +1,95 @@
+"""RoMa: RGB stretched bicubically to the coarse and upsample squares; warps to pixels; sparse draw.
+
+Each image is stretched (aspect ignored, OpenCV bicubic, pixel centres aligned) to ``coarse x
+coarse`` and, for the second pass, ``upsample x upsample``, as upstream does. Outputs are square
+``R x R`` grids; the centre of cell (i, j) of image 0's grid is image-0 pixel
+``((j + 0.5) · W0 / R, (i + 0.5) · H0 / R)`` and its warp ``(x, y)`` in [-1, 1] is image-1 pixel
+``(W1 / 2 · (x + 1), H1 / 2 · (y + 1))`` (``align_corners=False``). The 1→0 outputs are the same
+with the images swapped. Sparse matches are drawn from both directions together
+(:mod:`ma_trt_ros.runtime.sampling`), as upstream samples from its two-sided warp.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from ma_trt_ros.contract.roma import ROMA
+from ma_trt_ros.contract.tensors import TensorSpec
+from ma_trt_ros.runtime.images import stretch, to_nchw, to_rgb
+from ma_trt_ros.runtime.options import MatchOptions
+from ma_trt_ros.runtime.result import DenseField, ImageSize
+from ma_trt_ros.runtime.sampling import balanced_sample
+from ma_trt_ros.runtime.variants.base import DecodedMatches, input_size
+
+
+def warp_to_pixels(warp: np.ndarray, target: ImageSize) -> np.ndarray:
+    """float32 ``[R, R, 2]`` normalised ``(x, y)`` in [-1, 1] -> pixels of the ``target`` image."""
+    half = np.array([target.width / 2, target.height / 2], dtype=np.float32)
+    return (warp.astype(np.float32) + np.float32(1)) * half
+
+
+def dense_field(warp: np.ndarray, certainty: np.ndarray, source: ImageSize, target: ImageSize) -> DenseField:
+    """The dense field of one direction: grid over ``source``, warp in ``target`` pixels."""
+    rows, cols = certainty.shape
+    return DenseField(
+        warp=warp_to_pixels(warp, target),
+        certainty=np.ascontiguousarray(certainty, dtype=np.float32),
+        grid_scale_x=source.width / cols,
+        grid_scale_y=source.height / rows,
+    )
+
+
+class RomaIO:
+    """Pre/post-processing of RoMa engines (see module docstring)."""
+
+    contract = ROMA
+
+    def prepare(
+        self, image0: np.ndarray, image1: np.ndarray, inputs: Mapping[str, TensorSpec]
+    ) -> dict[str, np.ndarray]:
+        rgb = {"image0": to_rgb(image0), "image1": to_rgb(image1)}
+        arrays = {}
+        for name, spec in inputs.items():
+            width, height = input_size(spec)
+            arrays[name] = to_nchw(stretch(rgb[name.split("_")[0]], width, height, "bicubic"))
+        return arrays
+
+    def decode(
+        self,
+        outputs: Mapping[str, np.ndarray],
+        inputs: Mapping[str, TensorSpec],
+        sizes: tuple[ImageSize, ImageSize],
+        options: MatchOptions,
+    ) -> DecodedMatches:
+        size0, size1 = sizes
+        forward = dense_field(outputs["warp"], outputs["certainty"], size0, size1)
+        backward_warp = outputs["warp_1to0"].reshape(-1, 2)
+        cells = forward.certainty.size
+        certainty = np.concatenate([forward.certainty.reshape(-1), outputs["certainty_1to0"].reshape(-1)])
+        rows, cols = forward.certainty.shape
+        backward_scale = np.array([size1.width / cols, size1.height / rows], np.float32)
+
+        def points_of(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """(image-0, image-1) pixels of candidates: first the 0->1 cells, then the 1->0 cells."""
+            is_forward = indices < cells
+            cell = np.where(is_forward, indices, indices - cells)
+            centre = np.stack([cell % cols, cell // cols], axis=1).astype(np.float32) + np.float32(0.5)
+            grid0 = centre * np.array([forward.grid_scale_x, forward.grid_scale_y], np.float32)
+            warped0 = warp_to_pixels(backward_warp[cell], size0)
+            warped1 = forward.warp.reshape(-1, 2)[cell]
+            points0 = np.where(is_forward[:, None], grid0, warped0)
+            points1 = np.where(is_forward[:, None], warped1, centre * backward_scale)
+            return points0, points1
+
+        chosen = balanced_sample(
+            certainty,
+            lambda indices: points_of(indices)[0],
+            options.num_matches,
+            options.certainty_threshold,
+            (size0.width, size0.height),
+            options.seed,
+        )
+        points0, points1 = points_of(chosen)
+        return DecodedMatches(points0, points1, certainty[chosen], dense=forward)

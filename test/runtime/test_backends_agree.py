@@ -1,0 +1,78 @@
+"""The ONNX Runtime and torch backends on the same model: same I/O contract, and outputs that agree as
+the converter's ``verify`` requires of an fp32 export (the same comparison and tolerances)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import ELOFTR_SIZE, ExportedModel, textured_images
+
+from ma_trt_ros.contract.compare import Tolerances, compare_outputs
+from ma_trt_ros.runtime import BackendSettings, MatchOptions, open_matcher
+from ma_trt_ros.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+from ma_trt_ros.runtime.backends.torch_backend import TorchBackend
+from ma_trt_ros.runtime.images import to_rgb
+
+pytest.importorskip("torch")
+
+
+def _backends(model: ExportedModel) -> tuple[OnnxRuntimeBackend, TorchBackend]:
+    settings = BackendSettings(device="cpu", dinov2=model.dinov2 and str(model.dinov2), build_args=model.build_args)
+    return OnnxRuntimeBackend(model.onnx), TorchBackend(model.checkpoint, settings)
+
+
+def _same_contract(ort: OnnxRuntimeBackend, torch_backend: TorchBackend) -> None:
+    assert ort.variant == torch_backend.variant
+    for ours, theirs in ((ort.inputs, torch_backend.inputs), (ort.outputs, torch_backend.outputs)):
+        assert [(s.name, s.shape, s.dtype) for s in ours] == [(s.name, s.shape, s.dtype) for s in theirs]
+
+
+def _raw_agreement(ort: OnnxRuntimeBackend, torch_backend: TorchBackend, inputs: dict[str, np.ndarray]) -> None:
+    names = tuple(s.name for s in ort.outputs)
+    reference, _ = torch_backend.run(inputs)
+    candidate, stages = ort.run(inputs)
+    comparison = compare_outputs(names, [reference[n] for n in names], [candidate[n] for n in names])
+    assert comparison.failures(Tolerances.default("fp32")) == []
+    assert stages["execute"] > 0
+
+
+def test_eloftr_backends_agree(eloftr_model: ExportedModel) -> None:
+    ort, torch_backend = _backends(eloftr_model)
+    _same_contract(ort, torch_backend)
+    image0, image1 = textured_images(*ELOFTR_SIZE)
+    _raw_agreement(ort, torch_backend, {"image0": image0[None, None], "image1": image1[None, None]})
+    # through the matcher, with images larger than the engine (stretched, then mapped back)
+    big0, big1 = (np.kron(image, np.ones((2, 2), np.float32)) for image in (image0, image1))
+    results = []
+    for backend in ("onnxruntime", "torch"):
+        model = eloftr_model.onnx if backend == "onnxruntime" else eloftr_model.checkpoint
+        settings = BackendSettings(device="cpu", build_args=eloftr_model.build_args)
+        with open_matcher(model, backend, settings=settings) as matcher:
+            assert matcher.backend_name == backend and matcher.variant == "eloftr"
+            results.append(matcher.match(to_rgb(big0), big1))
+    ort_result, torch_result = results
+    assert ort_result.count == torch_result.count >= 50
+    np.testing.assert_allclose(ort_result.points0, torch_result.points0, atol=0.1)
+    np.testing.assert_allclose(ort_result.points1, torch_result.points1, atol=0.1)
+
+
+@pytest.mark.slow
+def test_roma_backends_agree(roma_model: ExportedModel) -> None:
+    ort, torch_backend = _backends(roma_model)
+    _same_contract(ort, torch_backend)
+    rng = np.random.default_rng(0)
+    inputs = {s.name: rng.random(s.shape, dtype=np.float32) for s in ort.inputs}
+    _raw_agreement(ort, torch_backend, inputs)
+    image0, image1 = (to_rgb(image) for image in textured_images(120, 90))
+    options = MatchOptions(num_matches=300, certainty_threshold=0.0)
+    ort_result = open_matcher(roma_model.onnx, options=options).match(image0, image1)
+    torch_result = torch_backend_matcher(roma_model, options).match(image0, image1)
+    assert ort_result.dense.warp.shape == (64, 64, 2)
+    np.testing.assert_allclose(ort_result.dense.warp, torch_result.dense.warp, atol=0.05)
+    np.testing.assert_allclose(ort_result.dense.certainty, torch_result.dense.certainty, atol=1e-3)
+    assert ort_result.count == 300
+
+
+def torch_backend_matcher(model: ExportedModel, options: MatchOptions):
+    settings = BackendSettings(device="cpu", dinov2=str(model.dinov2), build_args=model.build_args)
+    return open_matcher(model.checkpoint, "torch", options, settings)
