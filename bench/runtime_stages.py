@@ -1,0 +1,118 @@
+"""Where a pair's time goes in the runtime: pre-processing, the backend's upload / execute / download,
+post-processing (pixels, RoMa's sparse draw), end to end, for both variants at full size.
+
+Backend: torch on CUDA (the ported model, eager) — the stand-in for an engine on machines without
+TensorRT; the pre/post-processing numbers are the runtime's own and hold for any backend.
+Synthetic release-layout weights (seeded random): ELoFTR finds few matches with them, so its
+post-processing is a lower bound. Writes JSON with medians / p90 over ``--runs`` after warm-up.
+
+    python bench/runtime_stages.py --out bench/results/runtime_stages_h200.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "converter")]
+
+from ma_trt_convert import cli  # noqa: E402
+from ma_trt_ros.runtime import BackendSettings, MatchOptions, open_matcher  # noqa: E402
+
+CASES = {
+    "eloftr": {"build_args": {"height": 480, "width": 640}, "precision": "fp32"},
+    "roma": {"build_args": {"coarse_res": 560, "upsample_res": 864}, "precision": "fp16"},
+}
+
+
+def _weights(variant: str, folder: Path) -> tuple[Path, Path | None]:
+    checkpoint = folder / f"{variant}.ckpt"
+    args = ["random-checkpoint", "--variant", variant, "--output", str(checkpoint)]
+    dinov2 = folder / "dinov2.pth" if variant == "roma" else None
+    if dinov2 is not None:
+        args += ["--dinov2-output", str(dinov2)]
+    assert cli.main(args) == 0
+    return checkpoint, dinov2
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {"median": statistics.median(ordered), "p90": ordered[int(0.9 * (len(ordered) - 1))]}
+
+
+def measure(variant: str, runs: int, warmup: int, folder: Path) -> dict[str, object]:
+    checkpoint, dinov2 = _weights(variant, folder)
+    case = CASES[variant]
+    settings = BackendSettings(
+        device="cuda",
+        dinov2=dinov2 and str(dinov2),
+        precision=case["precision"],
+        build_args=case["build_args"],
+    )
+    start = time.perf_counter()
+    matcher = open_matcher(checkpoint, "torch", MatchOptions(), settings)
+    open_s = time.perf_counter() - start
+    rng = np.random.default_rng(0)
+    image0 = rng.random((480, 640, 3), dtype=np.float32)
+    image1 = np.roll(image0, (5, -7), axis=(0, 1))
+    stages: dict[str, list[float]] = {}
+    for index in range(warmup + runs):
+        start = time.perf_counter()
+        result = matcher.match(image0, image1)
+        total = (time.perf_counter() - start) * 1e3
+        if index >= warmup:
+            for name, value in {**result.timing_ms, "end_to_end": total}.items():
+                stages.setdefault(name, []).append(value)
+    summary = {name: _summary(values) for name, values in stages.items()}
+    matcher.close()
+    return {
+        "variant": variant,
+        "precision": case["precision"],
+        "build_args": case["build_args"],
+        "image_size": [640, 480],
+        "open_s": open_s,
+        "matches": result.count,
+        "stages_ms": summary,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--variants", nargs="+", default=list(CASES))
+    parser.add_argument("--commit", help="git commit measured (default: asked from git)")
+    args = parser.parse_args()
+    import torch
+
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    report = {
+        "device": torch.cuda.get_device_name(0),
+        "date": time.strftime("%Y-%m-%d"),
+        "commit": args.commit or commit or "unknown",
+        "torch": torch.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "runs": args.runs,
+        "results": [],
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        for variant in args.variants:
+            report["results"].append(measure(variant, args.runs, args.warmup, Path(folder)))
+            row = report["results"][-1]
+            print(variant, json.dumps({k: round(v["median"], 2) for k, v in row["stages_ms"].items()}))
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
