@@ -26,7 +26,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "converter")]
 
-from ma_trt_convert import cli  # noqa: E402
+from ma_trt_convert.checkpoint import load_layout, random_state_dict, write_release_file  # noqa: E402
+from ma_trt_convert.variants import RELEASE_FILES  # noqa: E402
 from ma_trt_ros.runtime import BackendSettings, MatchOptions, open_matcher  # noqa: E402
 
 CASES = {
@@ -35,14 +36,15 @@ CASES = {
 }
 
 
-def _weights(variant: str, folder: Path) -> tuple[Path, Path | None]:
-    checkpoint = folder / f"{variant}.ckpt"
-    args = ["random-checkpoint", "--variant", variant, "--output", str(checkpoint)]
-    dinov2 = folder / "dinov2.pth" if variant == "roma" else None
-    if dinov2 is not None:
-        args += ["--dinov2-output", str(dinov2)]
-    assert cli.main(args) == 0
-    return checkpoint, dinov2
+def _weights(variant: str, folder: Path) -> list[Path]:
+    """Seeded random files in the release layout of ``variant`` (RoMa: checkpoint, then DINOv2)."""
+    paths = []
+    for release in RELEASE_FILES[variant]:
+        layout = load_layout(release.layout)
+        path = folder / layout.file_name
+        write_release_file(random_state_dict(layout, release.seed_offset), layout, path)
+        paths.append(path)
+    return paths
 
 
 def _summary(values: list[float]) -> dict[str, float]:
@@ -51,7 +53,8 @@ def _summary(values: list[float]) -> dict[str, float]:
 
 
 def measure(variant: str, runs: int, warmup: int, folder: Path) -> dict[str, object]:
-    checkpoint, dinov2 = _weights(variant, folder)
+    checkpoint, *rest = _weights(variant, folder)
+    dinov2 = rest[0] if rest else None
     case = CASES[variant]
     settings = BackendSettings(
         device="cuda",

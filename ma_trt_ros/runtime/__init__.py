@@ -3,7 +3,7 @@ pairs and returns matches in pixels of the images as given. No PyTorch or ROS im
 TensorRT and ONNX Runtime paths run where neither is installed; the torch backend imports PyTorch
 only when chosen."""
 
-from ma_trt_ros.runtime.errors import BackendUnavailableError, InputError, ModelError
+from ma_trt_ros.runtime.errors import BackendUnavailableError, InputError, MatcherError, ModelError
 from ma_trt_ros.runtime.loading import BACKENDS, BackendSettings, choose_backend, open_matcher
 from ma_trt_ros.runtime.matcher import Matcher
 from ma_trt_ros.runtime.options import MatchOptions
@@ -19,6 +19,7 @@ __all__ = [
     "MatchOptions",
     "MatchResult",
     "Matcher",
+    "MatcherError",
     "ModelError",
     "choose_backend",
     "open_matcher",
