@@ -7,7 +7,8 @@ In the spirit of upstream RoMa's ``sample``: (1) cells above a certainty thresho
 histogram, standard deviation 5 % of the image side); candidates with fewer than
 :data:`MIN_NEIGHBOURS` neighbours are drawn last (isolated matches are mostly wrong). Upstream uses
 a 4-D kernel density over both images and ``torch.multinomial``; we use image-0 density and the
-Gumbel top-k trick (sampling without replacement ∝ weight), seeded, so the result is reproducible.
+exponential race (the Gumbel top-k trick: sampling without replacement ∝ weight), seeded, so the
+result is reproducible.
 """
 
 from __future__ import annotations
@@ -21,19 +22,22 @@ OVERSAMPLE = 4
 HISTOGRAM_BINS = 64
 KERNEL_STD = 0.05 * HISTOGRAM_BINS
 MIN_NEIGHBOURS = 10.0
+ISOLATED_FACTOR = 1e-7
 
 
-def _gumbel_top_k(log_weights: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Indices of ``k`` draws without replacement with probability ∝ ``exp(log_weights)``, best key first
-    (float32 throughout: the candidates are millions)."""
-    k = min(k, log_weights.size)
+def _draw_without_replacement(weights: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of ``k`` draws without replacement with probability ∝ ``weights`` (> 0), first drawn first.
+
+    The exponential race: each candidate gets ``E / w`` with ``E`` ~ Exp(1); the ``k`` smallest are
+    distributed as ``k`` successive weighted draws without replacement (the Gumbel top-k trick
+    without its logarithms; float32 throughout, the candidates are millions).
+    """
+    k = min(k, weights.size)
     if k == 0:
         return np.empty(0, dtype=np.int64)
-    uniform = rng.random(log_weights.size, dtype=np.float32)
-    np.maximum(uniform, np.float32(1e-12), out=uniform)
-    keys = log_weights - np.log(-np.log(uniform))
-    chosen = np.argpartition(-keys, k - 1)[:k]
-    return chosen[np.argsort(-keys[chosen], kind="stable")]
+    keys = rng.standard_exponential(weights.size, dtype=np.float32) / weights
+    chosen = np.argpartition(keys, k - 1)[:k]
+    return chosen[np.argsort(keys[chosen], kind="stable")]
 
 
 def _density(points: np.ndarray, width: float, height: float) -> np.ndarray:
@@ -74,8 +78,8 @@ def balanced_sample(
     above = np.flatnonzero(certainty > threshold)
     if above.size == 0 or num == 0:
         return np.empty(0, dtype=np.int64)
-    drawn = above[_gumbel_top_k(np.log(certainty[above]), OVERSAMPLE * num, rng)]
+    drawn = above[_draw_without_replacement(certainty[above], OVERSAMPLE * num, rng)]
     density = _density(points0_of(drawn), *image0_size)
-    log_weights = -np.log1p(np.maximum(density, 0.0))
-    log_weights[density < MIN_NEIGHBOURS] += np.float32(np.log(1e-7))
-    return drawn[_gumbel_top_k(log_weights.astype(np.float32), num, rng)]
+    weights = (1.0 / (1.0 + np.maximum(density, 0.0))).astype(np.float32)
+    weights[density < MIN_NEIGHBOURS] *= np.float32(ISOLATED_FACTOR)
+    return drawn[_draw_without_replacement(weights, num, rng)]

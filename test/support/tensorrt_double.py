@@ -63,6 +63,7 @@ class _Context:
         self.addresses: dict[str, int] = {}
         self.shapes: dict[str, tuple[int, ...]] = {}
         self.enqueues = 0
+        self._streams: dict[int, Any] = {}
 
     def set_input_shape(self, name: str, shape: tuple[int, ...]) -> bool:
         self.shapes[name] = tuple(shape)
@@ -78,7 +79,9 @@ class _Context:
         spec_in = self._engine.specs[0]
         n_in = math.prod(spec_in["shape"])
         kernel = cupy.RawKernel(KERNEL, "affine")
-        with cupy.cuda.ExternalStream(stream_handle):
+        if stream_handle not in self._streams:
+            self._streams[stream_handle] = cupy.cuda.ExternalStream(stream_handle)
+        with self._streams[stream_handle]:
             for spec in self._engine.outputs:
                 n_out = math.prod(spec["shape"])
                 kernel(
