@@ -21,7 +21,7 @@ setup(
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"])
     + find_packages("converter", include=["ma_trt_convert", "ma_trt_convert.*"]),
     package_dir={"ma_trt_convert": "converter/ma_trt_convert"},
-    package_data={"ma_trt_convert": ["layouts/*.tsv"]},
+    package_data={"ma_trt_convert": ["weights/layouts/*.tsv"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

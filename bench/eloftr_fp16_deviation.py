@@ -2,7 +2,7 @@
 
 Builds both modules with :func:`ma_trt_convert.eloftr.build_export_module` from one synthetic
 release-layout checkpoint (seeded random weights rescaled by
-:func:`ma_trt_convert.eloftr.synthetic.matching_state` so that textured pairs give hundreds of
+:func:`ma_trt_convert.synthetic.eloftr_weights.matching_state` so that textured pairs give hundreds of
 matches), runs them on shifted textured pairs and writes JSON with:
 
 * match-set agreement: sizes of the fp32 / fp16 valid ``(cell0, cell1)`` sets, their intersection
@@ -33,9 +33,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "converter"))
 
-from ma_trt_convert.checkpoint import load_layout, random_state_dict, write_release_file
 from ma_trt_convert.eloftr import ELoFTRMatcher, MatchResult, build_export_module
-from ma_trt_convert.eloftr.synthetic import matching_state, textured_pair
+from ma_trt_convert.synthetic.eloftr_weights import matching_state
+from ma_trt_convert.synthetic.pairs import textured_pair
+from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file
 from ma_trt_ros.contract.compare import match_rows
 
 SHIFTS = ((3, -3), (-5, 2), (0, 6), (7, 7))

@@ -46,9 +46,9 @@ sys.path[:0] = [str(REPO / "converter"), str(REPO / "test")]
 
 from oracles.roma_reference import build_reference, match_reference  # noqa: E402
 
-from ma_trt_convert.checkpoint import load_layout, random_state_dict, write_release_file  # noqa: E402
 from ma_trt_convert.roma import DEFAULT_GP_SOLVER, build_export_module  # noqa: E402
 from ma_trt_convert.roma.coordinate_decoder import CoordinateDecoder  # noqa: E402
+from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file  # noqa: E402
 
 OUTPUTS = ("warp", "certainty", "warp_1to0", "certainty_1to0")
 

@@ -26,8 +26,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "converter")]
 
-from ma_trt_convert.checkpoint import load_layout, random_state_dict, write_release_file  # noqa: E402
-from ma_trt_convert.variants import RELEASE_FILES  # noqa: E402
+from ma_trt_convert.variants.release_files import RELEASE_FILES  # noqa: E402
+from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file  # noqa: E402
 from ma_trt_ros.runtime import BackendSettings, MatchOptions, open_matcher  # noqa: E402
 
 CASES = {

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ma_trt_convert.checkpoint import (
+from ma_trt_convert.cli import main as cli_main
+from ma_trt_convert.weights.checkpoint import (
     CheckpointError,
     compare_with_layout,
     load_layout,
@@ -16,7 +17,6 @@ from ma_trt_convert.checkpoint import (
     read_state_dict,
     write_release_file,
 )
-from ma_trt_convert.cli import main as cli_main
 
 
 @pytest.mark.parametrize(

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_export_standin import standin_port, write_standin_checkpoint
+from support.standin_port import standin_port, write_standin_checkpoint
 
-from ma_trt_convert import cli, variant_models
+from ma_trt_convert import cli
 from ma_trt_convert.eloftr import DEFAULT_MAX_MATCHES
-from ma_trt_convert.eloftr.synthetic import textured_pair
-from ma_trt_convert.onnx_metadata import BUILD_ARGS_KEY, decode_io_contract, read_onnx_metadata
-from ma_trt_convert.verify import synthetic_inputs
+from ma_trt_convert.onnx.metadata import BUILD_ARGS_KEY, decode_io_contract, read_onnx_metadata
+from ma_trt_convert.synthetic.pairs import textured_pair
+from ma_trt_convert.variants import models as variant_models
+from ma_trt_convert.verify.parity import synthetic_inputs
 from ma_trt_ros.contract.sidecar import read_sidecar, sidecar_path
 from ma_trt_ros.contract.tensors import TensorSpec
 

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from ma_trt_convert.checkpoint import load_layout, random_state_dict, strip_prefix
 from ma_trt_convert.eloftr import DEFAULT_MAX_MATCHES, ELoFTRMatcher, MatchResult
 from ma_trt_convert.eloftr.coarse_matching import budget_selection
-from ma_trt_convert.eloftr.synthetic import matching_state, textured_pair
+from ma_trt_convert.synthetic.eloftr_weights import matching_state
+from ma_trt_convert.synthetic.pairs import textured_pair
+from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, strip_prefix
 
 HEIGHT, WIDTH = 224, 320
 MATCHES = 82  # upstream's coarse match count on this fixture (test_eloftr_parity.py)

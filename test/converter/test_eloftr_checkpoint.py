@@ -10,9 +10,9 @@ import torch
 from safetensors.torch import save_file
 
 from ma_trt_convert import cli
-from ma_trt_convert.checkpoint import CheckpointError, load_layout, random_state_dict, write_release_file
 from ma_trt_convert.eloftr import build_export_module, load_release_state
 from ma_trt_convert.eloftr.hf_layout import to_release_layout
+from ma_trt_convert.weights.checkpoint import CheckpointError, load_layout, random_state_dict, write_release_file
 
 LAYOUT = load_layout("matchanything_eloftr")
 SIZE = {"height": 64, "width": 96}

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from eloftr_oracle import _threshold_rule
+from oracles.eloftr_reference import _threshold_rule
 
 from ma_trt_convert.eloftr.coarse_matching import (
     candidates_per_cell,

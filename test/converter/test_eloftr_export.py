@@ -11,13 +11,14 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from ma_trt_convert.checkpoint import load_layout, random_state_dict, write_release_file
 from ma_trt_convert.eloftr import DEFAULT_MAX_MATCHES, ELoFTRMatcher, build_export_module
-from ma_trt_convert.eloftr.synthetic import matching_state, textured_pair
-from ma_trt_convert.onnx_export import export_onnx
-from ma_trt_convert.trt_build import build_engine
-from ma_trt_convert.trt_check import check_onnx
-from ma_trt_convert.trt_targets import TARGETS, default_options
+from ma_trt_convert.onnx.export import export_onnx
+from ma_trt_convert.synthetic.eloftr_weights import matching_state
+from ma_trt_convert.synthetic.pairs import textured_pair
+from ma_trt_convert.tensorrt.build import build_engine
+from ma_trt_convert.tensorrt.check import check_onnx
+from ma_trt_convert.tensorrt.targets import TARGETS, default_options
+from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file
 from ma_trt_ros.contract.compare import MatchAgreement, Tolerances, compare_outputs
 
 HEIGHT, WIDTH = 224, 320

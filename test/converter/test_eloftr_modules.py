@@ -10,12 +10,13 @@ import torch.nn.functional as F
 from efficientloftr_inference.loftr.utils.position_encoding import RoPEPositionEncodingSine
 from torch import nn
 
-from ma_trt_convert.checkpoint import load_layout, random_state_dict, strip_prefix
 from ma_trt_convert.eloftr import ELoFTRMatcher
 from ma_trt_convert.eloftr.fine_matching import regression_index
 from ma_trt_convert.eloftr.fine_preprocess import window1_index, windows0, windows1
 from ma_trt_convert.eloftr.rope import rope_tables
-from ma_trt_convert.eloftr.synthetic import matching_state, textured_pair
+from ma_trt_convert.synthetic.eloftr_weights import matching_state
+from ma_trt_convert.synthetic.pairs import textured_pair
+from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, strip_prefix
 
 
 @pytest.mark.parametrize(("rows", "cols", "reference"), [(7, 10, 320), (15, 20, 640), (8, 8, 832), (12, 16, 512)])

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-from eloftr_oracle import OracleMatches, build_oracle, oracle_match
+from oracles.eloftr_reference import OracleMatches, build_oracle, oracle_match
 
-from ma_trt_convert.checkpoint import load_layout, random_state_dict, strip_prefix, write_release_file
 from ma_trt_convert.eloftr import DEFAULT_MAX_MATCHES, ELoFTRMatcher, MatchResult, build_export_module
-from ma_trt_convert.eloftr.synthetic import matching_state, textured_pair
+from ma_trt_convert.synthetic.eloftr_weights import matching_state
+from ma_trt_convert.synthetic.pairs import textured_pair
+from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, strip_prefix, write_release_file
 
 THRESHOLD = 0.1
 # (height, width) -> least number of coarse matches the fixture must give (measured: 82 and 225)

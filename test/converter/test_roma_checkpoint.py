@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from ma_trt_convert.checkpoint import CheckpointError, load_layout, random_state_dict, read_state_dict
 from ma_trt_convert.cli import main
 from ma_trt_convert.roma import build_export_module
 from ma_trt_convert.roma.loading import rename_roma_keys
 from ma_trt_convert.roma.matcher import RomaMatcher
+from ma_trt_convert.weights.checkpoint import CheckpointError, load_layout, random_state_dict, read_state_dict
 
 ROMA_ENTRIES = 603
 DINOV2_ENTRIES = 343

@@ -39,6 +39,12 @@ def _system(kind: str, n: int = 256, batch: int = 2) -> tuple[torch.Tensor, torc
     return mat, rhs
 
 
+# Relative error bound per solver. Neumann squaring multiplies fp32 rounding by up to ~2^15 (see the test
+# below), so its error depends on the CPU's matrix kernels: on "similar" 1.2e-4 with MKL's AVX-512 path
+# (2026-12-01), under 1e-4 on the AVX2 machine that first ran this test.
+SOLVER_BOUNDS = {solve_newton_schulz: 1e-4, solve_neumann: 5e-4}
+
+
 @pytest.mark.parametrize(
     ("solver", "kind"),
     [
@@ -56,7 +62,8 @@ def test_squaring_solvers_reach_fp64_solution(solver, kind: str) -> None:
     assert steps == 15
     scale = exact.abs().max().item()
     error = (solver(mat, rhs, steps).double() - exact).abs().max().item()
-    assert error <= 1e-4 * scale, f"{solver.__name__} on {kind}: {error:.2e} (scale {scale:.2e})"
+    bound = SOLVER_BOUNDS[solver]
+    assert error <= bound * scale, f"{solver.__name__} on {kind}: {error:.2e} (scale {scale:.2e})"
 
 
 def test_neumann_squaring_amplifies_rounding_when_ill_conditioned() -> None:

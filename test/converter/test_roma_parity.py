@@ -18,8 +18,8 @@ import pytest
 import torch
 from oracles.roma_reference import build_reference, match_reference
 
-from ma_trt_convert.checkpoint import read_state_dict
 from ma_trt_convert.roma import RomaExportModule, build_export_module
+from ma_trt_convert.weights.checkpoint import read_state_dict
 
 COARSE, UPSAMPLE = 224, 336
 TOLERANCE = 1e-4

@@ -9,8 +9,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from ma_trt_convert.trt_check import check_onnx
-from ma_trt_convert.trt_targets import TARGETS
+from ma_trt_convert.tensorrt.check import check_onnx
+from ma_trt_convert.tensorrt.targets import TARGETS
 
 
 def save_graph(path: Path, nodes: list, outputs: list, opset: int = 17, initializers: tuple = ()) -> Path:

@@ -22,10 +22,10 @@ import pytest
 import torch
 
 from ma_trt_convert import cli
-from ma_trt_convert.checkpoint import load_layout, random_state_dict, write_release_file
-from ma_trt_convert.eloftr.synthetic import matching_state
-from ma_trt_convert.onnx_metadata import read_onnx_metadata
-from ma_trt_convert.verify import synthetic_inputs
+from ma_trt_convert.onnx.metadata import read_onnx_metadata
+from ma_trt_convert.synthetic.eloftr_weights import matching_state
+from ma_trt_convert.verify.parity import synthetic_inputs
+from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file
 from ma_trt_ros.contract.sidecar import read_sidecar, sidecar_path
 from ma_trt_ros.contract.tensors import TensorSpec
 

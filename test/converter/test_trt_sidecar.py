@@ -120,6 +120,6 @@ def test_sidecar_module_needs_no_torch_or_numpy() -> None:
 
 def test_engine_commands_need_no_torch() -> None:
     """build/check/info can run where PyTorch is absent (e.g. a Jetson with only JetPack's TensorRT)."""
-    code = "import sys; import ma_trt_convert.engine_commands; print('torch' in sys.modules)"
+    code = "import sys; import ma_trt_convert.cli.engines; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

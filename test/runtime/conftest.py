@@ -26,7 +26,7 @@ class ExportedModel:
 
 def textured_images(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """The converter's shifted textured pair as float32 ``[H, W]`` arrays in [0, 1]."""
-    from ma_trt_convert.eloftr.synthetic import textured_pair
+    from ma_trt_convert.synthetic.pairs import textured_pair
 
     first, second = textured_pair(height, width)
     return first[0, 0].numpy(), second[0, 0].numpy()
@@ -38,8 +38,8 @@ def eloftr_model(tmp_path_factory: pytest.TempPathFactory) -> ExportedModel:
     import torch
 
     from ma_trt_convert import cli
-    from ma_trt_convert.checkpoint import load_layout, random_state_dict, write_release_file
-    from ma_trt_convert.eloftr.synthetic import matching_state
+    from ma_trt_convert.synthetic.eloftr_weights import matching_state
+    from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file
 
     folder = tmp_path_factory.mktemp("eloftr_model")
     checkpoint, onnx = folder / "matchanything_eloftr.ckpt", folder / "eloftr.onnx"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import torch
 
-from ma_trt_convert.checkpoint import (
+from ma_trt_convert.eloftr.hf_layout import RELEASE_PREFIX, looks_like_hf_layout, to_release_layout
+from ma_trt_convert.weights.checkpoint import (
     CheckpointError,
     compare_with_layout,
     describe_mismatch,
@@ -17,7 +18,6 @@ from ma_trt_convert.checkpoint import (
     require_layout,
     strip_prefix,
 )
-from ma_trt_convert.eloftr.hf_layout import RELEASE_PREFIX, looks_like_hf_layout, to_release_layout
 
 LAYOUT = "matchanything_eloftr"
 

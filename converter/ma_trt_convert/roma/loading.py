@@ -15,9 +15,9 @@ import os
 import torch
 from torch import nn
 
-from ma_trt_convert.checkpoint import load_layout, load_release_file
 from ma_trt_convert.roma.gp import GP_SOLVERS, squaring_iterations
 from ma_trt_convert.roma.matcher import RomaMatcher
+from ma_trt_convert.weights.checkpoint import load_layout, load_release_file
 
 PRECISIONS = ("fp32", "fp16")
 DEFAULT_CG_ITERATIONS = 200

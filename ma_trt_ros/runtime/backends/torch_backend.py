@@ -31,7 +31,7 @@ def _import_port() -> tuple[Any, Any]:
     try:
         import torch
 
-        from ma_trt_convert import variant_models
+        from ma_trt_convert.variants import models as variant_models
     except ImportError as exc:
         raise BackendUnavailableError(
             f"the torch backend needs PyTorch and the converter ({exc}): pip install 'ma_trt_ros[convert]'"
@@ -50,7 +50,7 @@ class TorchBackend:
 
     def __init__(self, checkpoint: str | os.PathLike[str], settings: BackendSettings) -> None:
         torch, variant_models = _import_port()
-        from ma_trt_convert.conversion_errors import USER_ERRORS
+        from ma_trt_convert.errors import USER_ERRORS
 
         self._torch = torch
         self.variant = "roma" if settings.dinov2 else "eloftr"

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import onnx
 
-from ma_trt_convert.conversion_errors import ConversionError
-from ma_trt_convert.onnx_cleanup import op_histogram
-from ma_trt_convert.onnx_metadata import (
+from ma_trt_convert.errors import ConversionError
+from ma_trt_convert.onnx.cleanup import op_histogram
+from ma_trt_convert.onnx.metadata import (
     IO_CONTRACT_KEY,
     decode_io_contract,
     format_io_contract,
     get_metadata,
 )
-from ma_trt_convert.trt_build import (
+from ma_trt_convert.tensorrt.build import (
     FP32_ONNX_OPS,
     build_engine,
     checked_version,
@@ -27,9 +27,9 @@ from ma_trt_convert.trt_build import (
     import_tensorrt,
     sidecar_for_plan,
 )
-from ma_trt_convert.trt_check import check_onnx
-from ma_trt_convert.trt_op_support import model_opset
-from ma_trt_convert.trt_targets import TARGETS, default_options, get_target, trtexec_command
+from ma_trt_convert.tensorrt.check import check_onnx
+from ma_trt_convert.tensorrt.op_support import model_opset
+from ma_trt_convert.tensorrt.targets import TARGETS, default_options, get_target, trtexec_command
 from ma_trt_ros.contract.files import sha256_file
 from ma_trt_ros.contract.sidecar import BuildDevice, read_sidecar, sidecar_path
 

@@ -1,4 +1,4 @@
-"""ONNX -> TensorRT plan + sidecar, for one target (see :mod:`ma_trt_convert.trt_targets`).
+"""ONNX -> TensorRT plan + sidecar, for one target (see :mod:`ma_trt_convert.tensorrt.targets`).
 
 Thin on purpose: import the target's TensorRT module, check its version, parse the ONNX with
 NVIDIA's parser, set the target's builder options, build with a progress bar, write the plan and its
@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 
 from ma_trt_convert import __version__
-from ma_trt_convert.conversion_errors import ConversionError
-from ma_trt_convert.onnx_metadata import IO_CONTRACT_KEY, decode_io_contract, onnx_sha256, read_onnx_metadata
-from ma_trt_convert.trt_progress import build_progress
-from ma_trt_convert.trt_targets import BuildOptions, Target, validate_options
+from ma_trt_convert.errors import ConversionError
+from ma_trt_convert.onnx.metadata import IO_CONTRACT_KEY, decode_io_contract, onnx_sha256, read_onnx_metadata
+from ma_trt_convert.tensorrt.progress import build_progress
+from ma_trt_convert.tensorrt.targets import BuildOptions, Target, validate_options
 from ma_trt_ros.contract.files import atomic_write_bytes, sha256_file
 from ma_trt_ros.contract.sidecar import BuildDevice, EngineSidecar, FileRef, TensorRTBuild, sidecar_path, write_sidecar
 from ma_trt_ros.contract.tensors import TensorSpec

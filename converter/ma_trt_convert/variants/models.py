@@ -15,8 +15,8 @@ from typing import Any, Protocol
 
 import torch
 
-from ma_trt_convert.conversion_errors import ConversionError
-from ma_trt_convert.variants import VARIANTS
+from ma_trt_convert.errors import ConversionError
+from ma_trt_convert.variants.release_files import VARIANTS
 
 REQUIRED_ATTRIBUTES = ("input_names", "output_names", "example_inputs", "metadata")
 # build arguments whose None is recorded, not dropped: it selects a graph of its own (RoMa without the

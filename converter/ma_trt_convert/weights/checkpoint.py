@@ -1,7 +1,7 @@
 """Strict reading, checking and synthesis of the released MatchAnything weight files.
 
 A *release layout* is the exact key/shape table of one published file, shipped in
-``ma_trt_convert/layouts/<name>.tsv`` (one ``key<TAB>[d0, d1, ...]`` line per tensor, ``#`` lines
+``ma_trt_convert/weights/layouts/<name>.tsv`` (one ``key<TAB>[d0, d1, ...]`` line per tensor, ``#`` lines
 are comments). Loading is strict: a file is accepted only when its keys and shapes equal the
 layout, otherwise :class:`CheckpointError` says which file is wrong, lists the offending keys (the
 first few and a count) and, when the file looks like another known release file, which option it
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from ma_trt_convert.conversion_errors import CheckpointError
+from ma_trt_convert.errors import CheckpointError
 from ma_trt_ros.contract.files import atomic_writer
 
 __all__ = ["CheckpointError", "LayoutReport", "ReleaseLayout", "load_layout", "load_release_file"]

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ma_trt_convert.conversion_errors import ConversionError
-from ma_trt_convert.trt_op_support import DEFAULT_OPSET, SUPPORTED_OPSETS
-from ma_trt_convert.variants import ELOFTR_DEFAULT_MAX_MATCHES as DEFAULT_MAX_MATCHES
-from ma_trt_convert.variants import VARIANTS
+from ma_trt_convert.errors import ConversionError
+from ma_trt_convert.tensorrt.op_support import DEFAULT_OPSET, SUPPORTED_OPSETS
+from ma_trt_convert.variants.release_files import ELOFTR_DEFAULT_MAX_MATCHES as DEFAULT_MAX_MATCHES
+from ma_trt_convert.variants.release_files import VARIANTS
 
 if TYPE_CHECKING:
     from ma_trt_ros.contract.compare import Tolerances
@@ -149,9 +149,9 @@ def _hash_weights(variant: str, checkpoint: str, dinov2: str | None) -> dict[str
 
 def run_export(args: argparse.Namespace) -> int:
     """Build the module, export, print what was written."""
-    from ma_trt_convert.onnx_export import export_onnx
-    from ma_trt_convert.onnx_metadata import BUILD_ARGS_KEY
-    from ma_trt_convert.variant_models import build_args, build_module, encode_build_args
+    from ma_trt_convert.onnx.export import export_onnx
+    from ma_trt_convert.onnx.metadata import BUILD_ARGS_KEY
+    from ma_trt_convert.variants.models import build_args, build_module, encode_build_args
     from ma_trt_ros.contract.variants import variant_contract
 
     start = time.monotonic()
@@ -195,9 +195,9 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_verify(args: argparse.Namespace) -> int:
     """Run both models, print the error table, 1 when beyond tolerance."""
-    from ma_trt_convert.onnx_metadata import BUILD_ARGS_KEY, decode_io_contract, read_onnx_metadata
-    from ma_trt_convert.variant_models import build_module, decode_build_args
-    from ma_trt_convert.verify import run_onnxruntime, run_torch, synthetic_inputs
+    from ma_trt_convert.onnx.metadata import BUILD_ARGS_KEY, decode_io_contract, read_onnx_metadata
+    from ma_trt_convert.variants.models import build_module, decode_build_args
+    from ma_trt_convert.verify.parity import run_onnxruntime, run_torch, synthetic_inputs
     from ma_trt_ros.contract.compare import compare_outputs
 
     onnx_path = Path(args.onnx)

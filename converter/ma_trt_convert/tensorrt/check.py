@@ -1,7 +1,7 @@
 """Can the target's TensorRT parse this ONNX? Static op tables plus, where installed, the real parser.
 
 For every target: opset against the parser's maximum, every node against NVIDIA's support table of
-that TensorRT version (:mod:`ma_trt_convert.trt_op_support`) and the restrictions that matter for
+that TensorRT version (:mod:`ma_trt_convert.tensorrt.op_support`) and the restrictions that matter for
 our graphs. When the target's module is importable here (always ``tensorrt_rtx`` for desktop-rtx;
 ``tensorrt`` on a machine that has it), the file is also parsed for real and every parser error is
 reported with its node. NVIDIA's parser stops at the first node it cannot import, so the static
@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 
 import onnx
 
-from ma_trt_convert.conversion_errors import ConversionError
-from ma_trt_convert.onnx_cleanup import op_histogram
-from ma_trt_convert.trt_build import checked_version, create_network, import_tensorrt, make_logger, parse_onnx
-from ma_trt_convert.trt_op_support import OpProblem, model_opset, node_restrictions, table_problems
-from ma_trt_convert.trt_targets import Target
+from ma_trt_convert.errors import ConversionError
+from ma_trt_convert.onnx.cleanup import op_histogram
+from ma_trt_convert.tensorrt.build import checked_version, create_network, import_tensorrt, make_logger, parse_onnx
+from ma_trt_convert.tensorrt.op_support import OpProblem, model_opset, node_restrictions, table_problems
+from ma_trt_convert.tensorrt.targets import Target
 
 
 @dataclass

@@ -6,10 +6,11 @@ import argparse
 import logging
 import sys
 
-from ma_trt_convert import __version__, checkpoint_commands, engine_commands, export_commands
-from ma_trt_convert.conversion_errors import USER_ERRORS
+from ma_trt_convert import __version__
+from ma_trt_convert.cli import checkpoints, engines, export
+from ma_trt_convert.errors import USER_ERRORS
 
-COMMAND_MODULES = (checkpoint_commands, export_commands, engine_commands)
+COMMAND_MODULES = (checkpoints, export, engines)
 
 
 def build_parser() -> argparse.ArgumentParser:

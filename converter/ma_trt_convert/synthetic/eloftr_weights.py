@@ -1,4 +1,4 @@
-"""Synthetic inputs and weights that make the ELoFTR pipeline produce many matches (tests, benchmarks).
+"""Synthetic ELoFTR weights that make the pipeline produce many matches (tests, benchmarks, the demo).
 
 Seeded random weights in the release layout (:func:`ma_trt_convert.checkpoint.random_state_dict`)
 make RepVGG activations explode and collapse onto one direction, so the dual softmax finds almost no
@@ -11,30 +11,10 @@ images.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from ma_trt_convert.checkpoint import strip_prefix
 from ma_trt_convert.eloftr.hf_layout import RELEASE_PREFIX
 from ma_trt_convert.eloftr.repvgg import RepVGGBackbone
-
-MARGIN = 8
-
-
-def textured_pair(
-    height: int, width: int, shift: tuple[int, int] = (3, -3), seed: int = 1
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """A smooth random texture ``[1, 1, H, W]`` float32 in [0, 1] and the same texture moved by ``shift``.
-
-    ``shift = (dx, dy)`` in pixels, ``|dx|, |dy| <= 8``: image-0 content at ``(x, y)`` appears in
-    image 1 at ``(x + dx, y + dy)``.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    coarse = torch.rand(1, 1, (height + 2 * MARGIN) // 4, (width + 2 * MARGIN) // 4, generator=gen)
-    texture = F.interpolate(coarse, scale_factor=4, mode="bilinear", align_corners=False)
-    dx, dy = shift
-    image0 = texture[..., MARGIN : MARGIN + height, MARGIN : MARGIN + width]
-    image1 = texture[..., MARGIN - dy : MARGIN - dy + height, MARGIN - dx : MARGIN - dx + width]
-    return image0.contiguous(), image1.contiguous()
+from ma_trt_convert.weights.checkpoint import strip_prefix
 
 
 def _backbone_mean(state: dict[str, torch.Tensor], images: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,7 @@ class ReleaseFile:
     """One released weight file of a variant.
 
     Attributes:
-        layout: release layout name (see :mod:`ma_trt_convert.checkpoint`).
+        layout: release layout name (see :mod:`ma_trt_convert.weights.checkpoint`).
         input_option: CLI option that reads it (``--checkpoint``, ``--dinov2``).
         output_option: CLI option of ``random-checkpoint`` that writes it.
         seed_offset: added to ``--seed`` so the files of one variant differ.

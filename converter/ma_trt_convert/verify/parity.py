@@ -2,8 +2,8 @@
 
 Inputs (:data:`PAIRS`): ``octaves`` (default), a seeded smooth texture (image 0) and a shifted,
 re-lit copy of it (image 1); or ``shifted``, a finer texture moved by a few pixels
-(:func:`ma_trt_convert.eloftr.synthetic.textured_pair`), the pair on which ELoFTR with synthetic
-:func:`~ma_trt_convert.eloftr.synthetic.matching_state` weights gives many matches. The pair is
+(:func:`ma_trt_convert.synthetic.eloftr_weights.textured_pair`), the pair on which ELoFTR with synthetic
+:func:`~ma_trt_convert.synthetic.eloftr_weights.matching_state` weights gives many matches. The pair is
 resized to every input's resolution (inputs whose name starts with ``image0``/``image1`` get the
 same picture at their own size: RoMa's coarse and upsample inputs stay consistent), one picture per
 batch item.
@@ -21,27 +21,10 @@ import onnxruntime as ort
 import torch
 import torch.nn.functional as F
 
-from ma_trt_convert.eloftr.synthetic import textured_pair
+from ma_trt_convert.synthetic.pairs import octave_pair, textured_pair
 from ma_trt_ros.contract.tensors import TensorSpec
 
 PAIRS = ("octaves", "shifted")
-
-
-def _texture(size: int, channels: int, generator: torch.Generator) -> torch.Tensor:
-    """Smooth random texture ``[channels, size, size]`` in [0, 1] (sum of upsampled noise octaves)."""
-    image = torch.zeros(1, channels, size, size)
-    for cells, weight in ((4, 0.5), (16, 0.3), (64, 0.2)):
-        noise = torch.rand(1, channels, cells, cells, generator=generator)
-        image += weight * F.interpolate(noise, size=(size, size), mode="bicubic", align_corners=False)
-    return image[0].clamp(0, 1)
-
-
-def _octave_pair(size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``octaves`` pair: ``[3, size, size]`` texture and its shifted, re-lit copy."""
-    base = _texture(size + 16, 3, generator)
-    first = base[:, :size, :size]
-    second = (base[:, 9 : size + 9, 5 : size + 5] * 0.9 + 0.05).clamp(0, 1)
-    return first, second
 
 
 def synthetic_inputs(specs: tuple[TensorSpec, ...], seed: int = 0, pair: str = "octaves") -> list[np.ndarray]:
@@ -57,7 +40,7 @@ def synthetic_inputs(specs: tuple[TensorSpec, ...], seed: int = 0, pair: str = "
     if pair == "octaves":
         generator = torch.Generator().manual_seed(seed)
         size = 2 * max(max(spec.shape[2:]) for spec in specs)
-        pictures = [_octave_pair(size, generator) for _ in range(batch)]
+        pictures = [octave_pair(size, generator) for _ in range(batch)]
     elif pair == "shifted":
         height, width = (max(spec.shape[axis] for spec in specs) for axis in (2, 3))
         grey = [textured_pair(height, width, seed=seed + item) for item in range(batch)]

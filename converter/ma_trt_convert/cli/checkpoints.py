@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ma_trt_convert.variants import RELEASE_FILES, VARIANTS
+from ma_trt_convert.variants.release_files import RELEASE_FILES, VARIANTS
 
 if TYPE_CHECKING:
     import torch
@@ -85,7 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_random_checkpoint(args: argparse.Namespace) -> int:
     """Write one synthetic file per release file of ``args.variant``."""
-    from ma_trt_convert.checkpoint import load_layout, random_state_dict, write_release_file
+    from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file
 
     for release in RELEASE_FILES[args.variant]:
         path = getattr(args, release.output_dest)
@@ -99,7 +99,7 @@ def run_random_checkpoint(args: argparse.Namespace) -> int:
 
 def run_inspect_checkpoint(args: argparse.Namespace) -> int:
     """Print ``matched/total`` per file; 1 if any file deviates from its layout."""
-    from ma_trt_convert.checkpoint import compare_with_layout, describe_mismatch, load_layout
+    from ma_trt_convert.weights.checkpoint import compare_with_layout, describe_mismatch, load_layout
 
     failed = False
     for release in RELEASE_FILES[args.variant]:
@@ -122,7 +122,7 @@ def _read_as_release(variant: str, path: str) -> tuple[State, str]:
     A file in the variant's :func:`alternative_layouts` naming is renamed first; its keys without a
     released counterpart keep their names, so the layout check reports them as unexpected.
     """
-    from ma_trt_convert.checkpoint import read_state_dict
+    from ma_trt_convert.weights.checkpoint import read_state_dict
 
     alternative = alternative_layouts().get(variant)
     if alternative is None:

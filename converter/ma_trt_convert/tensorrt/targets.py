@@ -24,7 +24,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
-from ma_trt_convert.conversion_errors import ConversionError
+from ma_trt_convert.errors import ConversionError
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""``verify``: an exported ONNX against the PyTorch port on synthetic inputs."""
