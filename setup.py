@@ -31,9 +31,24 @@ setup(
     # the runtime (ma_trt_ros.runtime, ma-trt-match): numpy + OpenCV; each backend brings its own engine
     install_requires=["numpy", "opencv-python-headless>=4.5", "tqdm"],
     extras_require={
-        "convert": ["torch>=2.1", "onnx>=1.15", "onnxruntime>=1.17", "onnxslim", "tqdm", "safetensors"],
-        "onnxruntime": ["onnxruntime>=1.17"],
-        "gpu": ["pycuda", "cuda-python"],
+        # export / verify / random-checkpoint: PyTorch and the ONNX tools. From PyPI, torch is the CUDA
+        # build (several GB); install PyTorch's CPU build first where no GPU is needed (README).
+        "convert": [
+            "torch>=2.1,<3",
+            "onnx>=1.15,<2",
+            "onnxruntime>=1.17,<2",
+            "onnxslim>=0.1.98,<0.2",
+            "safetensors>=0.4,<1",
+            "tqdm>=4.66",
+        ],
+        # build --target desktop-rtx and check's real parser: TensorRT for RTX (runs on a CPU-only machine)
+        "rtx": ["tensorrt-rtx-cu13>=1.7,<2"],
+        # build for desktop targets and the runtime's TensorRT backend (NVIDIA's own wheels)
+        "tensorrt": ["tensorrt>=10,<12"],
+        # the runtime's ONNX Runtime backend
+        "onnxruntime": ["onnxruntime>=1.17,<2"],
+        # the runtime's GPU buffers (pycuda builds against the installed driver) and CUDA-graph replay
+        "gpu": ["pycuda>=2022.1", "cuda-python>=12"],
     },
     zip_safe=True,
     entry_points={

@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "converter")]
 
-from ma_trt_convert.variants.release_files import RELEASE_FILES  # noqa: E402
+from ma_trt_convert.variants import variant_spec  # noqa: E402
 from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file  # noqa: E402
 from ma_trt_ros.runtime import BackendSettings, MatchOptions, open_matcher  # noqa: E402
 
@@ -39,7 +39,7 @@ CASES = {
 def _weights(variant: str, folder: Path) -> list[Path]:
     """Seeded random files in the release layout of ``variant`` (RoMa: checkpoint, then DINOv2)."""
     paths = []
-    for release in RELEASE_FILES[variant]:
+    for release in variant_spec(variant).release_files:
         layout = load_layout(release.layout)
         path = folder / layout.file_name
         write_release_file(random_state_dict(layout, release.seed_offset), layout, path)

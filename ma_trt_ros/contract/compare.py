@@ -35,6 +35,9 @@ import numpy as np
 from ma_trt_ros.contract.variants import output_kind
 
 VALID_OUTPUT = "valid"
+# A coordinate that moved by more than half a pixel took another discrete decision (an arg-max flip
+# between near-tied pixels or cells), which rounding alone never does; OutputError.flips counts them.
+FLIP_PX = 0.5
 ROW_IDENTITY_OUTPUT = "cells"
 
 
@@ -60,7 +63,8 @@ class Tolerances:
 
 @dataclass(frozen=True)
 class OutputError:
-    """Error statistics of one output; ``count`` is the number of compared entries."""
+    """Error statistics of one output; ``count`` is the number of compared entries, ``flips`` the fraction of
+    coordinates that moved by more than :data:`FLIP_PX` (pixel units only, else NaN)."""
 
     name: str
     kind: str
@@ -69,6 +73,7 @@ class OutputError:
     median: float
     p99: float
     max: float
+    flips: float = math.nan
 
     def passes(self, tol: Tolerances) -> bool:
         if self.count == 0:
@@ -82,8 +87,9 @@ class OutputError:
         return self.max <= tol.score_max
 
     def line(self) -> str:
+        kind = "pixels" if self.unit == "px" else self.kind  # warps are compared in pixels, not normalised
         return (
-            f"{self.name:<14} {self.kind:<10} n={self.count:<9} median {self.median:.3g}  p99 {self.p99:.3g}  "
+            f"{self.name:<14} {kind:<10} n={self.count:<9} median {self.median:.3g}  p99 {self.p99:.3g}  "
             f"max {self.max:.3g} {self.unit}"
         )
 
@@ -139,6 +145,7 @@ def _stats(name: str, kind: str, unit: str, errors: np.ndarray) -> OutputError:
         float(np.median(errors)),
         float(np.percentile(errors, 99)),
         float(errors.max()),
+        float((errors > FLIP_PX).mean()) if unit == "px" else math.nan,
     )
 
 

@@ -47,3 +47,15 @@ def require_keys(data: dict[str, Any], types: dict[str, type], where: str) -> No
         value = data[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise SidecarError(f"{where}: {key!r} must be {kind.__name__}, got {type(value).__name__}")
+
+
+def format_io_contract(inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...]) -> str:
+    """Human-readable table of the contract, one tensor per line."""
+    lines = []
+    for title, specs in (("inputs", inputs), ("outputs", outputs)):
+        lines.append(f"{title}:")
+        for spec in specs:
+            shape = "x".join(str(d) for d in spec.shape)
+            line = f"  {spec.name:<22} {spec.dtype:<8} [{shape}]"
+            lines.append(f"{line}  {spec.description}" if spec.description else line)
+    return "\n".join(lines)

@@ -91,7 +91,8 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
                 "--score-max",
                 "--mask-fraction",
                 "--min-match-agreement",
-                "--reference-precision",
+                "--fp16-margin",
+                "--min-matches",
                 "--pair",
             ],
         ),
@@ -119,8 +120,12 @@ def test_verify_passes_and_prints_pixel_errors(
     )
     assert code == 0, out
     assert "verify passed" in out
-    line = next(row for row in out.splitlines() if " keypoints1 " in row)
-    assert line.startswith("ok") and "px" in line and "median" in line and "p99" in line
+    if precision == "fp32":
+        line = next(row for row in out.splitlines() if " keypoints1 " in row)
+        assert line.startswith("ok") and "px" in line and "median" in line and "p99" in line
+    else:  # fp16: PyTorch fp16 and the graph, each against PyTorch fp32, side by side
+        line = next(row for row in out.splitlines() if row.startswith("keypoints1 "))
+        assert line.count("median") == 2 and line.count("flips") == 2 and "px" in line
 
 
 def test_verify_pair_shifted_uses_the_textured_pair(

@@ -5,9 +5,8 @@ builds without a GPU). Weights are synthetic files in the release layout (ELoFTR
 ``matching_state`` for ``verify --pair shifted``, so that ``verify`` compares many matches);
 resolutions are small to keep CPU time down (the DINOv2 ViT-L weights make RoMa's ONNX 1.6 GB at
 any resolution, which also exercises the external-data path for real). Large files are deleted as
-soon as each case is done. The fp16 ELoFTR case has looser match-set and confidence tolerances: with
-these weights fp16 ONNX Runtime and fp16 PyTorch differ by up to 0.11 in confidence, which flips a
-few near-threshold matches (measured: 54 in both, 1 and 2 only in one).
+soon as each case is done. fp16 graphs are verified the fp16 way (against PyTorch's own fp16
+deviation from fp32, docs/conversion.md), with no tolerances of their own.
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ CASES = {
 VERIFY = {
     "eloftr": {
         "fp32": ["--pair", "shifted"],
-        "fp16": ["--pair", "shifted", "--min-match-agreement", "0.9", "--score-max", "0.15"],
+        "fp16": ["--pair", "shifted"],
     },
     "roma": {"fp32": [], "fp16": []},
 }
@@ -98,9 +97,12 @@ def test_export_verify_build_with_tensorrt_rtx(
         if variant == "eloftr":
             assert meta["max_matches"] == str(ELOFTR_ROWS) and f'"max_matches": {ELOFTR_ROWS}' in meta["build_args"]
             assert {t.name: t.shape for t in sidecar.outputs}["keypoints0"] == (1, ELOFTR_ROWS, 2)
-            both = re.search(r"matches +in both (\d+), only in ONNX (\d+), only in PyTorch (\d+)", verify_out)
-            assert both is not None and int(both[1]) >= ELOFTR_MIN_MATCHES
-            assert precision == "fp16" or both.groups()[1:] == ("0", "0")
+            if precision == "fp32":
+                both = re.search(r"matches +in both (\d+), only in ONNX (\d+), only in PyTorch (\d+)", verify_out)
+                assert both is not None and int(both[1]) >= ELOFTR_MIN_MATCHES and both.groups()[1:] == ("0", "0")
+            else:  # fp16: both fp16 results against fp32; the graph's column is the last
+                in_both = re.findall(r"Jaccard [\d.]+ \((\d+) in both\)", verify_out)
+                assert len(in_both) == 2 and int(in_both[1]) >= ELOFTR_MIN_MATCHES
         print(f"{variant} {precision}: " + ", ".join(timings) + "\n" + verify_out)
     finally:
         for path in tmp_path.iterdir():

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ma_trt_convert.variants.release_files import RELEASE_FILES, VARIANTS
+from ma_trt_convert.errors import ConversionError
+from ma_trt_convert.variants import VARIANTS, variant_spec
 
 if TYPE_CHECKING:
     import torch
@@ -58,10 +59,17 @@ def register(sub: argparse._SubParsersAction) -> None:
             "never to match images."
         ),
     )
-    rnd.add_argument("--variant", choices=VARIANTS, required=True)
+    rnd.add_argument("--variant", choices=VARIANTS, required=True, help="roma (two files) or eloftr (one file)")
     rnd.add_argument("--output", required=True, help="path of the MatchAnything .ckpt to write")
     rnd.add_argument("--dinov2-output", help="RoMa only: path of the dinov2_vitl14_pretrain.pth to write")
     rnd.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    rnd.add_argument(
+        "--matching",
+        metavar="HxW",
+        type=parse_size,
+        help="ELoFTR only: rescale the weights so that `verify --pair shifted --seed SEED` of an export at "
+        "this network size (e.g. 160x224) finds many matches (for tests and demos; still meaningless weights)",
+    )
     rnd.set_defaults(run=run_random_checkpoint)
 
     ins = sub.add_parser(
@@ -73,7 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "file), renamed first. Exits 1 on any missing, unexpected or mis-shaped key."
         ),
     )
-    ins.add_argument("--variant", choices=VARIANTS, required=True)
+    ins.add_argument("--variant", choices=VARIANTS, required=True, help="roma (two files) or eloftr (one file)")
     ins.add_argument(
         "--checkpoint",
         required=True,
@@ -85,16 +93,49 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_random_checkpoint(args: argparse.Namespace) -> int:
     """Write one synthetic file per release file of ``args.variant``."""
+    spec = variant_spec(args.variant)
+    missing = [r.output_option for r in spec.release_files if getattr(args, r.output_dest, None) is None]
+    if missing:
+        raise ConversionError(f"--variant {spec.name} also needs {', '.join(missing)} (nothing was written)")
+    if args.matching is not None and spec.synthetic_matching is None:
+        raise ConversionError(f"--matching does not apply to --variant {spec.name}")
     from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file
 
-    for release in RELEASE_FILES[args.variant]:
+    for release in spec.release_files:
         path = getattr(args, release.output_dest)
-        if path is None:
-            raise SystemExit(f"error: --variant {args.variant} also needs {release.output_option}")
         layout = load_layout(release.layout)
-        write_release_file(random_state_dict(layout, args.seed + release.seed_offset), layout, path)
-        print(f"wrote {path}: {len(layout)} entries in the {layout.file_name} layout (seed {args.seed})")
+        state = random_state_dict(layout, args.seed + release.seed_offset)
+        if args.matching is not None:
+            state = _matching(spec.synthetic_matching, state, args.matching, args.seed)
+        write_release_file(state, layout, path)
+        note = "" if args.matching is None else f", rescaled to match the shifted pair at {args.matching}"
+        print(f"wrote {path}: {len(layout)} entries in the {layout.file_name} layout (seed {args.seed}{note})")
     return 0
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``HxW`` -> ``(height, width)`` in pixels."""
+    try:
+        height, width = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH such as 160x224, got {text!r}") from None
+    return height, width
+
+
+def _matching(function: str, state: State, size: tuple[int, int], seed: int) -> State:
+    """``state`` rescaled by the variant's synthetic-matching function for the verify pair of ``size``."""
+    import importlib
+
+    import torch
+
+    from ma_trt_convert.verify.parity import synthetic_inputs
+    from ma_trt_ros.contract.tensors import TensorSpec
+
+    module, name = function.split(":")
+    rescale = getattr(importlib.import_module(module), name)
+    specs = tuple(TensorSpec(f"image{i}", (1, 1, *size), "float32") for i in range(2))
+    pair = [torch.from_numpy(image) for image in synthetic_inputs(specs, seed=seed, pair="shifted")]
+    return rescale(state, *pair)
 
 
 def run_inspect_checkpoint(args: argparse.Namespace) -> int:
@@ -102,10 +143,10 @@ def run_inspect_checkpoint(args: argparse.Namespace) -> int:
     from ma_trt_convert.weights.checkpoint import compare_with_layout, describe_mismatch, load_layout
 
     failed = False
-    for release in RELEASE_FILES[args.variant]:
+    for release in variant_spec(args.variant).release_files:
         path = getattr(args, release.dest)
         if path is None:
-            raise SystemExit(f"error: --variant {args.variant} also needs {release.input_option}")
+            raise ConversionError(f"--variant {args.variant} also needs {release.input_option}")
         layout = load_layout(release.layout)
         state, note = _read_as_release(args.variant, path)
         report = compare_with_layout(state, layout)

@@ -9,29 +9,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import onnx
-
 from ma_trt_convert.errors import ConversionError
-from ma_trt_convert.onnx.cleanup import op_histogram
-from ma_trt_convert.onnx.metadata import (
-    IO_CONTRACT_KEY,
-    decode_io_contract,
-    format_io_contract,
-    get_metadata,
-)
-from ma_trt_convert.tensorrt.build import (
-    FP32_ONNX_OPS,
-    build_engine,
-    checked_version,
-    gpu_identity,
-    import_tensorrt,
-    sidecar_for_plan,
-)
-from ma_trt_convert.tensorrt.check import check_onnx
-from ma_trt_convert.tensorrt.op_support import model_opset
 from ma_trt_convert.tensorrt.targets import TARGETS, default_options, get_target, trtexec_command
-from ma_trt_ros.contract.files import sha256_file
-from ma_trt_ros.contract.sidecar import BuildDevice, read_sidecar, sidecar_path
+from ma_trt_ros.contract.sidecar import sidecar_path
+
+TARGET_HELP = "where the plan will run; each target is described above"
 
 
 def _target_help() -> str:
@@ -50,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     bld.add_argument("--onnx", required=True, help="ONNX file written by `ma-trt-convert export`")
-    bld.add_argument("--target", choices=TARGETS, required=True)
+    bld.add_argument("--target", choices=TARGETS, required=True, help=TARGET_HELP)
     bld.add_argument("--output", required=True, help="plan file to write (sidecar: <output>.json)")
     bld.add_argument("--workspace-gib", type=float, help="workspace memory-pool limit in GiB (default per target)")
     bld.add_argument("--opt-level", type=int, help="builder optimisation level 0-5 (default 3)")
@@ -92,8 +74,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "errors are listed per node. Exits 1 on any problem."
         ),
     )
-    chk.add_argument("--onnx", required=True)
-    chk.add_argument("--target", choices=TARGETS, required=True)
+    chk.add_argument("--onnx", required=True, help="ONNX file written by `ma-trt-convert export`")
+    chk.add_argument("--target", choices=TARGETS, required=True, help=TARGET_HELP)
     chk.add_argument("--no-parser", action="store_true", help="only the static tables, no real parse")
     chk.set_defaults(run=run_check)
 
@@ -109,7 +91,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     side.add_argument("--onnx", required=True, help="the ONNX file the plan was built from")
     side.add_argument("--plan", required=True, help="the plan file")
-    side.add_argument("--target", choices=TARGETS, required=True)
+    side.add_argument("--target", choices=TARGETS, required=True, help="the target the plan was built for")
     side.add_argument("--tensorrt-version", help="TensorRT version that built the plan, e.g. 10.3.0.30")
     side.add_argument("--gpu-name", help="name of the GPU that built it, e.g. Orin")
     side.add_argument("--compute-capability", help="its compute capability, e.g. 8.7 (comma list for desktop-rtx)")
@@ -156,6 +138,10 @@ def _options(args: argparse.Namespace) -> tuple:
 
 def run_build(args: argparse.Namespace) -> int:
     """Build (or print the trtexec command)."""
+    import onnx
+
+    from ma_trt_convert.tensorrt.build import FP32_ONNX_OPS, build_engine
+
     target, options = _options(args)
     if not Path(args.onnx).is_file():
         raise ConversionError(f"{args.onnx}: no such file")
@@ -181,6 +167,9 @@ def run_build(args: argparse.Namespace) -> int:
 
 def run_sidecar(args: argparse.Namespace) -> int:
     """Write the sidecar of an existing plan."""
+    from ma_trt_convert.tensorrt.build import checked_version, gpu_identity, import_tensorrt, sidecar_for_plan
+    from ma_trt_ros.contract.sidecar import BuildDevice
+
     target = get_target(args.target)
     version = args.tensorrt_version or checked_version(import_tensorrt(target), target)
     capabilities = tuple(c.strip() for c in args.compute_capability.split(",")) if args.compute_capability else ()
@@ -209,6 +198,8 @@ def run_sidecar(args: argparse.Namespace) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     """Print the check report; 1 when the target's parser would fail."""
+    from ma_trt_convert.tensorrt.check import check_onnx
+
     if not Path(args.onnx).is_file():
         raise ConversionError(f"{args.onnx}: no such file")
     report = check_onnx(args.onnx, get_target(args.target), real_parser=not args.no_parser)
@@ -217,6 +208,10 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def _info_plan(path: Path, as_json: bool) -> int:
+    from ma_trt_ros.contract.files import sha256_file
+    from ma_trt_ros.contract.sidecar import read_sidecar
+    from ma_trt_ros.contract.tensors import format_io_contract
+
     sidecar = read_sidecar(sidecar_path(path))
     if as_json:
         print(json.dumps(sidecar.to_dict(), indent=2))
@@ -244,6 +239,13 @@ def _info_plan(path: Path, as_json: bool) -> int:
 
 
 def _info_onnx(path: Path, as_json: bool) -> int:
+    import onnx
+
+    from ma_trt_convert.onnx.cleanup import op_histogram
+    from ma_trt_convert.onnx.metadata import IO_CONTRACT_KEY, decode_io_contract, get_metadata
+    from ma_trt_convert.tensorrt.op_support import model_opset
+    from ma_trt_ros.contract.tensors import format_io_contract
+
     model = onnx.load(os.fspath(path), load_external_data=False)
     metadata = get_metadata(model)
     if as_json:

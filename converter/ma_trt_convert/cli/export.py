@@ -1,7 +1,8 @@
 """``export`` and ``verify`` subcommands (PyTorch checkpoint -> ONNX, ONNX Runtime parity).
 
-PyTorch, ONNX and ONNX Runtime are imported only when a subcommand runs, so that ``build``,
-``check`` and ``info`` work on a robot that has none of them.
+Parsers are built from the variant facts (:mod:`ma_trt_convert.variants`); every option is checked
+against the chosen variant before any file is loaded. PyTorch, ONNX and ONNX Runtime are imported
+only when a subcommand runs, so that ``--help`` and the engine commands work without them.
 """
 
 from __future__ import annotations
@@ -11,17 +12,45 @@ import dataclasses
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ma_trt_convert.errors import ConversionError
-from ma_trt_convert.tensorrt.op_support import DEFAULT_OPSET, SUPPORTED_OPSETS
-from ma_trt_convert.variants.release_files import ELOFTR_DEFAULT_MAX_MATCHES as DEFAULT_MAX_MATCHES
-from ma_trt_convert.variants.release_files import VARIANTS
+from ma_trt_convert.tensorrt.targets import DEFAULT_OPSET, SUPPORTED_OPSETS
+from ma_trt_convert.variants import SPECS, VARIANTS, build_options, variant_spec
+from ma_trt_convert.variants.spec import VariantSpec
+from ma_trt_convert.verify.fp16 import DEFAULT_MARGIN, DEFAULT_MIN_MATCHES
+from ma_trt_ros.contract.sidecar import PRECISIONS
 
 if TYPE_CHECKING:
     from ma_trt_ros.contract.compare import Tolerances
 
 LOG = logging.getLogger(__name__)
+EXIT_NOT_JUDGED = 3
+VARIANT_HELP = "roma (dense, RoMa-based; two weight files) or eloftr (semi-dense, ELoFTR-based; one file)"
+
+
+def _add_release_files(parser: argparse.ArgumentParser, purpose: str) -> None:
+    """``--checkpoint``, ``--dinov2``...: each variant's released files (named once per option)."""
+    seen: dict[str, list[str]] = {}
+    for spec in SPECS.values():
+        for release in spec.release_files:
+            seen.setdefault(release.input_option, []).append(f"{spec.name}: {release.file_name}")
+    for option, files in seen.items():
+        parser.add_argument(option, help=f"{purpose} ({'; '.join(files)})")
+
+
+NOT_GIVEN = argparse.SUPPRESS  # an option left out leaves no attribute: given and foreign options are detectable
+
+
+def _add_build_options(parser: argparse.ArgumentParser) -> None:
+    """One option per build option of any variant; an option not given sets nothing (``None`` is a value:
+    ``--upsample-res 0`` and ``--max-matches all`` select graphs of their own)."""
+    for name, owners in build_options().items():
+        first = owners[0][1]
+        text = "; ".join(f"{variant}: {option.help} (default {option.default})" for variant, option in owners)
+        parser.add_argument(
+            first.flag, dest=name, type=first.parse, choices=first.choices, default=NOT_GIVEN, help=text
+        )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,16 +62,21 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Load the released weights, build the fixed-shape export module and write a cleaned ONNX "
             "(constant-folded, no float64, no operator TensorRT rejects) with metadata: variant, "
             "resolutions, precision, checkpoint hashes, exporter version and the I/O contract "
-            "(see `ma-trt-convert info`). --precision fp16 writes a strongly typed graph (fp16 compute, "
-            "fp32 where the reference keeps fp32: normalisations, softmax, GP) for TensorRT's strongly "
-            "typed builds; use fp32 for jetson-xavier-jp5 (TensorRT 8.5 makes fp16 with its builder flag)."
+            "(see `ma-trt-convert info`). Options are checked against the variant before anything is loaded; "
+            "an option of the other variant is an error."
         ),
     )
-    exp.add_argument("--variant", choices=VARIANTS, required=True)
-    exp.add_argument("--checkpoint", required=True, help="matchanything_<variant>.ckpt as released")
-    exp.add_argument("--dinov2", help="RoMa only: dinov2_vitl14_pretrain.pth as released")
+    exp.add_argument("--variant", choices=VARIANTS, required=True, help=VARIANT_HELP)
+    _add_release_files(exp, "released weights")
     exp.add_argument("--output", required=True, help="ONNX file to write (weights over 1 GiB go to <output>.data)")
-    exp.add_argument("--precision", choices=("fp16", "fp32"), default="fp16", help="graph precision (default fp16)")
+    exp.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp16",
+        help="graph precision (default fp16: a strongly typed graph, fp16 compute with fp32 normalisations, "
+        "softmax and GP; tracing it on a CPU is slow, about 105 s for ELoFTR 480x640; fp32 for "
+        "jetson-xavier-jp5, where TensorRT 8.5 makes fp16 with its builder flag)",
+    )
     exp.add_argument("--batch", type=int, default=1, help="fixed batch size (pairs per run; default 1)")
     exp.add_argument(
         "--opset",
@@ -51,21 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=DEFAULT_OPSET,
         help="ONNX opset (default 17: parsed by TensorRT 8.5 to 11, GridSample right; 16 for jetson-xavier-jp5)",
     )
-    exp.add_argument("--height", type=int, default=480, help="ELoFTR: input height in pixels, multiple of 32")
-    exp.add_argument("--width", type=int, default=640, help="ELoFTR: input width in pixels, multiple of 32")
-    exp.add_argument("--threshold", type=float, default=0.1, help="ELoFTR: coarse match threshold (default 0.1)")
-    exp.add_argument(
-        "--max-matches",
-        type=parse_max_matches,
-        default=DEFAULT_MAX_MATCHES,
-        help=f"ELoFTR: output rows, the global match budget (default {DEFAULT_MAX_MATCHES}; below 3840 for "
-        "TensorRT's TopK); 'all' or 0: one row per candidate, the heavy unbudgeted graph",
-    )
-    exp.add_argument("--coarse-res", type=int, default=560, help="RoMa: coarse pass side in pixels (default 560)")
-    exp.add_argument(
-        "--upsample-res", type=int, default=864, help="RoMa: upsample pass side in pixels (default 864; 0: no pass 2)"
-    )
-    exp.add_argument("--gp-solver", help="RoMa: GP solver of the model port (default: the port's)")
+    _add_build_options(exp)
     exp.add_argument(
         "--device", default="cpu", help="torch device to trace on (default cpu; cuda is much faster for fp16)"
     )
@@ -81,97 +101,103 @@ def register(sub: argparse._SubParsersAction) -> None:
         "verify",
         help="compare an exported ONNX (ONNX Runtime) with the PyTorch model on the same inputs",
         description=(
-            "Rebuild the PyTorch module recorded in the ONNX metadata from the given weights, run it and "
-            "the ONNX file (ONNX Runtime, CPU) on a synthetic image pair and print per-output errors: "
-            "median, p99 and max, in pixels for coordinates (warp, keypoints), absolute for "
-            "certainty/confidence, mismatch fraction for validity masks. ELoFTR rows are paired by their "
-            "coarse cells (output `cells`), not by position: the valid match sets are compared (in both, only "
-            "in one, Jaccard index) and keypoints/confidences on the matches valid in both. Exits 1 when a "
-            "tolerance is exceeded. Defaults depend on the graph precision (fp32: p99 0.1 px, max 1 px, score "
-            "1e-3, mask 0.2 percent, match agreement 1.0 = identical sets; fp16: 2 px, 8 px, 0.05, 1 percent, "
-            "0.95)."
+            "Rebuild the PyTorch module recorded in the ONNX metadata from the given weights, run it and the "
+            "ONNX file (ONNX Runtime, CPU) on a synthetic image pair and print per-output errors: median, p99 "
+            "and max, in pixels for coordinates (warp, keypoints), absolute for certainty/confidence, mismatch "
+            "fraction for validity masks. ELoFTR rows are paired by their coarse cells (output `cells`), not by "
+            "position. fp32 graphs are held to tolerances (defaults: p99 0.1 px, max 1 px, score 1e-3, mask "
+            "0.2 percent, identical match sets). fp16 graphs are judged against PyTorch's own fp16: the PyTorch "
+            "port runs in fp32 and fp16, and the graph passes when its deviation from fp32 (medians, arg-max "
+            "flips, match sets) is within --fp16-margin times PyTorch fp16's (docs/conversion.md). Exit 0 "
+            "passed, 1 failed, 3 not judged (too few matches to judge an fp16 graph)."
         ),
     )
     ver.add_argument("--onnx", required=True, help="ONNX file written by `ma-trt-convert export`")
-    ver.add_argument("--checkpoint", required=True, help="the checkpoint the ONNX was exported from")
-    ver.add_argument("--dinov2", help="RoMa only: the DINOv2 weights the ONNX was exported from")
+    _add_release_files(ver, "the weights the ONNX was exported from")
     ver.add_argument("--seed", type=int, default=0, help="seed of the synthetic image pair (default 0)")
     ver.add_argument(
         "--pair",
         choices=("octaves", "shifted"),
         default="octaves",
         help="synthetic image pair: octaves (smooth texture and a shifted, re-lit copy; default) or shifted (a "
-        "finer texture moved by a few pixels: where ELoFTR with synthetic matching weights finds many matches)",
-    )
-    ver.add_argument(
-        "--reference-precision",
-        choices=("graph", "fp32"),
-        default="graph",
-        help="precision of the PyTorch reference: the graph's (export parity, default) or fp32 (total fp16 "
-        "error; also much faster on CPU, where PyTorch has no fast fp16 convolution)",
+        "finer texture moved by a few pixels; ELoFTR finds many matches on it with real weights or with "
+        "`random-checkpoint --variant eloftr --matching HxW` weights)",
     )
     ver.add_argument("--device", default="cpu", help="torch device of the PyTorch reference (default cpu; e.g. cuda)")
-    ver.add_argument("--px-p99", type=float, help="max p99 coordinate error in pixels")
-    ver.add_argument("--px-max", type=float, help="max coordinate error in pixels")
-    ver.add_argument("--score-max", type=float, help="max absolute certainty/confidence error")
+    ver.add_argument("--px-p99", type=float, help="fp32 graphs: max p99 coordinate error in pixels")
+    ver.add_argument("--px-max", type=float, help="fp32 graphs: max coordinate error in pixels")
+    ver.add_argument("--score-max", type=float, help="fp32 graphs: max absolute certainty/confidence error")
     ver.add_argument(
         "--mask-fraction",
         type=float,
-        help="max fraction of validity entries that differ (graphs without row identities)",
+        help="fp32 graphs: max fraction of validity entries that differ (graphs without row identities)",
     )
     ver.add_argument(
         "--min-match-agreement",
         type=float,
-        help="least Jaccard index of the two valid match sets (ELoFTR), also the bound 1 - x on the relative "
-        "num_valid difference (default fp32 1.0: identical sets; fp16 0.95)",
+        help="fp32 graphs: least Jaccard index of the two valid match sets (ELoFTR; default 1.0, identical sets), "
+        "also the bound 1 - x on the relative num_valid difference",
+    )
+    ver.add_argument(
+        "--fp16-margin",
+        type=float,
+        default=DEFAULT_MARGIN,
+        help=f"fp16 graphs: how many times PyTorch fp16's deviation the graph may show (default {DEFAULT_MARGIN})",
+    )
+    ver.add_argument(
+        "--min-matches",
+        type=int,
+        default=DEFAULT_MIN_MATCHES,
+        help=f"fp16 graphs: fewer fp32 matches than this is 'not judged' (default {DEFAULT_MIN_MATCHES})",
     )
     ver.set_defaults(run=run_verify)
 
 
-def parse_max_matches(text: str) -> int | None:
-    """``--max-matches`` value: a positive row budget, or None (every candidate) for ``all`` or ``0``."""
-    word = text.strip().lower()
-    if word == "all":
-        return None
-    if not word.isdigit():
-        raise argparse.ArgumentTypeError(f"expected a positive number of rows, 'all' or 0, got {text!r}")
-    return int(word) or None
+def _release_files(spec: VariantSpec, args: argparse.Namespace) -> dict[str, str | None]:
+    """Weight files by option destination; an error for files of the other variant or missing files."""
+    from ma_trt_convert.variants.models import release_paths
+
+    own = {release.dest for release in spec.release_files}
+    for other in SPECS.values():
+        for release in other.release_files:
+            if release.dest not in own and getattr(args, release.dest, None) is not None:
+                raise ConversionError(f"{release.input_option} does not apply to --variant {spec.name}")
+    files = {dest: getattr(args, dest, None) for dest in own}
+    release_paths(spec, files)
+    return files
 
 
-def _hash_weights(variant: str, checkpoint: str, dinov2: str | None) -> dict[str, str]:
+def resolve_build_args(spec: VariantSpec, args: argparse.Namespace) -> dict[str, Any]:
+    """The variant's build arguments from the command line (checked; warnings logged)."""
+    given = {name: getattr(args, name) for name in build_options() if hasattr(args, name)}
+    values, warnings = spec.resolve(given)
+    for warning in warnings:
+        LOG.warning(warning)
+    return values
+
+
+def _hash_weights(spec: VariantSpec, files: dict[str, str | None]) -> dict[str, str]:
     from ma_trt_ros.contract.files import sha256_file
 
-    hashes = {"checkpoint_sha256": sha256_file(checkpoint)}
-    if variant == "roma" and dinov2 is not None:
-        hashes["dinov2_sha256"] = sha256_file(dinov2)
-    return hashes
+    return {f"{release.dest}_sha256": sha256_file(files[release.dest]) for release in spec.release_files}
 
 
 def run_export(args: argparse.Namespace) -> int:
-    """Build the module, export, print what was written."""
+    """Check the options and files, build the module, export, print what was written."""
+    spec = variant_spec(args.variant)
+    kwargs = resolve_build_args(spec, args)
+    files = _release_files(spec, args)
     from ma_trt_convert.onnx.export import export_onnx
     from ma_trt_convert.onnx.metadata import BUILD_ARGS_KEY
-    from ma_trt_convert.variants.models import build_args, build_module, encode_build_args
-    from ma_trt_ros.contract.variants import variant_contract
+    from ma_trt_convert.variants.models import build_module, encode_build_args
 
     start = time.monotonic()
-    kwargs = build_args(
-        args.variant,
-        height=args.height,
-        width=args.width,
-        threshold=args.threshold,
-        max_matches=args.max_matches,
-        coarse_res=args.coarse_res,
-        upsample_res=args.upsample_res or None,
-        gp_solver=args.gp_solver,
-    )
-    module = build_module(args.variant, args.checkpoint, args.dinov2, precision=args.precision, args=kwargs)
-    module = module.to(args.device)
+    module = build_module(spec.name, files, precision=args.precision, args=kwargs).to(args.device)
     metadata = {
-        "variant": args.variant,
+        "variant": spec.name,
         "precision": args.precision,
         BUILD_ARGS_KEY: encode_build_args(kwargs),
-        **_hash_weights(args.variant, args.checkpoint, args.dinov2),
+        **_hash_weights(spec, files),
     }
     external = {"auto": None, "always": True, "never": False}[args.external_data]
     result = export_onnx(
@@ -180,25 +206,22 @@ def run_export(args: argparse.Namespace) -> int:
         opset=args.opset,
         batch=args.batch,
         metadata=metadata,
-        descriptions=variant_contract(args.variant).descriptions,
+        descriptions=spec.contract.descriptions,
         external_data=external,
     )
     sizes = ", ".join(f"{p} ({p.stat().st_size / 2**20:.1f} MiB)" for p in result.files)
     print(f"wrote {sizes} in {time.monotonic() - start:.1f} s")
-    print(f"{args.variant} {args.precision}, opset {args.opset}, batch {args.batch}, build args {kwargs}")
+    print(f"{spec.name} {args.precision}, opset {args.opset}, batch {args.batch}, build args {kwargs}")
     print(f"{sum(result.op_counts.values())} nodes: " + ", ".join(f"{k} {v}" for k, v in result.op_counts.items()))
     if args.precision == "fp16" and result.float16_initializers == 0:
         LOG.warning("fp16 export holds no float16 weights: the model port ignored precision='fp16'")
-    print(f"next: ma-trt-convert verify --onnx {args.output} --checkpoint {args.checkpoint} ...")
+    print(f"next: ma-trt-convert verify --onnx {args.output} --checkpoint {files['checkpoint']} ...")
     return 0
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    """Run both models, print the error table, 1 when beyond tolerance."""
+    """Run the models, print the error table; 0 passed, 1 failed, 3 not judged."""
     from ma_trt_convert.onnx.metadata import BUILD_ARGS_KEY, decode_io_contract, read_onnx_metadata
-    from ma_trt_convert.variants.models import build_module, decode_build_args
-    from ma_trt_convert.verify.parity import run_onnxruntime, run_torch, synthetic_inputs
-    from ma_trt_ros.contract.compare import compare_outputs
 
     onnx_path = Path(args.onnx)
     if not onnx_path.is_file():
@@ -206,35 +229,44 @@ def run_verify(args: argparse.Namespace) -> int:
     metadata = read_onnx_metadata(onnx_path)
     if "variant" not in metadata or BUILD_ARGS_KEY not in metadata:
         raise ConversionError(f"{onnx_path}: no ma_trt_convert metadata; was it written by `ma-trt-convert export`?")
-    variant, precision = metadata["variant"], metadata["precision"]
-    hashes = _hash_weights(variant, args.checkpoint, args.dinov2)
-    for key, digest in hashes.items():
+    spec = variant_spec(metadata["variant"])
+    files = _release_files(spec, args)
+    for key, digest in _hash_weights(spec, files).items():
         if metadata.get(key) not in (None, digest):
             raise ConversionError(
-                f"{key.split('_')[0]} file differs from the one {onnx_path} was exported from "
+                f"{key.removesuffix('_sha256')} file differs from the one {onnx_path} was exported from "
                 f"(sha256 {digest[:12]}... vs {metadata[key][:12]}...): pass the same weights"
             )
-    reference_precision = precision if args.reference_precision == "graph" else "fp32"
-    module = build_module(
-        variant,
-        args.checkpoint,
-        args.dinov2,
-        precision=reference_precision,
-        args=decode_build_args(metadata[BUILD_ARGS_KEY]),
-    )
+    from ma_trt_convert.variants.models import build_module, decode_build_args
+    from ma_trt_convert.verify.parity import run_onnxruntime, run_torch, synthetic_inputs
+
+    build_args = decode_build_args(metadata[BUILD_ARGS_KEY])
     specs_in, specs_out = decode_io_contract(metadata)
+    names = tuple(s.name for s in specs_out)
     inputs = synthetic_inputs(specs_in, seed=args.seed, pair=args.pair)
+    precision = metadata["precision"]
+
+    def torch_result(at: str) -> list:
+        module = build_module(spec.name, files, precision=at, args=build_args).to(args.device)
+        start = time.monotonic()
+        outputs = run_torch(module, inputs)
+        print(f"PyTorch {at} on {args.device}: {time.monotonic() - start:.1f} s")
+        return outputs
+
+    reference = torch_result("fp32")
     start = time.monotonic()
-    reference = run_torch(module.to(args.device), inputs)
-    torch_s = time.monotonic() - start
     candidate = run_onnxruntime(onnx_path, tuple(s.name for s in specs_in), inputs)
-    ort_s = time.monotonic() - start - torch_s
-    tol = _tolerances(args, precision)
-    comparison = compare_outputs(tuple(s.name for s in specs_out), reference, candidate)
-    print(
-        f"{onnx_path}: {variant} {precision} graph vs PyTorch {reference_precision} on {args.device} "
-        f"({torch_s:.1f} s), ONNX Runtime ({ort_s:.1f} s)"
-    )
+    print(f"{onnx_path}: {spec.name} {precision} graph on ONNX Runtime: {time.monotonic() - start:.1f} s")
+    if precision == "fp16":
+        return _judge_fp16(args, names, reference, torch_result("fp16"), candidate)
+    return _check_fp32(args, names, reference, candidate)
+
+
+def _check_fp32(args: argparse.Namespace, names: tuple[str, ...], reference: list, candidate: list) -> int:
+    from ma_trt_ros.contract.compare import compare_outputs
+
+    tol = _tolerances(args)
+    comparison = compare_outputs(names, reference, candidate)
     failed = comparison.failures(tol)
     if comparison.agreement is not None:
         ok = comparison.agreement.passes(tol)
@@ -253,11 +285,29 @@ def run_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tolerances(args: argparse.Namespace, precision: str) -> Tolerances:
-    """The precision's default tolerances, overridden by the options given on the command line."""
+def _judge_fp16(args: argparse.Namespace, names: tuple[str, ...], fp32: list, torch16: list, onnx16: list) -> int:
+    from ma_trt_convert.verify.fp16 import judge_fp16, judgement_lines
+
+    judgement = judge_fp16(names, fp32, torch16, onnx16, margin=args.fp16_margin, min_matches=args.min_matches)
+    print("\n".join(judgement_lines(judgement)))
+    print(
+        f"fp16 rule: the graph's medians and flips within {args.fp16_margin} x PyTorch fp16's (plus small floors), "
+        "match sets no worse than PyTorch fp16's by more than 0.05"
+    )
+    if judgement.verdict == "not judged":
+        print("verify NOT JUDGED: " + "; ".join(judgement.reasons))
+        return EXIT_NOT_JUDGED
+    if judgement.verdict == "fail":
+        print("verify FAILED: " + "; ".join(judgement.reasons))
+        return 1
+    print("verify passed")
+    return 0
+
+
+def _tolerances(args: argparse.Namespace) -> Tolerances:
+    """The fp32 tolerances, overridden by the options given on the command line."""
     from ma_trt_ros.contract.compare import Tolerances
 
-    default = Tolerances.default(precision)
     given = {
         "px_p99": args.px_p99,
         "px_max": args.px_max,
@@ -265,4 +315,4 @@ def _tolerances(args: argparse.Namespace, precision: str) -> Tolerances:
         "mask_fraction": args.mask_fraction,
         "min_match_agreement": args.min_match_agreement,
     }
-    return dataclasses.replace(default, **{k: v for k, v in given.items() if v is not None})
+    return dataclasses.replace(Tolerances.default("fp32"), **{k: v for k, v in given.items() if v is not None})

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ma_trt_convert.eloftr.matcher import INPUT_NAMES, OUTPUT_NAMES, ELoFTRMatcher, MatchResult
 from ma_trt_convert.eloftr.weights import load_module_state, load_release_state
-from ma_trt_convert.variants.release_files import ELOFTR_DEFAULT_MAX_MATCHES as DEFAULT_MAX_MATCHES
+from ma_trt_convert.variants.eloftr import ELOFTR_DEFAULT_MAX_MATCHES as DEFAULT_MAX_MATCHES
 
 __all__ = [
     "DEFAULT_MAX_MATCHES",

@@ -93,15 +93,3 @@ def decode_io_contract(metadata: dict[str, str]) -> tuple[tuple[TensorSpec, ...]
         tuple(TensorSpec.from_dict(t) for t in data["inputs"]),
         tuple(TensorSpec.from_dict(t) for t in data["outputs"]),
     )
-
-
-def format_io_contract(inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...]) -> str:
-    """Human-readable table of the contract, one tensor per line."""
-    lines = []
-    for title, specs in (("inputs", inputs), ("outputs", outputs)):
-        lines.append(f"{title}:")
-        for spec in specs:
-            shape = "x".join(str(d) for d in spec.shape)
-            line = f"  {spec.name:<22} {spec.dtype:<8} [{shape}]"
-            lines.append(f"{line}  {spec.description}" if spec.description else line)
-    return "\n".join(lines)

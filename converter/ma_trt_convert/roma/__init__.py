@@ -12,8 +12,9 @@ from torch import nn
 
 from ma_trt_convert.roma.export_module import RomaExportModule
 from ma_trt_convert.roma.loading import build_matcher
+from ma_trt_convert.variants.roma import GP_SOLVERS
 
-DEFAULT_GP_SOLVER = "newton_schulz"
+DEFAULT_GP_SOLVER = GP_SOLVERS[0]
 
 __all__ = ["DEFAULT_GP_SOLVER", "RomaExportModule", "build_export_module"]
 

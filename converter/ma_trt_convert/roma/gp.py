@@ -26,8 +26,8 @@ import torch
 from torch import nn
 
 from ma_trt_convert.roma.coordinates import pixel_centre_grid
+from ma_trt_convert.variants.roma import GP_SOLVERS
 
-GP_SOLVERS = ("newton_schulz", "neumann", "conjugate_gradient", "dense")
 KERNEL_TEMPERATURE = 0.2
 SIGMA_NOISE = 0.1
 GP_DIM = 512

@@ -20,10 +20,7 @@ from dataclasses import dataclass
 
 import onnx
 
-# Opsets `export` writes: GridSample needs 16; TensorRT 8.5 parses up to 17 (the default); TensorRT
-# 10.13 computes GridSample wrongly at 20 (right at <= 18).
-DEFAULT_OPSET = 17
-SUPPORTED_OPSETS = (16, 17, 18, 19, 20)
+from ma_trt_convert.tensorrt.targets import TOPK_LIMIT
 
 _SEQUENCE_OPS = frozenset(
     {
@@ -98,7 +95,6 @@ UNSUPPORTED_OPS: dict[str, frozenset[str]] = {
     ),
 }
 MAX_OPSET: dict[str, int] = {"8.5": 17, "10": 20}
-TOPK_LIMIT = 3840
 
 
 @dataclass(frozen=True)

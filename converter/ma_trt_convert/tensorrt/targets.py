@@ -26,6 +26,13 @@ from dataclasses import dataclass, field
 
 from ma_trt_convert.errors import ConversionError
 
+# TensorRT's TopK takes K < 3840 (every version we target); the ELoFTR match budget must stay below it.
+TOPK_LIMIT = 3840
+# Opsets `export` writes: GridSample needs 16; TensorRT 8.5 parses up to 17 (the default); TensorRT
+# 10.13 computes GridSample wrongly at 20 (right at <= 18).
+DEFAULT_OPSET = 17
+SUPPORTED_OPSETS = (16, 17, 18, 19, 20)
+
 
 @dataclass(frozen=True)
 class Target:

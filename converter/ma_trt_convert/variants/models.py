@@ -1,27 +1,29 @@
-"""Building a variant's export module (the model ports' ``build_export_module``) from weight files.
+"""Building a variant's export module from its weight files (PyTorch; imported only by the commands
+that need it).
 
-The model ports live in :mod:`ma_trt_convert.eloftr` and :mod:`ma_trt_convert.roma`; both expose
-``build_export_module(...) -> torch.nn.Module`` with ``input_names``, ``output_names``,
-``example_inputs(batch)``, ``metadata()`` and ``forward(*inputs) -> tuple[Tensor, ...]``. This module
-is the only place that knows their argument lists; ``export`` records the arguments in the ONNX
-(``build_args``) and ``verify`` rebuilds the same module from them.
+Each port (:mod:`ma_trt_convert.eloftr`, :mod:`ma_trt_convert.roma`) exposes
+``build_export_module(*release files, precision=..., **build options) -> torch.nn.Module`` with
+``input_names``, ``output_names``, ``example_inputs(batch)``, ``metadata()`` and
+``forward(*inputs) -> tuple[Tensor, ...]``; the files and options are the variant's
+(:mod:`ma_trt_convert.variants`). ``export`` records the options in the ONNX (``build_args``) and
+``verify`` rebuilds the same module from them.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 
 from ma_trt_convert.errors import ConversionError
-from ma_trt_convert.variants.release_files import VARIANTS
+from ma_trt_convert.variants import variant_spec
+from ma_trt_convert.variants.spec import VariantSpec
 
 REQUIRED_ATTRIBUTES = ("input_names", "output_names", "example_inputs", "metadata")
-# build arguments whose None is recorded, not dropped: it selects a graph of its own (RoMa without the
-# second pass, ELoFTR without the match budget)
-NONE_IS_A_CHOICE = ("upsample_res", "max_matches")
 
 
 class ExportModule(Protocol):
@@ -37,67 +39,53 @@ class ExportModule(Protocol):
     def __call__(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]: ...
 
 
-def build_args(variant: str, **options: Any) -> dict[str, Any]:
-    """The resolution/solver keyword arguments of ``variant``'s ``build_export_module``.
+def release_paths(spec: VariantSpec, files: Mapping[str, str | None]) -> list[str]:
+    """The variant's weight files in the port's order, from ``files`` (option destination -> path).
 
-    ELoFTR: ``height``, ``width`` (pixels, multiples of 32), ``threshold``, ``max_matches`` (output
-    rows; None: every candidate, the unbudgeted graph; left out: the port's default budget). RoMa:
-    ``coarse_res``, ``upsample_res`` (pixels, multiples of 14 and 8; None: single pass) and
-    ``gp_solver`` (left out when None, i.e. the port's default). Unknown options are ignored; None
-    values are dropped except those of :data:`NONE_IS_A_CHOICE`.
+    Raises:
+        ConversionError: a file the variant needs is not given or does not exist.
     """
-    if variant == "eloftr":
-        keys = ("height", "width", "threshold", "max_matches")
-    elif variant == "roma":
-        keys = ("coarse_res", "upsample_res", "gp_solver")
-    else:
-        raise ConversionError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    return {k: options[k] for k in keys if k in options and (options[k] is not None or k in NONE_IS_A_CHOICE)}
+    paths = []
+    for release in spec.release_files:
+        path = files.get(release.dest)
+        if path is None:
+            raise ConversionError(f"--variant {spec.name} needs {release.input_option} {release.file_name}")
+        if not Path(path).is_file():
+            raise ConversionError(f"{path}: no such file ({release.input_option}, the {release.file_name})")
+        paths.append(str(path))
+    return paths
 
 
 def _port(variant: str) -> Any:
+    module = variant_spec(variant).port
     try:
-        port = importlib.import_module(f"ma_trt_convert.{variant}")
+        port = importlib.import_module(module)
     except ImportError as exc:
         raise ConversionError(f"the {variant} model port cannot be imported ({exc})") from exc
     if not hasattr(port, "build_export_module"):
-        raise ConversionError(
-            f"ma_trt_convert.{variant} has no build_export_module yet: this checkout does not contain the "
-            f"{variant} model port's export entry point"
-        )
+        raise ConversionError(f"{module} has no build_export_module: this checkout lacks the {variant} export entry")
     return port
 
 
 def build_module(
-    variant: str,
-    checkpoint: str,
-    dinov2: str | None,
-    *,
-    precision: str,
-    args: dict[str, Any],
+    variant: str, files: Mapping[str, str | None], *, precision: str, args: Mapping[str, Any]
 ) -> ExportModule:
-    """Load the weights and build ``variant``'s eval export module at ``precision``.
+    """Load the weights and build ``variant``'s eval export module at ``precision`` with build ``args``.
 
     Raises:
-        ConversionError: missing port, missing ``--dinov2`` for RoMa, or a module that lacks part of
-            the interface.
+        ConversionError: a missing file, a missing port, or a module that lacks part of the interface.
     """
-    port = _port(variant)
-    if variant == "roma":
-        if dinov2 is None:
-            raise ConversionError("--variant roma needs --dinov2 dinov2_vitl14_pretrain.pth as well as --checkpoint")
-        module = port.build_export_module(checkpoint, dinov2, precision=precision, **args)
-    else:
-        module = port.build_export_module(checkpoint, precision=precision, **args)
+    paths = release_paths(variant_spec(variant), files)
+    module = _port(variant).build_export_module(*paths, precision=precision, **args)
     missing = [name for name in REQUIRED_ATTRIBUTES if not hasattr(module, name)]
     if missing:
         raise ConversionError(f"the {variant} export module lacks {', '.join(missing)}")
     return module.eval()
 
 
-def encode_build_args(args: dict[str, Any]) -> str:
+def encode_build_args(args: Mapping[str, Any]) -> str:
     """JSON form stored in the ONNX metadata."""
-    return json.dumps(args, sort_keys=True)
+    return json.dumps(dict(args), sort_keys=True)
 
 
 def decode_build_args(text: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from ma_trt_convert.errors import CheckpointError
+from ma_trt_convert.variants import SPECS, release_file
 from ma_trt_ros.contract.files import atomic_writer
 
 __all__ = ["CheckpointError", "LayoutReport", "ReleaseLayout", "load_layout", "load_release_file"]
@@ -70,13 +71,6 @@ class LayoutReport:
         return f"{self.layout.file_name}: {self.matched}/{len(self.layout)} entries match"
 
 
-_RELEASE_FILES = {
-    "matchanything_roma": ("matchanything_roma.ckpt", True, "--checkpoint"),
-    "dinov2_vitl14_pretrain": ("dinov2_vitl14_pretrain.pth", False, "--dinov2"),
-    "matchanything_eloftr": ("matchanything_eloftr.ckpt", True, "--checkpoint"),
-}
-
-
 def _parse_shape(text: str) -> tuple[int, ...]:
     inner = text.strip().strip("[]").strip()
     return tuple(int(part) for part in inner.split(",")) if inner else ()
@@ -84,21 +78,19 @@ def _parse_shape(text: str) -> tuple[int, ...]:
 
 def load_layout(name: str) -> ReleaseLayout:
     """Read the shipped layout table ``name`` (one of the release file stems)."""
-    if name not in _RELEASE_FILES:
-        raise KeyError(f"unknown release layout {name!r}; known: {', '.join(sorted(_RELEASE_FILES))}")
-    file_name, lightning, option = _RELEASE_FILES[name]
+    _, release = release_file(name)
     shapes: dict[str, tuple[int, ...]] = {}
     for line in (LAYOUT_DIR / f"{name}.tsv").read_text().splitlines():
         if not line.strip() or line.startswith("#"):
             continue
         key, shape = line.split("\t")
         shapes[key] = _parse_shape(shape)
-    return ReleaseLayout(name, file_name, lightning, option, shapes)
+    return ReleaseLayout(name, release.file_name, release.lightning, release.input_option, shapes)
 
 
 def known_layouts() -> list[ReleaseLayout]:
     """Every release layout this package knows."""
-    return [load_layout(name) for name in _RELEASE_FILES]
+    return [load_layout(release.layout) for spec in SPECS.values() for release in spec.release_files]
 
 
 def read_state_dict(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], bool]:
@@ -172,7 +164,9 @@ def describe_mismatch(report: LayoutReport, path: str | os.PathLike[str], state:
         shown = [f"{k} {tuple(got)} expected {tuple(want)}" for k, got, want in report.misshaped]
         lines.append(f"mis-shaped keys: {listed_keys(shown)}")
     other = _best_other_layout(state, layout)
-    if other is not None:
+    if other is not None and release_file(other.name)[0] != release_file(layout.name)[0]:
+        lines.append(f"This file looks like {other.file_name}, of --variant {release_file(other.name)[0]}.")
+    elif other is not None:
         lines.append(
             f"This file looks like {other.file_name}; pass it with {other.option} "
             f"and give {layout.file_name} with {layout.option}."

@@ -24,19 +24,18 @@ from ma_trt_ros.runtime.model_files import model_id
 if TYPE_CHECKING:
     from ma_trt_ros.runtime.loading import BackendSettings
 
-DEFAULT_BUILD_ARGS = {"eloftr": {"height": 480, "width": 640}, "roma": {"coarse_res": 560, "upsample_res": 864}}
 
-
-def _import_port() -> tuple[Any, Any]:
+def _import_port() -> tuple[Any, Any, Any]:
     try:
         import torch
 
-        from ma_trt_convert.variants import models as variant_models
+        from ma_trt_convert import variants
+        from ma_trt_convert.variants import models
     except ImportError as exc:
         raise BackendUnavailableError(
             f"the torch backend needs PyTorch and the converter ({exc}): pip install 'ma_trt_ros[convert]'"
         ) from exc
-    return torch, variant_models
+    return torch, variants, models
 
 
 class TorchBackend:
@@ -49,18 +48,18 @@ class TorchBackend:
     name = "torch"
 
     def __init__(self, checkpoint: str | os.PathLike[str], settings: BackendSettings) -> None:
-        torch, variant_models = _import_port()
+        torch, variants, models = _import_port()
         from ma_trt_convert.errors import USER_ERRORS
 
         self._torch = torch
         self.variant = "roma" if settings.dinov2 else "eloftr"
         device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
         self._device = torch.device(device)
-        args = variant_models.build_args(self.variant, **{**DEFAULT_BUILD_ARGS[self.variant], **settings.build_args})
+        spec = variants.variant_spec(self.variant)
+        files = {"checkpoint": os.fspath(checkpoint), "dinov2": settings.dinov2}
         try:
-            module = variant_models.build_module(
-                self.variant, os.fspath(checkpoint), settings.dinov2, precision=settings.precision, args=args
-            )
+            args, _ = spec.resolve(settings.build_args)
+            module = models.build_module(self.variant, files, precision=settings.precision, args=args)
         except USER_ERRORS as exc:
             raise ModelError(str(exc)) from exc
         self._module = module.to(self._device)

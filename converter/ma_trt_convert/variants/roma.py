@@ -1,0 +1,47 @@
+"""MatchAnything-RoMa: released files and build options (see :mod:`ma_trt_convert.roma` for the port)."""
+
+from __future__ import annotations
+
+from ma_trt_convert.variants.spec import BuildOption, ReleaseFile, VariantSpec, positive_multiple
+
+# The coarse side feeds DINOv2 (patch 14) and the VGG pyramid down to scale 8: a multiple of both.
+COARSE_MULTIPLE = 56
+UPSAMPLE_MULTIPLE = 8
+# GP solvers of the port (ma_trt_convert.roma.gp); the first is the default. Only the first three
+# export (the dense solve has no ONNX operator); docs/gp_solve.md compares them.
+GP_SOLVERS = ("newton_schulz", "neumann", "conjugate_gradient", "dense")
+
+
+def parse_upsample_res(text: str) -> int | None:
+    """``--upsample-res`` value: pixels, or None (single pass) for ``0``."""
+    return int(text) or None
+
+
+ROMA_SPEC = VariantSpec(
+    name="roma",
+    port="ma_trt_convert.roma",
+    release_files=(
+        ReleaseFile("matchanything_roma", "matchanything_roma.ckpt", True, "--checkpoint", "--output"),
+        ReleaseFile("dinov2_vitl14_pretrain", "dinov2_vitl14_pretrain.pth", False, "--dinov2", "--dinov2-output", 1),
+    ),
+    build_options=(
+        BuildOption(
+            "coarse_res", int, 560, "pass-1 side in pixels, a multiple of 56 (14 and 8)", positive_multiple(56)
+        ),
+        BuildOption(
+            "upsample_res",
+            parse_upsample_res,
+            864,
+            "pass-2 side in pixels, a multiple of 8; 0: no second pass",
+            positive_multiple(UPSAMPLE_MULTIPLE),
+            none_is_a_choice=True,
+        ),
+        BuildOption(
+            "gp_solver",
+            str,
+            GP_SOLVERS[0],
+            "GP solve in the graph (docs/gp_solve.md); dense does not export",
+            choices=GP_SOLVERS,
+        ),
+    ),
+)
