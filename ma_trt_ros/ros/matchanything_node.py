@@ -1,0 +1,368 @@
+"""``matchanything_node``: the lifecycle node that matches image pairs with a MatchAnything matcher.
+
+Thin glue between ROS and the runtime. Lifecycle:
+
+- configure: read and check the parameters, open the matcher (a bad or mismatched model fails the
+  transition; the error text is logged), create the publishers and the ``/diagnostics`` timer;
+- activate: start the inference worker and subscribe to the inputs;
+- deactivate: unsubscribe and stop the worker (pairs still waiting are discarded);
+- cleanup: close the matcher (frees its GPU memory) and destroy the publishers.
+
+With ``autostart`` (default) the node configures and activates itself; a failed configure then ends
+the process with exit status 1.
+
+Topics (relative names, remappable): inputs ``image0`` + ``image1`` (mode ``pair``), ``image`` (modes
+``reference`` and ``sequential``), ``reference`` (latched reference image); outputs ``~/matches``,
+``~/dense``, ``~/matches_image``, ``~/certainty_image`` and ``/diagnostics``. Image 0 of a pair is
+``image0`` in ``pair`` mode and the current frame in the others; image 1 is ``image1``, the reference
+or frame t - k. Output headers are those of the input images (``header0``, ``header1``); pictures
+carry ``header0``.
+
+Subscription callbacks never block: they pair images and hand pairs to the single inference worker
+(:mod:`ma_trt_ros.ros.inference_worker`), which converts, matches, fits geometry and publishes.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
+from ma_trt_ros.ros.image_conversion import (
+    ImageConversionError,
+    image_to_gray_float,
+    image_to_rgb_float,
+    numpy_to_image,
+)
+from ma_trt_ros.ros.image_files import read_image_message
+from ma_trt_ros.ros.inference_worker import InferenceWorker
+from ma_trt_ros.ros.input_pairing import Pairer, ReferencePairer, make_pairer
+from ma_trt_ros.ros.match_pictures import certainty_picture, matches_picture
+from ma_trt_ros.ros.matcher_factory import MatcherFactory, factory_from_environment
+from ma_trt_ros.ros.node_parameters import PARAMETERS, NodeParameters
+from ma_trt_ros.ros.pair_sync import stamp_to_ns
+from ma_trt_ros.ros.pipeline_stats import PipelineStats, report_values
+from ma_trt_ros.ros.result_messages import dense_message, matches_message
+from ma_trt_ros.ros.two_view_geometry import fit_geometry
+from ma_trt_ros.runtime.errors import InputError
+
+NODE_NAME = "matchanything_node"
+OUTPUT_DEPTH = 10
+
+
+@dataclass(frozen=True)
+class PairJob:
+    """One pair waiting for the worker: the two image messages and when the pair was formed (monotonic s)."""
+
+    image0: Any
+    image1: Any
+    formed_s: float
+
+
+class MatchAnythingNode(LifecycleNode):
+    """The lifecycle node (see the module docstring).
+
+    Args:
+        matcher_factory: opens the matcher at configure; default: the runtime's ``open_matcher``, or
+            the factory named by ``MA_TRT_ROS_MATCHER_FACTORY`` (tests).
+        node_name: ROS node name.
+        kwargs: passed to ``rclpy.node.Node`` (e.g. ``context``, ``parameter_overrides``).
+    """
+
+    def __init__(self, matcher_factory: MatcherFactory | None = None, node_name: str = NODE_NAME, **kwargs: Any):
+        super().__init__(node_name, **kwargs)
+        for name, default in PARAMETERS:
+            self.declare_parameter(name, default)
+        self._factory = matcher_factory or factory_from_environment()
+        self.params: NodeParameters | None = None
+        self.matcher: Any = None
+        self._stats = PipelineStats()
+        self._outputs: dict[str, Any] = {}
+        self._diagnostics_publisher: Any = None
+        self._diagnostics_timer: Any = None
+        self._inputs: list[Any] = []
+        self._worker: InferenceWorker | None = None
+        self._pairer: Pairer | None = None
+        self._reference: Any = None
+        self._last_pair_stamp_ns: int | None = None
+        self._state = "unconfigured"
+        self._reported_failures = 0
+
+    @property
+    def autostart(self) -> bool:
+        """Value of the ``autostart`` parameter."""
+        return bool(self.get_parameter("autostart").value)
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Check parameters, open the matcher, create publishers and the diagnostics timer."""
+        try:
+            self.params = NodeParameters.from_values({name: self.get_parameter(name).value for name, _ in PARAMETERS})
+            self._reference = self._file_reference(self.params)
+            from ma_trt_ros.runtime import MatchOptions
+
+            options = MatchOptions(
+                num_matches=self.params.num_matches, certainty_threshold=self.params.certainty_threshold
+            )
+            self.matcher = self._factory(self.params.model_path, self.params.backend, options)
+        except Exception as error:
+            self.get_logger().error(f"configure failed: {error}")
+            return TransitionCallbackReturn.FAILURE
+        self._stats = PipelineStats()
+        self._reported_failures = 0
+        self._outputs = {
+            "matches": self._output_publisher("Matches", "~/matches"),
+            "dense": self._output_publisher("DenseCorrespondence", "~/dense"),
+            "matches_image": self.create_publisher(Image, "~/matches_image", OUTPUT_DEPTH),
+            "certainty_image": self.create_publisher(Image, "~/certainty_image", OUTPUT_DEPTH),
+        }
+        self._diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_DEPTH)
+        self._diagnostics_timer = self.create_timer(self.params.diagnostics_period_s, self._publish_diagnostics)
+        self._state = "inactive"
+        self.get_logger().info(
+            f"configured: {self.matcher.model_id} ({self.matcher.variant}) on {self.matcher.backend_name}, "
+            f"input mode {self.params.input_mode}, queue {self.params.queue_policy}"
+        )
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Start the worker and subscribe to the inputs."""
+        params = self.params
+        self._pairer = make_pairer(
+            params.input_mode, int(params.sync_slop_s * 1e9), params.sync_queue_size, params.sequential_stride
+        )
+        if isinstance(self._pairer, ReferencePairer) and self._reference is not None:
+            self._pairer.set_reference(self._reference)
+        self._last_pair_stamp_ns = None
+        self._worker = InferenceWorker(self._process, params.queue_policy, params.queue_size, self._on_worker_error)
+        qos = QoSProfile(
+            depth=params.sync_queue_size,
+            reliability=ReliabilityPolicy.RELIABLE
+            if params.input_reliability == "reliable"
+            else ReliabilityPolicy.BEST_EFFORT,
+        )
+        topics = ["image0", "image1"] if params.input_mode == "pair" else ["image"]
+        self._inputs = [
+            self.create_subscription(Image, topic, functools.partial(self._on_image, index), qos)
+            for index, topic in enumerate(topics)
+        ]
+        if params.input_mode == "reference" and not params.reference_image:
+            latched = QoSProfile(
+                depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+            )
+            self._inputs.append(self.create_subscription(Image, "reference", self._on_reference, latched))
+        self._state = "active"
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Unsubscribe and stop the worker."""
+        self._stop_io()
+        self._state = "inactive"
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Close the matcher (frees GPU memory) and destroy publishers and timer."""
+        self._release()
+        self._state = "unconfigured"
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop everything from any state."""
+        self.release_all()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release everything after an error; the node returns to unconfigured."""
+        self.release_all()
+        return TransitionCallbackReturn.SUCCESS
+
+    def release_all(self) -> None:
+        """Stop I/O and close the matcher (idempotent; also used when the process ends)."""
+        self._stop_io()
+        self._release()
+        self._state = "unconfigured"
+
+    def _stop_io(self) -> None:
+        for subscription in self._inputs:
+            self.destroy_subscription(subscription)
+        self._inputs = []
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+
+    def _release(self) -> None:
+        if self.matcher is not None:
+            self.matcher.close()
+            self.matcher = None
+        for publisher in self._outputs.values():
+            self.destroy_publisher(publisher)
+        self._outputs = {}
+        if self._diagnostics_timer is not None:
+            self.destroy_timer(self._diagnostics_timer)
+            self._diagnostics_timer = None
+        if self._diagnostics_publisher is not None:
+            self.destroy_publisher(self._diagnostics_publisher)
+            self._diagnostics_publisher = None
+
+    def _output_publisher(self, type_name: str, topic: str) -> Any:
+        import ma_trt_ros_interfaces.msg as interfaces
+
+        return self.create_publisher(getattr(interfaces, type_name), topic, OUTPUT_DEPTH)
+
+    @staticmethod
+    def _file_reference(params: NodeParameters) -> Any:
+        """The reference image message read from ``reference_image`` (None when not in use)."""
+        if params.input_mode != "reference" or not params.reference_image:
+            return None
+        return read_image_message(params.reference_image, Header(frame_id=params.reference_frame_id))
+
+    # --- input (executor thread; never blocks) ----------------------------------------------------
+
+    def _on_reference(self, msg: Image) -> None:
+        self._reference = msg
+        if isinstance(self._pairer, ReferencePairer):
+            self._pairer.set_reference(msg)
+
+    def _on_image(self, topic: int, msg: Image) -> None:
+        pairer, worker, params = self._pairer, self._worker, self.params
+        if pairer is None or worker is None or params is None:
+            return
+        self._stats.image_received()
+        for image0, image1 in pairer.add(topic, stamp_to_ns(msg.header.stamp), msg):
+            self._submit(worker, params, image0, image1)
+        self._stats.set_drops(pairer.drops())
+
+    def _submit(self, worker: InferenceWorker, params: NodeParameters, image0: Any, image1: Any) -> None:
+        """Rate-limit by the stamps of image 0, then queue the pair (drops counted by reason)."""
+        stamp_ns = stamp_to_ns(image0.header.stamp)
+        if params.max_rate_hz > 0 and self._last_pair_stamp_ns is not None:
+            if stamp_ns - self._last_pair_stamp_ns < 1e9 / params.max_rate_hz:
+                self._stats.dropped("rate_limit")
+                return
+        self._last_pair_stamp_ns = stamp_ns
+        self._stats.pair_formed()
+        outcome = worker.submit(PairJob(image0, image1, time.monotonic()))
+        if outcome == "replaced":
+            self._stats.dropped("queue_replaced")
+        elif outcome == "refused":
+            self._stats.dropped("queue_full")
+
+    # --- inference (worker thread) ----------------------------------------------------------------
+
+    def _process(self, job: PairJob) -> None:
+        """Convert, match, fit geometry and publish one pair; records stage latencies."""
+        matcher, params, publishers = self.matcher, self.params, self._outputs
+        start = time.monotonic()
+        convert = image_to_rgb_float if matcher.input_color == "rgb" else image_to_gray_float
+        image0, image1 = convert(job.image0), convert(job.image1)
+        converted = time.monotonic()
+        result = matcher.match(image0, image1)
+        matched = time.monotonic()
+        geometry = fit_geometry(result.points0, result.points1, params.geometry, params.ransac_reproj_px)
+        fitted = time.monotonic()
+        latency_ms = result.timing_ms.get("inference", (matched - converted) * 1e3)
+        header0, header1 = job.image0.header, job.image1.header
+        engine_id = matcher.model_id
+        publishers["matches"].publish(matches_message(result, header0, header1, geometry, engine_id, latency_ms))
+        if result.dense is not None and params.publish_dense:
+            dense = result.dense.thinned(params.dense_stride)
+            publishers["dense"].publish(dense_message(result, dense, header0, header1, engine_id, latency_ms))
+        self._publish_pictures(job, image0, image1, result)
+        done = time.monotonic()
+        stages = {f"runtime_{name}": value for name, value in result.timing_ms.items()}
+        stages.update(
+            queue_wait=(start - job.formed_s) * 1e3,
+            convert=(converted - start) * 1e3,
+            match=(matched - converted) * 1e3,
+            geometry=(fitted - matched) * 1e3,
+            publish=(done - fitted) * 1e3,
+            total=(done - job.formed_s) * 1e3,
+        )
+        self._stats.result_published(stages)
+
+    def _publish_pictures(self, job: PairJob, image0: Any, image1: Any, result: Any) -> None:
+        """Build and publish the pictures, each only while it has subscribers."""
+        matches_pub, certainty_pub = self._outputs["matches_image"], self._outputs["certainty_image"]
+        if matches_pub.get_subscription_count() > 0:
+            picture = matches_picture(
+                image0, image1, result.points0, result.points1, result.confidence, self.params.max_drawn_matches
+            )
+            matches_pub.publish(numpy_to_image(picture, "rgb8", header=job.image0.header))
+        if result.dense is not None and certainty_pub.get_subscription_count() > 0:
+            certainty_pub.publish(
+                numpy_to_image(certainty_picture(result.dense.certainty), "rgb8", header=job.image0.header)
+            )
+
+    def _on_worker_error(self, job: PairJob, error: BaseException) -> None:
+        if isinstance(error, (InputError, ImageConversionError)):
+            self._stats.dropped("bad_input")
+            self.get_logger().warning(f"pair rejected: {error}", throttle_duration_sec=5.0)
+        else:
+            self._stats.dropped("inference_error")
+            self.get_logger().error(f"matching failed: {type(error).__name__}: {error}", throttle_duration_sec=5.0)
+
+    # --- diagnostics ------------------------------------------------------------------------------
+
+    def _publish_diagnostics(self) -> None:
+        matcher, params = self.matcher, self.params
+        if matcher is None or params is None or self._diagnostics_publisher is None:
+            return
+        report = self._stats.report()
+        gpu_bytes = matcher.gpu_memory_bytes()
+        static = {
+            "state": self._state,
+            "variant": matcher.variant,
+            "backend": matcher.backend_name,
+            "model": matcher.model_id,
+            "input_mode": params.input_mode,
+            "queue_policy": params.queue_policy,
+            "gpu_memory_bytes": "n/a" if gpu_bytes is None else str(gpu_bytes),
+        }
+        status = DiagnosticStatus(
+            name=f"{self.get_fully_qualified_name()}: matcher",
+            hardware_id=matcher.backend_name,
+            message=f"{self._state}, {report.output_rate_hz:.1f} results/s",
+            values=[KeyValue(key=key, value=value) for key, value in report_values(report, static)],
+        )
+        failures = report.drops["bad_input"] + report.drops["inference_error"]
+        new_failures, self._reported_failures = failures - self._reported_failures, failures
+        pairs_without_result = report.pair_rate_hz > 0 and report.output_rate_hz == 0
+        status.level = DiagnosticStatus.WARN if pairs_without_result or new_failures else DiagnosticStatus.OK
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics_publisher.publish(array)
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point of ``matchanything_node``: ``matchanything_node --ros-args --params-file X.yaml -r ...``."""
+    rclpy.init(args=args)
+    node = MatchAnythingNode()
+    try:
+        if node.autostart:
+            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                return 1
+            if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+                return 1
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.release_all()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""``Matches`` and ``DenseCorrespondence`` messages from a :class:`~ma_trt_ros.runtime.result.MatchResult`.
+
+Coordinates pass through unchanged: the runtime already gives pixels of the images as received,
+which is the messages' pixel convention. Arrays go into ``float32[]`` fields through
+``array.array`` (fast, no per-element conversion).
+"""
+
+from __future__ import annotations
+
+import array
+from typing import Any
+
+import numpy as np
+
+from ma_trt_ros.ros.image_conversion import numpy_to_image
+from ma_trt_ros.ros.two_view_geometry import TwoViewGeometry
+from ma_trt_ros.runtime.result import DenseField, MatchResult
+
+GEOMETRY_TYPES = {"none": 0, "homography": 1, "fundamental": 2}
+
+
+def float_array(values: np.ndarray) -> array.array:
+    """``array.array('f')`` of ``values`` flattened in C order."""
+    return array.array("f", np.ascontiguousarray(values, dtype=np.float32).tobytes())
+
+
+def matches_message(
+    result: MatchResult,
+    header0: Any,
+    header1: Any,
+    geometry: TwoViewGeometry,
+    engine_id: str,
+    latency_ms: float,
+) -> Any:
+    """``ma_trt_ros_interfaces/Matches`` of ``result`` with the input headers and the fitted ``geometry``."""
+    from ma_trt_ros_interfaces.msg import Matches
+
+    msg = Matches()
+    msg.header0, msg.header1 = header0, header1
+    msg.count = result.count
+    msg.points0 = float_array(result.points0)
+    msg.points1 = float_array(result.points1)
+    msg.confidence = float_array(result.confidence)
+    msg.geometry_type = GEOMETRY_TYPES[geometry.kind]
+    msg.geometry = geometry.matrix.astype(np.float64).ravel().tolist()
+    msg.inliers = geometry.inliers.astype(np.uint8).tobytes()
+    msg.model_variant = result.variant
+    msg.engine_id = engine_id
+    msg.inference_latency_ms = float(latency_ms)
+    return msg
+
+
+def dense_message(
+    result: MatchResult, dense: DenseField, header0: Any, header1: Any, engine_id: str, latency_ms: float
+) -> Any:
+    """``ma_trt_ros_interfaces/DenseCorrespondence`` of ``dense`` (already thinned) with the input headers."""
+    from ma_trt_ros_interfaces.msg import DenseCorrespondence
+
+    msg = DenseCorrespondence()
+    msg.header0, msg.header1 = header0, header1
+    msg.image0_width, msg.image0_height = result.image0.width, result.image0.height
+    msg.image1_width, msg.image1_height = result.image1.width, result.image1.height
+    msg.warp = numpy_to_image(np.asarray(dense.warp, np.float32), "32FC2", header=header0)
+    msg.certainty = numpy_to_image(np.asarray(dense.certainty, np.float32), "32FC1", header=header0)
+    msg.grid_scale_x, msg.grid_scale_y = float(dense.grid_scale_x), float(dense.grid_scale_y)
+    msg.model_variant = result.variant
+    msg.engine_id = engine_id
+    msg.inference_latency_ms = float(latency_ms)
+    return msg

@@ -1,0 +1,1 @@
+"""Test doubles and helpers for the node tests (importable as ``support`` from test/ and from child processes)."""
