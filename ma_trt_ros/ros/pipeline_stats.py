@@ -38,7 +38,7 @@ class StatsReport:
         output_rate_hz: results published per second.
         latency_ms: stage -> (mean, max) milliseconds over the results of the period.
         drops: reason -> total pairs/images dropped since configure (every reason of DROP_REASONS).
-        images_received, results_published: totals since configure.
+        images_received, pairs_formed, results_published: totals since configure.
     """
 
     period_s: float
@@ -48,6 +48,7 @@ class StatsReport:
     latency_ms: dict[str, tuple[float, float]]
     drops: dict[str, int]
     images_received: int
+    pairs_formed: int
     results_published: int
 
 
@@ -114,6 +115,7 @@ class PipelineStats:
                 latency_ms=latency,
                 drops=dict(self._drops),
                 images_received=self._images,
+                pairs_formed=self._pairs,
                 results_published=self._results,
             )
             self._period_start = now
@@ -126,7 +128,7 @@ def report_values(report: StatsReport, static: dict[str, str]) -> list[tuple[str
     """``(key, value)`` strings of a ``DiagnosticStatus``: ``static`` first, then rates, latencies, drops.
 
     Keys: ``input_rate_hz``, ``pair_rate_hz``, ``output_rate_hz``, ``images_received``,
-    ``results_published``, ``latency_<stage>_mean_ms`` / ``_max_ms``, ``dropped_<reason>``.
+    ``pairs_formed``, ``results_published``, ``latency_<stage>_mean_ms`` / ``_max_ms``, ``dropped_<reason>``.
     """
     values = list(static.items())
     values += [
@@ -134,6 +136,7 @@ def report_values(report: StatsReport, static: dict[str, str]) -> list[tuple[str
         ("pair_rate_hz", f"{report.pair_rate_hz:.2f}"),
         ("output_rate_hz", f"{report.output_rate_hz:.2f}"),
         ("images_received", str(report.images_received)),
+        ("pairs_formed", str(report.pairs_formed)),
         ("results_published", str(report.results_published)),
     ]
     for stage, (mean, peak) in sorted(report.latency_ms.items()):
