@@ -1,0 +1,172 @@
+"""The node's pure-Python parts: parameters, pairing per mode, the inference queue, stats, geometry, pictures."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from ma_trt_ros.ros.inference_worker import InferenceWorker
+from ma_trt_ros.ros.input_pairing import ReferencePairer, SequentialPairer, make_pairer
+from ma_trt_ros.ros.match_pictures import certainty_picture, matches_picture
+from ma_trt_ros.ros.node_parameters import NodeParameters, ParameterError, parameter_names
+from ma_trt_ros.ros.pipeline_stats import DROP_REASONS, PipelineStats, report_values
+from ma_trt_ros.ros.two_view_geometry import NO_GEOMETRY, fit_geometry
+
+
+def test_parameters_have_the_issue_names_and_validate() -> None:
+    required = {"model_path", "backend", "input_mode", "reference_image", "sequential_stride", "sync_slop_s",
+                "sync_queue_size", "queue_policy", "input_reliability", "max_rate_hz", "publish_dense",
+                "dense_stride", "num_matches", "certainty_threshold", "geometry", "ransac_reproj_px", "autostart"}
+    assert required <= set(parameter_names())
+    params = NodeParameters.from_values({"model_path": "m.plan", "geometry": "fundamental", "dense_stride": 4})
+    assert (params.geometry, params.dense_stride, params.queue_policy) == ("fundamental", 4, "latest")
+    with pytest.raises(ParameterError, match=r"input_mode = 'stereo'; use one of pair, reference, sequential"):
+        NodeParameters.from_values({"model_path": "m.plan", "input_mode": "stereo"})
+    with pytest.raises(ParameterError, match=r"dense_stride = 0; it must be >= 1"):
+        NodeParameters.from_values({"model_path": "m.plan", "dense_stride": 0})
+    with pytest.raises(ParameterError, match=r"model_path is empty"):
+        NodeParameters.from_values({})
+    with pytest.raises(ParameterError, match=r"unknown parameter\(s\) \['stride'\]"):
+        NodeParameters.from_values({"model_path": "m.plan", "stride": 2})
+
+
+def test_sequential_pairer_pairs_t_with_t_minus_k_and_drops_backward_stamps() -> None:
+    pairer = SequentialPairer(stride=3)
+    pairs = [pairer.add(0, stamp, f"f{stamp}") for stamp in (1, 2, 3, 4, 4, 5, 7)]
+    assert pairs == [[], [], [], [("f4", "f1")], [], [("f5", "f2")], [("f7", "f3")]]
+    assert pairer.drops() == {"too_old": 1}
+
+
+def test_reference_pairer_waits_for_a_reference_and_follows_its_updates() -> None:
+    pairer = ReferencePairer()
+    assert pairer.add(0, 1, "a") == [] and pairer.drops() == {"no_reference": 1}
+    pairer.set_reference("ref1")
+    assert pairer.add(0, 2, "b") == [("b", "ref1")]
+    pairer.set_reference("ref2")
+    assert pairer.add(0, 3, "c") == [("c", "ref2")]
+
+
+def test_pair_mode_pairer_uses_the_synchronizer_and_reports_its_drops() -> None:
+    pairer = make_pairer("pair", slop_ns=10, queue_size=5, stride=1)
+    assert pairer.add(0, 100, "l0") == [] and pairer.add(1, 100, "r0") == [("l0", "r0")]
+    assert pairer.add(0, 200, "l1") == [] and pairer.add(1, 250, "r1") == []
+    assert pairer.add(0, 300, "l2") == []
+    assert pairer.drops()["sync_no_partner"] == 2
+
+
+def run_worker(policy: str, capacity: int, items: int) -> tuple[InferenceWorker, list[int], list[str]]:
+    """Submit ``items`` while the first one blocks the worker; release it and wait for the rest."""
+    release = threading.Event()
+    done: list[int] = []
+
+    def process(item: int) -> None:
+        if item == 0:
+            release.wait(5.0)
+        done.append(item)
+
+    worker = InferenceWorker(process, policy, capacity, on_error=lambda item, error: None)
+    outcomes = [worker.submit(0)]
+    wait = time.monotonic() + 5.0
+    while worker.waiting and time.monotonic() < wait:
+        time.sleep(0.001)
+    outcomes += [worker.submit(i) for i in range(1, items)]
+    release.set()
+    assert worker.wait_idle(5.0)
+    worker.stop()
+    return worker, done, outcomes
+
+
+def test_latest_queue_keeps_the_newest_items_and_counts_replacements() -> None:
+    worker, done, outcomes = run_worker("latest", capacity=2, items=10)
+    assert done == [0, 8, 9]
+    assert outcomes == ["queued", "queued", "queued"] + ["replaced"] * 7
+    assert (worker.replaced, worker.refused, worker.processed) == (7, 0, 3)
+
+
+def test_lossless_queue_keeps_order_and_refuses_beyond_capacity() -> None:
+    worker, done, outcomes = run_worker("lossless", capacity=4, items=8)
+    assert done == [0, 1, 2, 3, 4]
+    assert outcomes == ["queued"] * 5 + ["refused"] * 3 and worker.refused == 3
+
+
+def test_worker_survives_errors_and_reports_them() -> None:
+    errors: list[tuple[int, str]] = []
+
+    def process(item: int) -> None:
+        if item == 1:
+            raise ValueError("bad pair")
+
+    worker = InferenceWorker(process, "lossless", 10, on_error=lambda item, error: errors.append((item, str(error))))
+    for item in range(3):
+        worker.submit(item)
+    assert worker.wait_idle(5.0) and worker.processed == 3 and errors == [(1, "bad pair")]
+    worker.stop()
+    assert worker.submit(4) == "refused"
+
+
+def test_stats_report_rates_latencies_and_drop_totals() -> None:
+    stats = PipelineStats()
+    for _ in range(4):
+        stats.image_received()
+    stats.pair_formed()
+    stats.pair_formed()
+    stats.dropped("queue_replaced")
+    stats.set_drops({"sync_no_partner": 5})
+    stats.result_published({"match": 10.0, "total": 30.0})
+    stats.result_published({"match": 20.0, "total": 50.0})
+    report = stats.report()
+    assert (report.images_received, report.pairs_formed, report.results_published) == (4, 2, 2)
+    assert report.latency_ms == {"match": (15.0, 20.0), "total": (40.0, 50.0)}
+    assert report.drops["queue_replaced"] == 1 and report.drops["sync_no_partner"] == 5
+    assert set(report.drops) == set(DROP_REASONS)
+    values = dict(report_values(report, {"backend": "tensorrt"}))
+    assert values["backend"] == "tensorrt" and values["latency_match_max_ms"] == "20.00"
+    assert values["dropped_sync_no_partner"] == "5" and values["results_published"] == "2"
+    assert stats.report().latency_ms == {}
+    with pytest.raises(ValueError, match="unknown drop reason"):
+        stats.dropped("tired")
+
+
+def affine_matches(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Random image-0 points, their image under a known homography, and that homography."""
+    rng = np.random.default_rng(seed)
+    points0 = rng.uniform(0, 400, (count, 2)).astype(np.float32)
+    H = np.array([[1.1, 0.05, 12.0], [-0.03, 0.95, -7.0], [1e-4, -5e-5, 1.0]])
+    mapped = np.c_[points0, np.ones(count)] @ H.T
+    return points0, (mapped[:, :2] / mapped[:, 2:]).astype(np.float32), H
+
+
+def test_homography_fit_recovers_the_mapping_and_flags_outliers() -> None:
+    points0, points1, H = affine_matches(200)
+    points1[:20] += 50.0
+    geometry = fit_geometry(points0, points1, "homography", reproj_px=2.0)
+    assert geometry.kind == "homography"
+    np.testing.assert_allclose(geometry.matrix / geometry.matrix[2, 2], H, rtol=1e-3, atol=1e-3)
+    assert geometry.inliers[:20].sum() == 0 and geometry.inliers[20:].all()
+
+
+def test_fundamental_fit_flags_outliers_and_too_few_points_give_no_geometry() -> None:
+    rng = np.random.default_rng(1)
+    world = np.c_[rng.uniform(-1, 1, (150, 2)), rng.uniform(4, 8, 150)]
+    K = np.array([[300.0, 0, 200], [0, 300, 150], [0, 0, 1]])
+    project = lambda X: ((X @ K.T)[:, :2] / X[:, 2:]).astype(np.float32)  # noqa: E731
+    points0, points1 = project(world), project(world + [0.5, 0.1, 0.2])
+    points1[:10] += [30.0, -25.0]
+    geometry = fit_geometry(points0, points1, "fundamental", reproj_px=1.0)
+    assert geometry.kind == "fundamental" and geometry.inliers[:10].sum() == 0 and geometry.inliers[10:].mean() > 0.95
+    assert fit_geometry(points0[:7], points1[:7], "fundamental", 1.0) is NO_GEOMETRY
+    assert fit_geometry(points0, points1, "none", 1.0) is NO_GEOMETRY
+
+
+def test_matches_picture_places_images_side_by_side_and_draws_lines() -> None:
+    image0 = np.zeros((10, 20), np.float32)
+    image1 = np.ones((14, 8, 3), np.float32)
+    picture = matches_picture(image0, image1, np.array([[1.5, 1.5]]), np.array([[2.5, 12.5]]), np.array([1.0]), 10)
+    assert picture.shape == (14, 28, 3) and picture.dtype == np.uint8
+    assert (picture[13, 27] == 255).all() and (picture[12, 5] == 0).all()
+    assert tuple(picture[1, 1]) == tuple(certainty_picture(np.array([[1.0]]))[0, 0])
+    heat = certainty_picture(np.array([[0.0, 1.0]], np.float32))
+    assert heat.shape == (1, 2, 3) and heat[0, 0, 2] > heat[0, 0, 0] and heat[0, 1, 0] > heat[0, 1, 2]
