@@ -70,8 +70,7 @@ class ResultCounter:
         """Wait until ``count`` results arrived; False when none came for ``timeout_s``."""
         with self._changed:
             while self.count < count:
-                before = self.count
-                if not self._changed.wait_for(lambda: self.count > before, timeout=timeout_s):
+                if not self._changed.wait(timeout=timeout_s):
                     return False
             return True
 
@@ -92,7 +91,9 @@ def replay(args: argparse.Namespace) -> int:
     rclpy.init()
     node = rclpy.create_node("ma_trt_replay")
     qos = QoSProfile(depth=max(10, 2 * args.window), reliability=ReliabilityPolicy.RELIABLE)
-    publishers = {topic: node.create_publisher(Image, joined(args.namespace, name), qos) for topic, name in sources.items()}
+    publishers = {
+        topic: node.create_publisher(Image, joined(args.namespace, name), qos) for topic, name in sources.items()
+    }
     results = ResultCounter()
     results_topic = args.results or joined(args.namespace, MATCHES_TOPIC)
     node.create_subscription(Matches, results_topic, results.on_message, QoSProfile(depth=100))

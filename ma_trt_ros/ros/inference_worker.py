@@ -20,6 +20,7 @@ from typing import Any
 
 SUBMIT_OUTCOMES = ("queued", "replaced", "refused")
 
+
 class InferenceWorker:
     """A worker thread running ``process`` on submitted items.
 

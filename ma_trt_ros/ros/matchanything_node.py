@@ -38,26 +38,20 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from ma_trt_ros.ros.image_conversion import (
-    ImageConversionError,
-    image_to_gray_float,
-    image_to_rgb_float,
-    numpy_to_image,
-)
+from ma_trt_ros.ros.image_conversion import ImageConversionError, image_to_gray_float, image_to_rgb_float
 from ma_trt_ros.ros.image_files import read_image_message
 from ma_trt_ros.ros.inference_worker import InferenceWorker
 from ma_trt_ros.ros.input_pairing import Pairer, ReferencePairer, make_pairer
-from ma_trt_ros.ros.match_pictures import certainty_picture, matches_picture
 from ma_trt_ros.ros.matcher_factory import MatcherFactory, factory_from_environment
 from ma_trt_ros.ros.node_parameters import PARAMETERS, NodeParameters
 from ma_trt_ros.ros.pair_sync import stamp_to_ns
 from ma_trt_ros.ros.pipeline_stats import PipelineStats, report_values
-from ma_trt_ros.ros.result_messages import dense_message, matches_message
-from ma_trt_ros.ros.two_view_geometry import fit_geometry
+from ma_trt_ros.ros.result_messages import result_messages
 from ma_trt_ros.runtime.errors import InputError
 
 NODE_NAME = "matchanything_node"
 OUTPUT_DEPTH = 10
+PICTURES = ("matches_image", "certainty_image")
 
 
 @dataclass(frozen=True)
@@ -246,10 +240,10 @@ class MatchAnythingNode(LifecycleNode):
     def _submit(self, worker: InferenceWorker, params: NodeParameters, image0: Any, image1: Any) -> None:
         """Rate-limit by the stamps of image 0, then queue the pair (drops counted by reason)."""
         stamp_ns = stamp_to_ns(image0.header.stamp)
-        if params.max_rate_hz > 0 and self._last_pair_stamp_ns is not None:
-            if stamp_ns - self._last_pair_stamp_ns < 1e9 / params.max_rate_hz:
-                self._stats.dropped("rate_limit")
-                return
+        last = self._last_pair_stamp_ns
+        if params.max_rate_hz > 0 and last is not None and stamp_ns - last < 1e9 / params.max_rate_hz:
+            self._stats.dropped("rate_limit")
+            return
         self._last_pair_stamp_ns = stamp_ns
         self._stats.pair_formed()
         outcome = worker.submit(PairJob(image0, image1, time.monotonic()))
@@ -261,48 +255,32 @@ class MatchAnythingNode(LifecycleNode):
     # --- inference (worker thread) ----------------------------------------------------------------
 
     def _process(self, job: PairJob) -> None:
-        """Convert, match, fit geometry and publish one pair; records stage latencies."""
-        matcher, params, publishers = self.matcher, self.params, self._outputs
+        """Convert, match and publish one pair (pictures only while subscribed); records stage latencies."""
+        matcher, outputs = self.matcher, self._outputs
         start = time.monotonic()
         convert = image_to_rgb_float if matcher.input_color == "rgb" else image_to_gray_float
-        image0, image1 = convert(job.image0), convert(job.image1)
+        images = (convert(job.image0), convert(job.image1))
         converted = time.monotonic()
-        result = matcher.match(image0, image1)
+        result = matcher.match(*images)
         matched = time.monotonic()
-        geometry = fit_geometry(result.points0, result.points1, params.geometry, params.ransac_reproj_px)
-        fitted = time.monotonic()
+        pictures = frozenset(name for name in PICTURES if outputs[name].get_subscription_count() > 0)
         latency_ms = result.timing_ms.get("inference", (matched - converted) * 1e3)
-        header0, header1 = job.image0.header, job.image1.header
-        engine_id = matcher.model_id
-        publishers["matches"].publish(matches_message(result, header0, header1, geometry, engine_id, latency_ms))
-        if result.dense is not None and params.publish_dense:
-            dense = result.dense.thinned(params.dense_stride)
-            publishers["dense"].publish(dense_message(result, dense, header0, header1, engine_id, latency_ms))
-        self._publish_pictures(job, image0, image1, result)
+        headers = (job.image0.header, job.image1.header)
+        messages = result_messages(result, images, headers, self.params, matcher.model_id, latency_ms, pictures)
+        built = time.monotonic()
+        for name, msg in messages.items():
+            outputs[name].publish(msg)
         done = time.monotonic()
         stages = {f"runtime_{name}": value for name, value in result.timing_ms.items()}
         stages.update(
             queue_wait=(start - job.formed_s) * 1e3,
             convert=(converted - start) * 1e3,
             match=(matched - converted) * 1e3,
-            geometry=(fitted - matched) * 1e3,
-            publish=(done - fitted) * 1e3,
+            messages=(built - matched) * 1e3,
+            publish=(done - built) * 1e3,
             total=(done - job.formed_s) * 1e3,
         )
         self._stats.result_published(stages)
-
-    def _publish_pictures(self, job: PairJob, image0: Any, image1: Any, result: Any) -> None:
-        """Build and publish the pictures, each only while it has subscribers."""
-        matches_pub, certainty_pub = self._outputs["matches_image"], self._outputs["certainty_image"]
-        if matches_pub.get_subscription_count() > 0:
-            picture = matches_picture(
-                image0, image1, result.points0, result.points1, result.confidence, self.params.max_drawn_matches
-            )
-            matches_pub.publish(numpy_to_image(picture, "rgb8", header=job.image0.header))
-        if result.dense is not None and certainty_pub.get_subscription_count() > 0:
-            certainty_pub.publish(
-                numpy_to_image(certainty_picture(result.dense.certainty), "rgb8", header=job.image0.header)
-            )
 
     def _on_worker_error(self, job: PairJob, error: BaseException) -> None:
         if isinstance(error, (InputError, ImageConversionError)):

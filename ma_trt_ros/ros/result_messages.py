@@ -1,4 +1,4 @@
-"""``Matches`` and ``DenseCorrespondence`` messages from a :class:`~ma_trt_ros.runtime.result.MatchResult`.
+"""Output messages of one :class:`~ma_trt_ros.runtime.result.MatchResult` (node and ``ma-trt-bag`` alike).
 
 Coordinates pass through unchanged: the runtime already gives pixels of the images as received,
 which is the messages' pixel convention. Arrays go into ``float32[]`` fields through
@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 
 from ma_trt_ros.ros.image_conversion import numpy_to_image
-from ma_trt_ros.ros.two_view_geometry import TwoViewGeometry
+from ma_trt_ros.ros.match_pictures import certainty_picture, matches_picture
+from ma_trt_ros.ros.node_parameters import NodeParameters
+from ma_trt_ros.ros.two_view_geometry import TwoViewGeometry, fit_geometry
 from ma_trt_ros.runtime.result import DenseField, MatchResult
 
 GEOMETRY_TYPES = {"none": 0, "homography": 1, "fundamental": 2}
@@ -67,3 +69,38 @@ def dense_message(
     msg.engine_id = engine_id
     msg.inference_latency_ms = float(latency_ms)
     return msg
+
+
+OUTPUTS = ("matches", "dense", "matches_image", "certainty_image")
+
+
+def result_messages(
+    result: MatchResult,
+    images: tuple[np.ndarray, np.ndarray],
+    headers: tuple[Any, Any],
+    params: NodeParameters,
+    engine_id: str,
+    latency_ms: float,
+    pictures: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """The messages of one result, keyed by output name (a subset of :data:`OUTPUTS`).
+
+    ``matches`` always (with the geometry of ``params.geometry``); ``dense`` when the result has a
+    dense field and ``params.publish_dense`` (thinned by ``params.dense_stride``); the pictures named
+    in ``pictures`` (``matches_image``, ``certainty_image``; the latter only with a dense field),
+    built from the matcher's float ``images`` and stamped with ``headers[0]``.
+    """
+    header0, header1 = headers
+    geometry = fit_geometry(result.points0, result.points1, params.geometry, params.ransac_reproj_px)
+    messages = {"matches": matches_message(result, header0, header1, geometry, engine_id, latency_ms)}
+    if result.dense is not None and params.publish_dense:
+        dense = result.dense.thinned(params.dense_stride)
+        messages["dense"] = dense_message(result, dense, header0, header1, engine_id, latency_ms)
+    if "matches_image" in pictures:
+        picture = matches_picture(
+            images[0], images[1], result.points0, result.points1, result.confidence, params.max_drawn_matches
+        )
+        messages["matches_image"] = numpy_to_image(picture, "rgb8", header=header0)
+    if "certainty_image" in pictures and result.dense is not None:
+        messages["certainty_image"] = numpy_to_image(certainty_picture(result.dense.certainty), "rgb8", header=header0)
+    return messages

@@ -52,7 +52,9 @@ def fit_geometry(points0: np.ndarray, points1: np.ndarray, kind: str, reproj_px:
             src, dst, cv2.USAC_MAGSAC, reproj_px, maxIters=USAC_MAX_ITERATIONS, confidence=USAC_CONFIDENCE
         )
     elif kind == "fundamental":
-        matrix, mask = cv2.findFundamentalMat(src, dst, cv2.USAC_MAGSAC, reproj_px, USAC_CONFIDENCE, USAC_MAX_ITERATIONS)
+        matrix, mask = cv2.findFundamentalMat(
+            src, dst, cv2.USAC_MAGSAC, reproj_px, USAC_CONFIDENCE, USAC_MAX_ITERATIONS
+        )
     else:
         raise ValueError(f"unknown geometry {kind!r}; use none, homography or fundamental")
     if matrix is None or matrix.shape != (3, 3) or mask is None:

@@ -17,9 +17,25 @@ from ma_trt_ros.ros.two_view_geometry import NO_GEOMETRY, fit_geometry
 
 
 def test_parameters_have_the_issue_names_and_validate() -> None:
-    required = {"model_path", "backend", "input_mode", "reference_image", "sequential_stride", "sync_slop_s",
-                "sync_queue_size", "queue_policy", "input_reliability", "max_rate_hz", "publish_dense",
-                "dense_stride", "num_matches", "certainty_threshold", "geometry", "ransac_reproj_px", "autostart"}
+    required = {
+        "model_path",
+        "backend",
+        "input_mode",
+        "reference_image",
+        "sequential_stride",
+        "sync_slop_s",
+        "sync_queue_size",
+        "queue_policy",
+        "input_reliability",
+        "max_rate_hz",
+        "publish_dense",
+        "dense_stride",
+        "num_matches",
+        "certainty_threshold",
+        "geometry",
+        "ransac_reproj_px",
+        "autostart",
+    }
     assert required <= set(parameter_names())
     params = NodeParameters.from_values({"model_path": "m.plan", "geometry": "fundamental", "dense_stride": 4})
     assert (params.geometry, params.dense_stride, params.queue_policy) == ("fundamental", 4, "latest")
@@ -152,8 +168,11 @@ def test_fundamental_fit_flags_outliers_and_too_few_points_give_no_geometry() ->
     rng = np.random.default_rng(1)
     world = np.c_[rng.uniform(-1, 1, (150, 2)), rng.uniform(4, 8, 150)]
     K = np.array([[300.0, 0, 200], [0, 300, 150], [0, 0, 1]])
-    project = lambda X: ((X @ K.T)[:, :2] / X[:, 2:]).astype(np.float32)  # noqa: E731
-    points0, points1 = project(world), project(world + [0.5, 0.1, 0.2])
+
+    def project(points: np.ndarray) -> np.ndarray:
+        return ((points @ K.T)[:, :2] / points[:, 2:]).astype(np.float32)
+
+    points0, points1 = project(world), project(world + np.array([0.5, 0.1, 0.2]))
     points1[:10] += [30.0, -25.0]
     geometry = fit_geometry(points0, points1, "fundamental", reproj_px=1.0)
     assert geometry.kind == "fundamental" and geometry.inliers[:10].sum() == 0 and geometry.inliers[10:].mean() > 0.95

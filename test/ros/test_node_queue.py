@@ -40,7 +40,16 @@ def test_latest_policy_under_10x_overload_bounds_latency_and_counts_drops(
     ros_node.node.create_subscription(Matches, f"{ns}/matchanything_node/matches", on_matches, 100)
     diagnostics = ros_node.collect(DiagnosticArray, "/diagnostics", depth=100)
     params = {"model_path": "fake:eloftr", "queue_policy": "latest", "queue_size": 1, "diagnostics_period_s": 0.5}
-    publisher_args = ("pair", str(PAIRS), str(INPUT_HZ), "--namespace", ns, "--wall-stamps", "--reliability", "best_effort")
+    publisher_args = (
+        "pair",
+        str(PAIRS),
+        str(INPUT_HZ),
+        "--namespace",
+        ns,
+        "--wall-stamps",
+        "--reliability",
+        "best_effort",
+    )
     with start_node(ros_env, ns, params, {"FAKE_MATCHER_DELAY_S": str(INFERENCE_S)}) as node:
         with run_module_in_ros_process("support.image_publisher", ros_env, publisher_args) as publisher:
             wait_until(lambda: "published" in publisher.output(), 60.0, "the publisher to finish")
@@ -55,9 +64,15 @@ def test_latest_policy_under_10x_overload_bounds_latency_and_counts_drops(
     assert 10 <= published <= 30 and len(latencies_s) == published
     assert pairs >= 0.9 * PAIRS and replaced >= pairs - published - 2 and replaced <= pairs - published
     assert (final["backend"], final["model"], final["queue_policy"], final["gpu_memory_bytes"]) == (
-        "test_double", "fake:eloftr@00000000", "latest", "n/a")
+        "test_double",
+        "fake:eloftr@00000000",
+        "latest",
+        "n/a",
+    )
     # Latencies cover one period each; the runtime's own stage is the fake's sleep.
-    inference_ms = [float(r["latency_runtime_inference_max_ms"]) for r in reports if "latency_runtime_inference_max_ms" in r]
+    inference_ms = [
+        float(r["latency_runtime_inference_max_ms"]) for r in reports if "latency_runtime_inference_max_ms" in r
+    ]
     assert inference_ms and max(inference_ms) == pytest.approx(INFERENCE_S * 1e3)
     assert max(float(r.get("latency_total_max_ms", 0)) for r in reports) < 1000.0
     # Bounded: a queue of one pair waits at most ~2 inference times (lossless would reach ~18 s here).

@@ -44,7 +44,10 @@ def main() -> None:
 
     rclpy.init()
     node = rclpy.create_node("test_image_publisher", namespace=args.namespace)
-    topics = {"pair": [("image0", "cam0", args.size0), ("image1", "cam1", args.size1)], "single": [("image", "cam", args.size0)]}
+    topics = {
+        "pair": [("image0", "cam0", args.size0), ("image1", "cam1", args.size1)],
+        "single": [("image", "cam", args.size0)],
+    }
     publishers = [
         (node.create_publisher(Image, topic, qos_profile(args.reliability, 100)), frame, size)
         for topic, frame, size in topics[args.mode]

@@ -1,0 +1,185 @@
+"""``ma-trt-bag``: match the image pairs of a ROS 2 bag offline and write the results to a new bag.
+
+    ma-trt-bag IN_BAG OUT_BAG --model eloftr.onnx --image0 /cam0/image_raw --image1 /cam1/image_raw
+    ma-trt-bag IN_BAG OUT_BAG --model roma.plan --image /cam/image_raw --mode sequential --stride 2 --pictures
+    ma-trt-bag IN_BAG OUT_BAG --model eloftr.plan --image /cam/image_raw --mode reference --reference-image map.png
+
+Pairs are formed by the node's rules (:mod:`ma_trt_ros.ros.input_pairing`, every pair kept: the
+offline run is lossless), matched ``--batch`` at a time with the backend's ``match_batch``, and
+written as the node would publish them: ``<namespace>/matches``, ``<namespace>/dense`` (RoMa) and,
+with ``--pictures``, ``<namespace>/matches_image`` and ``<namespace>/certainty_image``; each at the
+bag time of its image 0. No DDS is involved. A progress bar counts the input frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ma_trt_ros.ros.bag_io import BagWriter, count_messages, deserialize, read_messages, serialize
+from ma_trt_ros.ros.image_conversion import image_to_gray_float, image_to_rgb_float
+from ma_trt_ros.ros.image_files import read_image_message
+from ma_trt_ros.ros.input_pairing import ReferencePairer, make_pairer
+from ma_trt_ros.ros.matcher_factory import factory_from_environment
+from ma_trt_ros.ros.node_parameters import BACKENDS, GEOMETRIES, INPUT_MODES, NodeParameters
+from ma_trt_ros.ros.pair_sync import stamp_to_ns
+from ma_trt_ros.ros.result_messages import result_messages
+
+OUTPUT_TYPES = {
+    "matches": "ma_trt_ros_interfaces/msg/Matches",
+    "dense": "ma_trt_ros_interfaces/msg/DenseCorrespondence",
+    "matches_image": "sensor_msgs/msg/Image",
+    "certainty_image": "sensor_msgs/msg/Image",
+}
+
+
+@dataclass(frozen=True)
+class PendingPair:
+    """A pair waiting for its batch: the two image messages and the bag time of image 0 (ns)."""
+
+    image0: Any
+    image1: Any
+    time_ns: int
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="ma-trt-bag", description=__doc__.split("\n\n")[0])
+    parser.add_argument("input", help="input bag folder (sqlite3 or mcap)")
+    parser.add_argument("output", help="output bag folder (must not exist)")
+    parser.add_argument("--model", required=True, help="engine plan, ONNX file or checkpoint")
+    parser.add_argument("--backend", default="auto", choices=BACKENDS)
+    parser.add_argument("--mode", default="pair", choices=INPUT_MODES, help="pairing rule, as the node's input_mode")
+    parser.add_argument("--image0", help="bag topic of image 0 (mode pair)")
+    parser.add_argument("--image1", help="bag topic of image 1 (mode pair)")
+    parser.add_argument("--image", help="bag topic of the frames (modes reference, sequential)")
+    parser.add_argument("--reference-image", default="", help="mode reference: image file")
+    parser.add_argument("--reference-topic", help="mode reference: bag topic holding the reference image(s)")
+    parser.add_argument("--stride", type=int, default=1, help="mode sequential: k (frame t against t - k)")
+    parser.add_argument("--slop-s", type=float, default=0.01, help="mode pair: largest stamp difference, s")
+    parser.add_argument("--batch", type=int, default=4, help="pairs per match_batch call")
+    parser.add_argument("--num-matches", type=int, default=5000, help="RoMa sparse samples per pair")
+    parser.add_argument("--certainty-threshold", type=float, default=0.0, help="RoMa sampling threshold")
+    parser.add_argument("--geometry", default="none", choices=GEOMETRIES)
+    parser.add_argument("--ransac-reproj-px", type=float, default=3.0)
+    parser.add_argument("--dense-stride", type=int, default=1)
+    parser.add_argument("--no-dense", action="store_true", help="do not write <namespace>/dense")
+    parser.add_argument("--pictures", action="store_true", help="also write the two picture topics")
+    parser.add_argument("--namespace", default="/matchanything", help="prefix of the output topics")
+    parser.add_argument("--storage", default="sqlite3", choices=["sqlite3", "mcap"])
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    if args.mode == "pair" and not (args.image0 and args.image1):
+        parser.error("mode pair needs --image0 and --image1")
+    if args.mode != "pair" and not args.image:
+        parser.error(f"mode {args.mode} needs --image")
+    if args.mode == "reference" and bool(args.reference_image) == bool(args.reference_topic):
+        parser.error("mode reference needs one of --reference-image, --reference-topic")
+    if args.batch < 1:
+        parser.error("--batch must be >= 1")
+    return args
+
+
+def node_parameters(args: argparse.Namespace) -> NodeParameters:
+    """The node's parameter record for ``args`` (same pairing and output rules as the live node)."""
+    return NodeParameters.from_values(
+        {
+            "model_path": args.model,
+            "backend": args.backend,
+            "input_mode": args.mode,
+            "reference_image": args.reference_image,
+            "sequential_stride": args.stride,
+            "sync_slop_s": args.slop_s,
+            "queue_policy": "lossless",
+            "num_matches": args.num_matches,
+            "certainty_threshold": args.certainty_threshold,
+            "geometry": args.geometry,
+            "ransac_reproj_px": args.ransac_reproj_px,
+            "dense_stride": args.dense_stride,
+            "publish_dense": not args.no_dense,
+        }
+    )
+
+
+def progress_bar(total: int, disabled: bool) -> Any:
+    """A tqdm progress bar over ``total`` frames."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="frame", disable=disabled, file=sys.stderr)
+
+
+def match_bag(args: argparse.Namespace) -> dict[str, int]:
+    """Run the whole bag; returns how many messages were written per output name."""
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import Header
+
+    from ma_trt_ros.runtime import MatchOptions
+
+    params = node_parameters(args)
+    frame_topics = [args.image0, args.image1] if params.input_mode == "pair" else [args.image]
+    pairer = make_pairer(params.input_mode, int(params.sync_slop_s * 1e9), 1 << 30, params.sequential_stride)
+    if isinstance(pairer, ReferencePairer) and args.reference_image:
+        reference = read_image_message(args.reference_image, Header(frame_id=params.reference_frame_id))
+        pairer.set_reference((0, reference))
+    options = MatchOptions(num_matches=params.num_matches, certainty_threshold=params.certainty_threshold)
+    matcher = factory_from_environment()(params.model_path, params.backend, options)
+    convert = image_to_rgb_float if matcher.input_color == "rgb" else image_to_gray_float
+    pictures = frozenset({"matches_image", "certainty_image"} if args.pictures else ())
+    written = dict.fromkeys(OUTPUT_TYPES, 0)
+    pending: list[PendingPair] = []
+
+    def run_batch(writer: BagWriter) -> None:
+        images = [(convert(p.image0), convert(p.image1)) for p in pending]
+        start = time.monotonic()
+        results = matcher.match_batch(images)
+        batch_ms = (time.monotonic() - start) * 1e3 / len(pending)
+        for pair, result, pair_images in zip(pending, results, images, strict=True):
+            latency_ms = result.timing_ms.get("inference", batch_ms)
+            headers = (pair.image0.header, pair.image1.header)
+            messages = result_messages(result, pair_images, headers, params, matcher.model_id, latency_ms, pictures)
+            for name, msg in messages.items():
+                writer.write(f"{args.namespace}/{name}", OUTPUT_TYPES[name], pair.time_ns, serialize(msg))
+                written[name] += 1
+        pending.clear()
+
+    topics = [*frame_topics, *([args.reference_topic] if args.reference_topic else [])]
+    try:
+        with (
+            BagWriter(args.output, args.storage) as writer,
+            progress_bar(sum(count_messages(args.input, t) for t in frame_topics), args.no_progress) as bar,
+        ):
+            for message in read_messages(args.input, topics):
+                image = deserialize(message.cdr, Image)
+                # Pairer items are (bag time ns, image): outputs are written at the bag time of image 0.
+                item = (message.time_ns, image)
+                if message.topic == args.reference_topic:
+                    pairer.set_reference(item)
+                    continue
+                bar.update(1)
+                for (time_ns, image0), (_, image1) in pairer.add(
+                    frame_topics.index(message.topic), stamp_to_ns(image.header.stamp), item
+                ):
+                    pending.append(PendingPair(image0, image1, time_ns))
+                    if len(pending) >= args.batch:
+                        run_batch(writer)
+            pending.extend(PendingPair(i0, i1, t0) for (t0, i0), (_, i1) in pairer.flush())
+            if pending:
+                run_batch(writer)
+    finally:
+        matcher.close()
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``ma-trt-bag``."""
+    args = parse_args(argv)
+    written = match_bag(args)
+    summary = ", ".join(f"{count} {name}" for name, count in written.items() if count)
+    print(f"wrote {args.output}: {summary or 'no pairs'}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
