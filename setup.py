@@ -55,6 +55,9 @@ setup(
         "console_scripts": [
             "ma-trt-convert = ma_trt_convert.cli:main",
             "ma-trt-match = ma_trt_ros.runtime.match_command:main",
+            "matchanything_node = ma_trt_ros.ros.matchanything_node:main",
+            "ma-trt-replay = ma_trt_ros.ros.bag_replay:main",
+            "ma-trt-bag = ma_trt_ros.ros.bag_matching:main",
         ],
     },
 )
