@@ -1,14 +1,21 @@
-"""One inference thread fed by a bounded queue: ``latest`` drops the oldest waiting work, ``lossless`` keeps order.
+"""The inference thread: owns the matcher (GPU backends must be opened, run and closed on one thread)
+and takes pairs from a bounded queue with policy ``latest`` or ``lossless``.
 
-Pure Python, no rclpy. :meth:`InferenceWorker.submit` never blocks (subscription callbacks call it);
-the worker thread calls ``process(item)`` for each item, one at a time, in submission order.
+Pure Python, no rclpy. Two kinds of work run on the thread, one at a time:
 
-- ``latest``: when the queue holds ``capacity`` items, the oldest waiting one is discarded to make
-  room (counted in :attr:`InferenceWorker.replaced`): the worker always takes the newest work and
-  the delay from submission to processing stays below ``capacity + 1`` processing times.
-- ``lossless``: every item is processed in order. The queue is still bounded (``capacity``): an
-  item that does not fit is refused and counted in :attr:`InferenceWorker.refused`; producers that
-  must lose nothing pace themselves on the outputs (``ma-trt-replay --lossless`` does).
+- calls (:meth:`InferenceWorker.call`): a function run on the thread while the caller waits for its
+  value or exception (open the matcher at configure, close it at cleanup); they go before pairs;
+- items (:meth:`InferenceWorker.submit`, never blocks): ``process(item)`` for each accepted item, in
+  submission order. Items are accepted only between :meth:`resume` and :meth:`pause`.
+
+Queue policies (``capacity`` = most items waiting, not counting the one in progress):
+
+- ``latest``: a full queue discards its oldest waiting item to take the new one (outcome
+  ``replaced``): the worker always takes the newest work, and the delay from submission to
+  processing stays below ``capacity + 1`` processing times.
+- ``lossless``: every accepted item is processed in order; an item that does not fit is refused
+  (outcome ``refused``). Producers that must lose nothing pace themselves on the outputs
+  (``ma-trt-replay --lossless`` does).
 """
 
 from __future__ import annotations
@@ -16,19 +23,20 @@ from __future__ import annotations
 import collections
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 SUBMIT_OUTCOMES = ("queued", "replaced", "refused")
 
 
 class InferenceWorker:
-    """A worker thread running ``process`` on submitted items.
+    """The thread (see module docstring); it starts paused.
 
     Args:
-        process: called on the worker thread with each item; exceptions are passed to ``on_error``.
+        process: called on the thread with each item; exceptions go to ``on_error``.
         policy: ``latest`` or ``lossless``.
-        capacity: most items waiting (not counting the one being processed), >= 1.
-        on_error: called on the worker thread with (item, exception) when ``process`` raises.
+        capacity: most items waiting, >= 1.
+        on_error: called on the thread with (item, exception) when ``process`` raises.
         name: thread name.
     """
 
@@ -49,7 +57,9 @@ class InferenceWorker:
         self._process = process
         self._on_error = on_error
         self._queue: collections.deque[Any] = collections.deque()
+        self._calls: collections.deque[tuple[Callable[[], Any], Future]] = collections.deque()
         self._changed = threading.Condition()
+        self._accepting = False
         self._stopping = False
         self._busy = False
         self.replaced = 0
@@ -58,14 +68,38 @@ class InferenceWorker:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, item: Any) -> str:
-        """Queue ``item`` without blocking. Returns what happened (one of :data:`SUBMIT_OUTCOMES`).
-
-        ``queued``: it waits; ``replaced``: it waits and the oldest waiting item was discarded
-        (``latest``); ``refused``: the queue was full (``lossless``) or the worker is stopping.
-        """
+    def call(self, function: Callable[[], Any], timeout_s: float | None = None) -> Any:
+        """Run ``function()`` on the thread (after the item in progress) and return its value or raise its exception."""
+        future: Future = Future()
         with self._changed:
             if self._stopping:
+                raise RuntimeError("the inference thread has stopped")
+            self._calls.append((function, future))
+            self._changed.notify_all()
+        return future.result(timeout=timeout_s)
+
+    def resume(self) -> None:
+        """Accept items from now on."""
+        with self._changed:
+            self._accepting = True
+
+    def pause(self, timeout_s: float = 30.0) -> int:
+        """Stop accepting items, discard the waiting ones, wait for the one in progress; returns the discarded count."""
+        with self._changed:
+            self._accepting = False
+            discarded = len(self._queue)
+            self._queue.clear()
+            self._changed.wait_for(lambda: not self._busy, timeout=timeout_s)
+            return discarded
+
+    def submit(self, item: Any) -> str:
+        """Queue ``item`` without blocking; returns one of :data:`SUBMIT_OUTCOMES`.
+
+        ``queued``: it waits; ``replaced``: it waits and the oldest waiting item was discarded
+        (``latest``); ``refused``: the queue was full (``lossless``) or items are not accepted now.
+        """
+        with self._changed:
+            if not self._accepting:
                 return "refused"
             outcome = "queued"
             if len(self._queue) >= self.capacity:
@@ -86,32 +120,45 @@ class InferenceWorker:
             return len(self._queue)
 
     def wait_idle(self, timeout_s: float) -> bool:
-        """Wait until the queue is empty and nothing is being processed; False on timeout."""
+        """Wait until no item waits or runs; False on timeout."""
         with self._changed:
             return self._changed.wait_for(lambda: not self._queue and not self._busy, timeout=timeout_s)
 
-    def stop(self, timeout_s: float = 10.0) -> int:
-        """Stop after the item in progress; waiting items are discarded. Returns how many were discarded."""
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Pause, run the calls already queued, and end the thread."""
+        self.pause(timeout_s)
         with self._changed:
             self._stopping = True
-            discarded = len(self._queue)
-            self._queue.clear()
             self._changed.notify_all()
         self._thread.join(timeout=timeout_s)
-        return discarded
+
+    def _next(self) -> tuple[str, Any]:
+        """Wait for work: ("call", (function, future)), ("item", item) or ("stop", None)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._calls or self._queue or self._stopping)
+            if self._calls:
+                return "call", self._calls.popleft()
+            if self._queue:
+                self._busy = True
+                return "item", self._queue.popleft()
+            return "stop", None
 
     def _run(self) -> None:
         while True:
-            with self._changed:
-                self._changed.wait_for(lambda: self._queue or self._stopping)
-                if self._stopping:
-                    return
-                item = self._queue.popleft()
-                self._busy = True
+            kind, work = self._next()
+            if kind == "stop":
+                return
+            if kind == "call":
+                function, future = work
+                try:
+                    future.set_result(function())
+                except BaseException as error:  # handed to the caller
+                    future.set_exception(error)
+                continue
             try:
-                self._process(item)
-            except Exception as error:  # the worker must survive any bad pair
-                self._on_error(item, error)
+                self._process(work)
+            except Exception as error:  # the thread must survive any bad pair
+                self._on_error(work, error)
             finally:
                 with self._changed:
                     self._busy = False

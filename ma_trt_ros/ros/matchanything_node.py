@@ -2,11 +2,12 @@
 
 Thin glue between ROS and the runtime. Lifecycle:
 
-- configure: read and check the parameters, open the matcher (a bad or mismatched model fails the
-  transition; the error text is logged), create the publishers and the ``/diagnostics`` timer;
-- activate: start the inference worker and subscribe to the inputs;
-- deactivate: unsubscribe and stop the worker (pairs still waiting are discarded);
-- cleanup: close the matcher (frees its GPU memory) and destroy the publishers.
+- configure: read and check the parameters, start the inference thread and open the matcher on it
+  (a bad or mismatched model fails the transition; the error text is logged), create the publishers
+  and the ``/diagnostics`` timer;
+- activate: let the inference thread take pairs and subscribe to the inputs;
+- deactivate: unsubscribe (pairs still waiting are discarded, the one in progress finishes);
+- cleanup: close the matcher on its thread (frees its GPU memory), end the thread, destroy the publishers.
 
 With ``autostart`` (default) the node configures and activates itself; a failed configure then ends
 the process with exit status 1.
@@ -18,8 +19,9 @@ Topics (relative names, remappable): inputs ``image0`` + ``image1`` (mode ``pair
 or frame t - k. Output headers are those of the input images (``header0``, ``header1``); pictures
 carry ``header0``.
 
-Subscription callbacks never block: they pair images and hand pairs to the single inference worker
-(:mod:`ma_trt_ros.ros.inference_worker`), which converts, matches, fits geometry and publishes.
+Subscription callbacks never block: they pair images and hand pairs to the single inference thread
+(:mod:`ma_trt_ros.ros.inference_worker`), which owns the matcher (GPU backends must stay on one
+thread) and converts, matches, fits geometry and publishes.
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ class MatchAnythingNode(LifecycleNode):
         self._last_pair_stamp_ns: int | None = None
         self._state = "unconfigured"
         self._reported_failures = 0
+        self._gpu_bytes: int | None = None
 
     @property
     def autostart(self) -> bool:
@@ -109,9 +112,15 @@ class MatchAnythingNode(LifecycleNode):
             options = MatchOptions(
                 num_matches=self.params.num_matches, certainty_threshold=self.params.certainty_threshold
             )
-            self.matcher = self._factory(self.params.model_path, self.params.backend, options)
+            self._worker = InferenceWorker(
+                self._process, self.params.queue_policy, self.params.queue_size, self._on_worker_error
+            )
+            model, backend = self.params.model_path, self.params.backend
+            self.matcher = self._worker.call(lambda: self._factory(model, backend, options))
+            self._gpu_bytes = self._worker.call(self.matcher.gpu_memory_bytes)
         except Exception as error:
             self.get_logger().error(f"configure failed: {error}")
+            self._release()
             return TransitionCallbackReturn.FAILURE
         self._stats = PipelineStats()
         self._reported_failures = 0
@@ -131,7 +140,7 @@ class MatchAnythingNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Start the worker and subscribe to the inputs."""
+        """Let the worker take pairs and subscribe to the inputs."""
         params = self.params
         self._pairer = make_pairer(
             params.input_mode, int(params.sync_slop_s * 1e9), params.sync_queue_size, params.sequential_stride
@@ -139,7 +148,7 @@ class MatchAnythingNode(LifecycleNode):
         if isinstance(self._pairer, ReferencePairer) and self._reference is not None:
             self._pairer.set_reference(self._reference)
         self._last_pair_stamp_ns = None
-        self._worker = InferenceWorker(self._process, params.queue_policy, params.queue_size, self._on_worker_error)
+        self._worker.resume()
         qos = QoSProfile(
             depth=params.sync_queue_size,
             reliability=ReliabilityPolicy.RELIABLE
@@ -160,7 +169,7 @@ class MatchAnythingNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Unsubscribe and stop the worker."""
+        """Unsubscribe; the worker drops waiting pairs and finishes the one in progress."""
         self._stop_io()
         self._state = "inactive"
         return TransitionCallbackReturn.SUCCESS
@@ -191,14 +200,18 @@ class MatchAnythingNode(LifecycleNode):
         for subscription in self._inputs:
             self.destroy_subscription(subscription)
         self._inputs = []
+        self._pairer = None
         if self._worker is not None:
-            self._worker.stop()
-            self._worker = None
+            self._worker.pause()
 
     def _release(self) -> None:
-        if self.matcher is not None:
-            self.matcher.close()
-            self.matcher = None
+        """Close the matcher on its thread, end the thread, destroy publishers and timer."""
+        if self._worker is not None:
+            if self.matcher is not None:
+                self._worker.call(self.matcher.close)
+            self._worker.stop()
+            self._worker = None
+        self.matcher = None
         for publisher in self._outputs.values():
             self.destroy_publisher(publisher)
         self._outputs = {}
@@ -281,6 +294,7 @@ class MatchAnythingNode(LifecycleNode):
             total=(done - job.formed_s) * 1e3,
         )
         self._stats.result_published(stages)
+        self._gpu_bytes = matcher.gpu_memory_bytes()
 
     def _on_worker_error(self, job: PairJob, error: BaseException) -> None:
         if isinstance(error, (InputError, ImageConversionError)):
@@ -297,7 +311,7 @@ class MatchAnythingNode(LifecycleNode):
         if matcher is None or params is None or self._diagnostics_publisher is None:
             return
         report = self._stats.report()
-        gpu_bytes = matcher.gpu_memory_bytes()
+        gpu_bytes = self._gpu_bytes
         static = {
             "state": self._state,
             "variant": matcher.variant,

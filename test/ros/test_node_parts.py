@@ -84,6 +84,7 @@ def run_worker(policy: str, capacity: int, items: int) -> tuple[InferenceWorker,
         done.append(item)
 
     worker = InferenceWorker(process, policy, capacity, on_error=lambda item, error: None)
+    worker.resume()
     outcomes = [worker.submit(0)]
     wait = time.monotonic() + 5.0
     while worker.waiting and time.monotonic() < wait:
@@ -116,11 +117,24 @@ def test_worker_survives_errors_and_reports_them() -> None:
             raise ValueError("bad pair")
 
     worker = InferenceWorker(process, "lossless", 10, on_error=lambda item, error: errors.append((item, str(error))))
+    assert worker.submit(0) == "refused"  # paused until resume()
+    worker.resume()
     for item in range(3):
         worker.submit(item)
     assert worker.wait_idle(5.0) and worker.processed == 3 and errors == [(1, "bad pair")]
-    worker.stop()
+    worker.pause()
     assert worker.submit(4) == "refused"
+    worker.stop()
+
+
+def test_calls_run_on_the_worker_thread_and_return_values_or_raise() -> None:
+    worker = InferenceWorker(lambda item: None, "latest", 1, on_error=lambda item, error: None, name="infer")
+    assert worker.call(lambda: threading.current_thread().name) == "infer"
+    with pytest.raises(KeyError, match="missing"):
+        worker.call(lambda: {}["missing"])
+    worker.stop()
+    with pytest.raises(RuntimeError, match="stopped"):
+        worker.call(lambda: 1)
 
 
 def test_stats_report_rates_latencies_and_drop_totals() -> None:

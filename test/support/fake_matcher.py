@@ -11,6 +11,9 @@ What it returns for images of sizes (W0, H0) and (W1, H1):
 - ``roma`` only: a dense field on a DENSE_ROWS x DENSE_COLS grid over image 0 with the same mapping
   and certainty = image 1's top-left value.
 
+Like the runtime's GPU backends, it must be used on the thread that opened it: ``match``,
+``match_batch``, ``gpu_memory_bytes`` and ``close`` from another thread raise RuntimeError.
+
 Environment: ``FAKE_MATCHER_DELAY_S`` (seconds slept per match, to simulate a slow engine),
 ``FAKE_MATCHER_LOG`` (file to which ``open <model_path>`` and ``close`` lines are appended).
 """
@@ -18,6 +21,7 @@ Environment: ``FAKE_MATCHER_DELAY_S`` (seconds slept per match, to simulate a sl
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import numpy as np
@@ -58,7 +62,12 @@ class FakeMatcher:
         self.options = options
         self.delay_s = float(os.environ.get("FAKE_MATCHER_DELAY_S", "0"))
         self.closed = False
+        self._owner = threading.get_ident()
         self._log(f"open {model_path}")
+
+    def _check_thread(self) -> None:
+        if threading.get_ident() != self._owner:
+            raise RuntimeError("test double: used from another thread than the one that opened it")
 
     def _log(self, line: str) -> None:
         path = os.environ.get("FAKE_MATCHER_LOG")
@@ -68,6 +77,7 @@ class FakeMatcher:
 
     def match(self, image0: np.ndarray, image1: np.ndarray) -> MatchResult:
         """The known correspondence between ``image0`` and ``image1`` (float [H, W(, 3)] in [0, 1])."""
+        self._check_thread()
         if self.closed:
             raise RuntimeError("test double: match() after close()")
         time.sleep(self.delay_s)
@@ -101,10 +111,12 @@ class FakeMatcher:
 
     def gpu_memory_bytes(self) -> int | None:
         """None: the double holds no GPU memory."""
+        self._check_thread()
         return None
 
     def close(self) -> None:
         """Mark closed and log ``close`` (every call, so tests can count calls)."""
+        self._check_thread()
         self.closed = True
         self._log("close")
 
