@@ -12,10 +12,11 @@ or use ``ma-trt-bag`` to process a bag offline without DDS.
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+
+from launch import LaunchDescription
 
 PACKAGE = "ma_trt_ros"
 EXECUTABLE = "matchanything_node"
@@ -47,9 +48,12 @@ def generate_launch_description():
         cmd=[
             REPLAY,
             LaunchConfiguration("bag"),
-            "--image0", LaunchConfiguration("image0"),
-            "--image1", LaunchConfiguration("image1"),
-            "--namespace", "/" + NAMESPACE,
+            "--image0",
+            LaunchConfiguration("image0"),
+            "--image1",
+            LaunchConfiguration("image1"),
+            "--namespace",
+            "/" + NAMESPACE,
             "--lossless",
         ],
         output="screen",

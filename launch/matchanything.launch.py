@@ -11,11 +11,11 @@ runs without launch as ``matchanything_node --ros-args --params-file <config> -r
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+from launch import LaunchDescription
 from ma_trt_ros.ros.node_parameters import PARAMETERS
 
 PACKAGE = "ma_trt_ros"
