@@ -9,6 +9,8 @@ import pytest
 from support.fake_matcher import DENSE_COLS, DENSE_ROWS, expected_points1, grid_points
 from support.node_process import FAKE_FACTORY
 
+from ma_trt_ros.runtime.pictures import GAP_PX
+
 pytestmark = pytest.mark.ros
 
 
@@ -66,7 +68,7 @@ def test_pair_mode_batches_every_synchronised_pair_into_the_output_bag(fake_fact
     dense = read_outputs(tmp_path / "out", "/matchanything/dense", DenseCorrespondence)
     assert len(dense) == 7 and (dense[0][1].warp.height, dense[0][1].warp.width) == (DENSE_ROWS // 4, DENSE_COLS // 4)
     pictures = read_outputs(tmp_path / "out", "/matchanything/matches_image", Image)
-    assert len(pictures) == 7 and (pictures[0][1].width, pictures[0][1].height) == (41 + 35, 33)
+    assert len(pictures) == 7 and (pictures[0][1].width, pictures[0][1].height) == (41 + GAP_PX + 35, 33)
     assert len(read_outputs(tmp_path / "out", "/matchanything/certainty_image", Image)) == 7
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ros_harness import RosEnvironment, RosTestNode, run_module_in_ros_process
-from support.node_process import start_node
+from support.node_process import start_node, wait_for_outputs
 
 pytestmark = pytest.mark.ros
 
@@ -48,6 +48,7 @@ def test_lossless_replay_of_a_100_pair_bag_gives_100_results_in_order(
     replay_args = (str(bag), "--image0", "/cam0/image", "--image1", "/cam1/image", "--namespace", ns, "--lossless")
     # The fake takes 20 ms per pair; the replay still must not lose a single pair.
     with start_node(ros_env, ns, params, {"FAKE_MATCHER_DELAY_S": "0.02"}) as node:
+        wait_for_outputs([matches])
         with run_module_in_ros_process("ma_trt_ros.ros.bag_replay", ros_env, replay_args) as replay:
             assert replay.wait(timeout_s=120.0) == 0, replay.output()
         received = matches.wait_for(PAIRS, timeout_s=10.0)

@@ -7,7 +7,9 @@ import pytest
 from ros_harness import RosEnvironment, RosTestNode, run_module_in_ros_process, wait_until
 from support.fake_matcher import DENSE_COLS, DENSE_ROWS, GRID_COLS, GRID_ROWS, expected_points1, grid_points
 from support.image_publisher import FIRST_STAMP_S
-from support.node_process import start_node
+from support.node_process import start_node, wait_for_outputs
+
+from ma_trt_ros.runtime.pictures import GAP_PX
 
 pytestmark = pytest.mark.ros
 
@@ -47,13 +49,12 @@ def test_pair_mode_roma_odd_sizes_gives_input_headers_exact_mapping_and_thinned_
         "dense_stride": 2,
         "geometry": "homography",
     }
-    with (
-        start_node(ros_env, ns, params) as node,
-        publish(ros_env, ns, "pair", 3, 5.0, "--size0", "37x29", "--size1", "45x31"),
-    ):
-        received = matches.wait_for(3, timeout_s=60.0)
-        dense_received = dense.wait_for(3, timeout_s=10.0)
-        pictures = matches_image.wait_for(3, timeout_s=10.0)[2], certainty_image.wait_for(3, timeout_s=10.0)[2]
+    with start_node(ros_env, ns, params) as node:
+        wait_for_outputs([matches, dense, matches_image, certainty_image])
+        with publish(ros_env, ns, "pair", 3, 5.0, "--size0", "37x29", "--size1", "45x31"):
+            received = matches.wait_for(3, timeout_s=60.0)
+            dense_received = dense.wait_for(3, timeout_s=10.0)
+            pictures = matches_image.wait_for(3, timeout_s=10.0)[2], certainty_image.wait_for(3, timeout_s=10.0)[2]
         assert node.returncode is None, node.output()
     assert [m.header0.stamp.sec for m in received] == [FIRST_STAMP_S + i for i in range(3)]
     assert [m.header1.stamp.sec for m in received] == [FIRST_STAMP_S + i for i in range(3)]
@@ -87,10 +88,11 @@ def test_pair_mode_roma_odd_sizes_gives_input_headers_exact_mapping_and_thinned_
         atol=1e-4,
     )
     np.testing.assert_allclose(certainty, 1 / 255, rtol=1e-6)
-    # Pictures (subscribed here): side by side 37 + 45 wide, as tall as the taller image; the full certainty grid.
+    # Pictures (subscribed here): side by side (37 + gap + 45 wide, as tall as the taller image); the
+    # certainty heatmap at image 0's size.
     assert [(p.encoding, p.height, p.width, p.header.stamp.sec) for p in pictures] == [
-        ("rgb8", 31, 82, FIRST_STAMP_S + 2),
-        ("rgb8", DENSE_ROWS, DENSE_COLS, FIRST_STAMP_S + 2),
+        ("rgb8", 31, 37 + GAP_PX + 45, FIRST_STAMP_S + 2),
+        ("rgb8", 29, 37, FIRST_STAMP_S + 2),
     ]
 
 
@@ -114,9 +116,11 @@ def test_sequential_mode_pairs_frame_t_with_frame_t_minus_k(ros_env: RosEnvironm
         "queue_policy": "lossless",
         "queue_size": 10,
     }
-    with start_node(ros_env, ns, params), publish(ros_env, ns, "single", 6, 10.0, "--size0", "33x21") as child:
-        received = matches.wait_for(4, timeout_s=60.0)
-        wait_until(lambda: "published" in child.output(), 10.0, "the publisher to finish")
+    with start_node(ros_env, ns, params):
+        wait_for_outputs([matches])
+        with publish(ros_env, ns, "single", 6, 10.0, "--size0", "33x21") as child:
+            received = matches.wait_for(4, timeout_s=60.0)
+            wait_until(lambda: "published" in child.output(), 10.0, "the publisher to finish")
     assert len(received) == 4
     assert [(m.header0.stamp.sec, m.header1.stamp.sec) for m in received] == [(100 + t, 98 + t) for t in range(2, 6)]
     assert [confidences(m) for m in received] == [(t, t - 2) for t in range(2, 6)]
@@ -150,8 +154,10 @@ def test_reference_mode_with_latched_reference_topic(ros_env: RosEnvironment, ro
         "queue_size": 10,
         "publish_dense": False,
     }
-    with start_node(ros_env, ns, params), publish(ros_env, ns, "single", 3, 5.0, "--size0", "31x27"):
-        received = matches.wait_for(3, timeout_s=60.0)
+    with start_node(ros_env, ns, params):
+        wait_for_outputs([matches])
+        with publish(ros_env, ns, "single", 3, 5.0, "--size0", "31x27"):
+            received = matches.wait_for(3, timeout_s=60.0)
     assert [(m.header0.stamp.sec, m.header0.frame_id) for m in received] == [(100, "cam"), (101, "cam"), (102, "cam")]
     assert {(m.header1.stamp.sec, m.header1.frame_id) for m in received} == {(7, "map")}
     assert [confidences(m) for m in received] == [(0, 200), (1, 200), (2, 200)]
@@ -180,8 +186,10 @@ def test_reference_mode_with_reference_file(ros_env: RosEnvironment, ros_node: R
         "queue_size": 10,
         "geometry": "fundamental",
     }
-    with start_node(ros_env, ns, params), publish(ros_env, ns, "single", 2, 5.0, "--size0", "29x35"):
-        received = matches.wait_for(2, timeout_s=60.0)
+    with start_node(ros_env, ns, params):
+        wait_for_outputs([matches])
+        with publish(ros_env, ns, "single", 2, 5.0, "--size0", "29x35"):
+            received = matches.wait_for(2, timeout_s=60.0)
     assert [confidences(m) for m in received] == [(0, 99), (1, 99)]
     assert {(m.header1.frame_id, m.header1.stamp.sec) for m in received} == {("template", 0)}
     np.testing.assert_allclose(

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 from ros_harness import RosEnvironment, RosTestNode, wait_until
-from support.node_process import start_node
+from support.node_process import start_node, wait_for_outputs
 
 pytestmark = pytest.mark.ros
 
@@ -75,6 +75,7 @@ def test_configure_opens_cleanup_closes_and_only_active_node_matches(
         assert image_publishers[0].get_subscription_count() == 0
         assert transition(ros_node, name, "activate") and state(ros_node, name) == "active"
         wait_until(lambda: all(p.get_subscription_count() == 1 for p in image_publishers), 20.0, "node subscriptions")
+        wait_for_outputs([matches])
         publish_pair(1)
         assert [m.header0.stamp.sec for m in matches.wait_for(1, timeout_s=20.0)] == [1]
         assert transition(ros_node, name, "deactivate") and state(ros_node, name) == "inactive"
@@ -84,6 +85,7 @@ def test_configure_opens_cleanup_closes_and_only_active_node_matches(
         assert log_lines(log) == ["open fake:eloftr", "close"]
         assert transition(ros_node, name, "configure") and transition(ros_node, name, "activate")
         wait_until(lambda: all(p.get_subscription_count() == 1 for p in image_publishers), 20.0, "node subscriptions")
+        wait_for_outputs([matches])
         publish_pair(2)
         assert [m.header0.stamp.sec for m in matches.wait_for(2, timeout_s=20.0)] == [1, 2]
         assert log_lines(log) == ["open fake:eloftr", "close", "open fake:eloftr"]

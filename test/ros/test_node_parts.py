@@ -10,7 +10,6 @@ import pytest
 
 from ma_trt_ros.ros.inference_worker import InferenceWorker
 from ma_trt_ros.ros.input_pairing import ReferencePairer, SequentialPairer, make_pairer
-from ma_trt_ros.ros.match_pictures import certainty_picture, matches_picture
 from ma_trt_ros.ros.node_parameters import NodeParameters, ParameterError, parameter_names
 from ma_trt_ros.ros.pipeline_stats import DROP_REASONS, PipelineStats, report_values
 from ma_trt_ros.ros.two_view_geometry import NO_GEOMETRY, fit_geometry
@@ -192,14 +191,3 @@ def test_fundamental_fit_flags_outliers_and_too_few_points_give_no_geometry() ->
     assert geometry.kind == "fundamental" and geometry.inliers[:10].sum() == 0 and geometry.inliers[10:].mean() > 0.95
     assert fit_geometry(points0[:7], points1[:7], "fundamental", 1.0) is NO_GEOMETRY
     assert fit_geometry(points0, points1, "none", 1.0) is NO_GEOMETRY
-
-
-def test_matches_picture_places_images_side_by_side_and_draws_lines() -> None:
-    image0 = np.zeros((10, 20), np.float32)
-    image1 = np.ones((14, 8, 3), np.float32)
-    picture = matches_picture(image0, image1, np.array([[1.5, 1.5]]), np.array([[2.5, 12.5]]), np.array([1.0]), 10)
-    assert picture.shape == (14, 28, 3) and picture.dtype == np.uint8
-    assert (picture[13, 27] == 255).all() and (picture[12, 5] == 0).all()
-    assert tuple(picture[1, 1]) == tuple(certainty_picture(np.array([[1.0]]))[0, 0])
-    heat = certainty_picture(np.array([[0.0, 1.0]], np.float32))
-    assert heat.shape == (1, 2, 3) and heat[0, 0, 2] > heat[0, 0, 0] and heat[0, 1, 0] > heat[0, 1, 2]

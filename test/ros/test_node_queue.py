@@ -6,7 +6,7 @@ import time
 
 import pytest
 from ros_harness import RosEnvironment, RosTestNode, run_module_in_ros_process, wait_until
-from support.node_process import start_node
+from support.node_process import start_node, wait_for_outputs
 
 pytestmark = pytest.mark.ros
 
@@ -37,7 +37,7 @@ def test_latest_policy_under_10x_overload_bounds_latency_and_counts_drops(
     def on_matches(msg: Matches) -> None:
         latencies_s.append(time.time() - (msg.header0.stamp.sec + msg.header0.stamp.nanosec * 1e-9))
 
-    ros_node.node.create_subscription(Matches, f"{ns}/matchanything_node/matches", on_matches, 100)
+    results = ros_node.node.create_subscription(Matches, f"{ns}/matchanything_node/matches", on_matches, 100)
     diagnostics = ros_node.collect(DiagnosticArray, "/diagnostics", depth=100)
     params = {"model_path": "fake:eloftr", "queue_policy": "latest", "queue_size": 1, "diagnostics_period_s": 0.5}
     publisher_args = (
@@ -51,6 +51,7 @@ def test_latest_policy_under_10x_overload_bounds_latency_and_counts_drops(
         "best_effort",
     )
     with start_node(ros_env, ns, params, {"FAKE_MATCHER_DELAY_S": str(INFERENCE_S)}) as node:
+        wait_for_outputs([results, diagnostics])
         with run_module_in_ros_process("support.image_publisher", ros_env, publisher_args) as publisher:
             wait_until(lambda: "published" in publisher.output(), 60.0, "the publisher to finish")
         time.sleep(1.5)  # the last results and one more diagnostics period

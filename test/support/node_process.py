@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
-from ros_harness import RosEnvironment, RosProcess, run_module_in_ros_process
+from ros_harness import RosEnvironment, RosProcess, run_module_in_ros_process, wait_until
 
 NODE_MODULE = "ma_trt_ros.ros.matchanything_node"
 FAKE_FACTORY = "support.fake_matcher:open_fake_matcher"
@@ -33,3 +34,15 @@ def start_node(
         args += ["-p", f"{name}:={ros_value(value)}"]
     extra = {"MA_TRT_ROS_MATCHER_FACTORY": FAKE_FACTORY, **(fake_env or {})}
     return run_module_in_ros_process(NODE_MODULE, env, tuple(args), extra)
+
+
+def wait_for_outputs(subscriptions: list[Any], timeout_s: float = 30.0, settle_s: float = 0.5) -> None:
+    """Wait until each rclpy subscription (or harness Collector) is matched with a publisher, then ``settle_s``.
+
+    The node's output publishers are volatile: results published before they matched the test's
+    subscriptions are lost, so tests feed images only after this.
+    """
+    for subscription in subscriptions:
+        handle = getattr(subscription, "subscription", subscription)
+        wait_until(lambda h=handle: h.get_publisher_count() > 0, timeout_s, f"a publisher on {handle.topic_name}")
+    time.sleep(settle_s)
