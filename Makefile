@@ -5,7 +5,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test lint unit
+.PHONY: setup test lint unit demo
 
 setup:
 	@bash scripts/setup.sh
@@ -18,3 +18,7 @@ unit: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint unit
+
+# CHECKPOINT=matchanything_eloftr.ckpt runs the demo with the released ELoFTR weights.
+demo: setup
+	$(BIN)/python scripts/demo.py $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT))
