@@ -47,7 +47,6 @@ class NodeParameters:
         certainty_threshold: RoMa certainty below which cells are not sampled as sparse matches.
         geometry: two-view geometry fitted to the sparse matches with OpenCV USAC (MAGSAC++).
         ransac_reproj_px: inlier threshold of the geometry fit, pixels.
-        max_drawn_matches: most match lines drawn on ``~/matches_image`` (the most confident ones).
         diagnostics_period_s: period of the ``/diagnostics`` status, seconds.
         autostart: configure and activate on start-up (false: wait for lifecycle transitions).
     """
@@ -67,10 +66,9 @@ class NodeParameters:
     publish_dense: bool = True
     dense_stride: int = 1
     num_matches: int = 5000
-    certainty_threshold: float = 0.0
+    certainty_threshold: float = 0.05
     geometry: str = "none"
     ransac_reproj_px: float = 3.0
-    max_drawn_matches: int = 300
     diagnostics_period_s: float = 1.0
     autostart: bool = True
 
@@ -100,7 +98,7 @@ class NodeParameters:
         for name in at_least_one:
             if getattr(self, name) < 1:
                 raise ParameterError(f"{name} = {getattr(self, name)}; it must be >= 1")
-        positive = ("sync_slop_s", "max_rate_hz", "certainty_threshold", "ransac_reproj_px", "max_drawn_matches")
+        positive = ("sync_slop_s", "max_rate_hz", "certainty_threshold", "ransac_reproj_px")
         for name in positive:
             if getattr(self, name) < 0:
                 raise ParameterError(f"{name} = {getattr(self, name)}; it must be >= 0")

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from ma_trt_ros.ros.image_conversion import numpy_to_image
-from ma_trt_ros.ros.match_pictures import certainty_picture, matches_picture
 from ma_trt_ros.ros.node_parameters import NodeParameters
 from ma_trt_ros.ros.two_view_geometry import TwoViewGeometry, fit_geometry
+from ma_trt_ros.runtime.pictures import certainty_heatmap, side_by_side
 from ma_trt_ros.runtime.result import DenseField, MatchResult
 
 GEOMETRY_TYPES = {"none": 0, "homography": 1, "fundamental": 2}
@@ -87,8 +87,10 @@ def result_messages(
 
     ``matches`` always (with the geometry of ``params.geometry``); ``dense`` when the result has a
     dense field and ``params.publish_dense`` (thinned by ``params.dense_stride``); the pictures named
-    in ``pictures`` (``matches_image``, ``certainty_image``; the latter only with a dense field),
-    built from the matcher's float ``images`` and stamped with ``headers[0]``.
+    in ``pictures`` (``matches_image``: both images side by side with match lines;
+    ``certainty_image``: the dense certainty as a heatmap at image 0's size, only with a dense
+    field), drawn by :mod:`ma_trt_ros.runtime.pictures` from the matcher's float ``images`` and
+    stamped with ``headers[0]``.
     """
     header0, header1 = headers
     geometry = fit_geometry(result.points0, result.points1, params.geometry, params.ransac_reproj_px)
@@ -97,10 +99,8 @@ def result_messages(
         dense = result.dense.thinned(params.dense_stride)
         messages["dense"] = dense_message(result, dense, header0, header1, engine_id, latency_ms)
     if "matches_image" in pictures:
-        picture = matches_picture(
-            images[0], images[1], result.points0, result.points1, result.confidence, params.max_drawn_matches
-        )
-        messages["matches_image"] = numpy_to_image(picture, "rgb8", header=header0)
+        messages["matches_image"] = numpy_to_image(side_by_side(images[0], images[1], result), "rgb8", header=header0)
     if "certainty_image" in pictures and result.dense is not None:
-        messages["certainty_image"] = numpy_to_image(certainty_picture(result.dense.certainty), "rgb8", header=header0)
+        heatmap = certainty_heatmap(result.dense, result.image0.width, result.image0.height)
+        messages["certainty_image"] = numpy_to_image(heatmap, "rgb8", header=header0)
     return messages
