@@ -69,8 +69,9 @@ class Steps:
 
 def write_weights(path: Path, height: int, width: int) -> None:
     """Synthetic ELoFTR weights (release layout) that give matches on textured pairs of ``height`` x ``width``."""
-    from ma_trt_convert.checkpoint import load_layout, random_state_dict, write_release_file
-    from ma_trt_convert.eloftr.synthetic import matching_state, textured_pair
+    from ma_trt_convert.synthetic.eloftr_weights import matching_state
+    from ma_trt_convert.synthetic.pairs import textured_pair
+    from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file
 
     layout = load_layout("matchanything_eloftr")
     write_release_file(matching_state(random_state_dict(layout, 0), *textured_pair(height, width)), layout, path)
@@ -78,7 +79,8 @@ def write_weights(path: Path, height: int, width: int) -> None:
 
 def export_onnx(checkpoint: Path, onnx: Path, height: int, width: int, log: Path) -> None:
     """``ma-trt-convert export`` (fp32, batch 1) of ``checkpoint`` to ``onnx``."""
-    command = [sys.executable, "-m", "ma_trt_convert.cli", "export", "--variant", "eloftr"]
+    command = [sys.executable, "-c", "import sys; from ma_trt_convert.cli import main; sys.exit(main())"]
+    command += ["export", "--variant", "eloftr"]
     command += ["--checkpoint", str(checkpoint), "--height", str(height), "--width", str(width)]
     command += ["--precision", "fp32", "--output", str(onnx)]
     with open(log, "w") as out:
@@ -95,7 +97,7 @@ def write_pair_bag(path: Path, pairs: int, height: int, width: int, scale: int) 
     import torch.nn.functional as F
     from std_msgs.msg import Header
 
-    from ma_trt_convert.eloftr.synthetic import textured_pair
+    from ma_trt_convert.synthetic.pairs import textured_pair
     from ma_trt_ros.ros.bag_io import write_image_bag
     from ma_trt_ros.ros.image_conversion import numpy_to_image
 

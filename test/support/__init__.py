@@ -1,1 +1,1 @@
-"""Test doubles and helpers for the node tests (importable as ``support`` from test/ and from child processes)."""
+"""Test doubles and helpers, importable as ``support`` from test/ and from the ROS tests' child processes."""
