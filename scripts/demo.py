@@ -1,7 +1,8 @@
 """``make demo``: the whole main job on a machine without GPU or downloaded weights.
 
-1. weights: synthetic ELoFTR weights in the release layout (UNTRAINED: seeded random values rescaled
-   so that the network produces matches at all; the matches mean nothing), or ``--checkpoint``;
+1. weights: ``ma-trt-convert random-checkpoint --matching``, synthetic ELoFTR weights in the release
+   layout (UNTRAINED: seeded random values rescaled so that the network produces matches at all; the
+   matches mean nothing), or ``--checkpoint``;
 2. export ELoFTR to ONNX at a small size (default 224 x 288, fp32);
 3. write a bag of image pairs (textured images, image 1 = image 0 moved by a known shift);
 4. start ``matchanything_node`` on ONNX Runtime, replay the bag through it losslessly
@@ -67,24 +68,25 @@ class Steps:
         print(f"[demo] {name}: {self.seconds[name]:.1f} s", flush=True)
 
 
-def write_weights(path: Path, height: int, width: int) -> None:
-    """Synthetic ELoFTR weights (release layout) that give matches on textured pairs of ``height`` x ``width``."""
-    from ma_trt_convert.synthetic.eloftr_weights import matching_state
-    from ma_trt_convert.synthetic.pairs import textured_pair
-    from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file
+CONVERT = [sys.executable, "-c", "import sys; from ma_trt_convert.cli import main; sys.exit(main())"]
 
-    layout = load_layout("matchanything_eloftr")
-    write_release_file(matching_state(random_state_dict(layout, 0), *textured_pair(height, width)), layout, path)
+
+def convert(arguments: list[str], log: Path) -> None:
+    """Run ``ma-trt-convert ARGUMENTS`` (this interpreter), output appended to ``log``."""
+    with open(log, "a") as out:
+        subprocess.run([*CONVERT, *arguments], check=True, stdout=out, stderr=subprocess.STDOUT)
+
+
+def write_weights(path: Path, height: int, width: int, log: Path) -> None:
+    """``ma-trt-convert random-checkpoint --matching``: synthetic ELoFTR weights (release layout) that give
+    matches on textured pairs at the network size; untrained."""
+    convert(["random-checkpoint", "--variant", "eloftr", "--output", str(path), "--matching", f"{height}x{width}"], log)
 
 
 def export_onnx(checkpoint: Path, onnx: Path, height: int, width: int, log: Path) -> None:
     """``ma-trt-convert export`` (fp32, batch 1) of ``checkpoint`` to ``onnx``."""
-    command = [sys.executable, "-c", "import sys; from ma_trt_convert.cli import main; sys.exit(main())"]
-    command += ["export", "--variant", "eloftr"]
-    command += ["--checkpoint", str(checkpoint), "--height", str(height), "--width", str(width)]
-    command += ["--precision", "fp32", "--output", str(onnx)]
-    with open(log, "w") as out:
-        subprocess.run(command, check=True, stdout=out, stderr=subprocess.STDOUT)
+    arguments = ["export", "--variant", "eloftr", "--checkpoint", str(checkpoint), "--height", str(height)]
+    convert([*arguments, "--width", str(width), "--precision", "fp32", "--output", str(onnx)], log)
 
 
 def pair_shift(index: int) -> tuple[int, int]:
@@ -329,9 +331,9 @@ def main() -> int:
     onnx = root / f"eloftr_{args.height}x{args.width}_fp32.onnx"
     if untrained:
         with steps.step("write synthetic (untrained) ELoFTR weights"):
-            write_weights(checkpoint, args.height, args.width)
+            write_weights(checkpoint, args.height, args.width, root / "convert.log")
     with steps.step("export ELoFTR to ONNX"):
-        export_onnx(checkpoint, onnx, args.height, args.width, root / "export.log")
+        export_onnx(checkpoint, onnx, args.height, args.width, root / "convert.log")
     with steps.step("write the bag of image pairs"):
         bag = root / "pairs_bag"
         shutil.rmtree(bag, ignore_errors=True)
