@@ -28,8 +28,9 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml")),
     ],
-    # the runtime (ma_trt_ros.runtime, ma-trt-match): numpy + OpenCV; each backend brings its own engine
-    install_requires=["numpy", "opencv-python-headless>=4.5", "tqdm"],
+    # the runtime (ma_trt_ros.runtime, ma-trt-match) needs numpy + OpenCV, each backend brings its own engine;
+    # ma-trt-replay and ma-trt-bag read and write bags with rosbags (pure Python)
+    install_requires=["numpy", "opencv-python-headless>=4.5", "tqdm", "rosbags>=0.11,<1"],
     extras_require={
         # export / verify / random-checkpoint: PyTorch and the ONNX tools. From PyPI, torch is the CUDA
         # build (several GB); install PyTorch's CPU build first where no GPU is needed (README).
