@@ -7,10 +7,10 @@ import logging
 import sys
 
 from ma_trt_convert import __version__
-from ma_trt_convert.cli import checkpoints, engines, export
+from ma_trt_convert.cli import checkpoints, doctor, engines, export
 from ma_trt_convert.errors import USER_ERRORS
 
-COMMAND_MODULES = (checkpoints, export, engines)
+COMMAND_MODULES = (checkpoints, export, engines, doctor)
 
 
 def build_parser() -> argparse.ArgumentParser:
