@@ -161,11 +161,6 @@ def check_cuda_python() -> Finding:
     return Finding("cuda-python", "cuda-python", True, distribution_version("cuda-bindings", "cuda-python"))
 
 
-def check_tensorrt(component: str, label: str) -> Finding:
-    """One of the TensorRT modules (``tensorrt``, ``tensorrt_rtx``, ``tensorrt_lean``)."""
-    return check_module(component, label, component)
-
-
 def ros_distro_of_wheels() -> str:
     """The ROS distribution of rclpy installed from PyPI wheels (``ros-kilted-rclpy`` -> ``kilted``)."""
     for distribution in importlib.metadata.distributions():
@@ -341,9 +336,9 @@ def take_inventory() -> Inventory:
     """Look at every component; the GPU last so that torch/pycuda (when importable) can fill it in."""
     findings = [
         check_python(),
-        check_tensorrt("tensorrt", "TensorRT (tensorrt)"),
-        check_tensorrt("tensorrt_rtx", "TensorRT-RTX (tensorrt_rtx)"),
-        check_tensorrt("tensorrt_lean", "TensorRT lean (tensorrt_lean)"),
+        check_module("tensorrt", "TensorRT (tensorrt)", "tensorrt"),
+        check_module("tensorrt_rtx", "TensorRT-RTX (tensorrt_rtx)", "tensorrt_rtx"),
+        check_module("tensorrt_lean", "TensorRT lean (tensorrt_lean)", "tensorrt_lean"),
         check_pycuda(),
         check_cuda_python(),
         check_onnxruntime(),
