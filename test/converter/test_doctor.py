@@ -182,6 +182,7 @@ def test_gpu_from_nvidia_smi_and_hopper_refused_by_rtx(
     gpu = need(report, "gpu")
     assert code == 1 and not gpu["met"]
     assert gpu["problem"].startswith("compute capability 9.0: TensorRT-RTX plans are built for 8.0 8.6 8.9 12.0")
+    assert gpu["install"] == "targets for this GPU: desktop"
     code, text = doctor(capsys, "--target", "desktop-rtx")
     gpu_row = next(line for line in text.splitlines() if line.startswith("GPU and driver"))
     assert (
@@ -214,6 +215,7 @@ def test_jetson_gpu_against_desktop_and_orin_targets(
     _, report = doctor_json(capsys, "--target", "desktop")
     assert report["gpu"]["memory"] == ""  # [N/A] is not a value
     assert need(report, "gpu")["problem"] == "compute capability 8.7 is a Jetson Orin: use a jetson-* target"
+    assert need(report, "gpu")["install"] == "targets for this GPU: jetson-orin-jp6, jetson-xavier-jp5"
     _, report = doctor_json(capsys, "--target", "jetson-orin-jp6")
     assert need(report, "gpu")["met"]
     _, report = doctor_json(capsys, "--target", "jetson-xavier-jp5")
@@ -227,7 +229,9 @@ def test_tensorrt_version_against_the_target(
 ) -> None:
     stand_in(monkeypatch, "tensorrt", "8.5.2.2")
     _, report = doctor_json(capsys, "--target", "desktop")
-    assert need(report, "tensorrt")["problem"] == "tensorrt 8.5.2.2: desktop needs 10.x or 11.x"
+    trt = need(report, "tensorrt")
+    assert trt["problem"] == "tensorrt 8.5.2.2: desktop needs 10.x or 11.x"
+    assert trt["install"].startswith("pick the target of this version, or install the one desktop needs: `pip install")
     stand_in(monkeypatch, "tensorrt", "10.7.0.23")
     _, report = doctor_json(capsys, "--target", "jetson-orin-jp6")
     trt = need(report, "tensorrt")

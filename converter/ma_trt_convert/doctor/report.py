@@ -16,11 +16,11 @@ from ma_trt_convert.doctor.checks import Inventory
 from ma_trt_convert.doctor.requirements import (
     INSTALL,
     Verdict,
-    install_step,
     is_jetson,
     judge_target,
     platform_note,
     ready,
+    remedy,
 )
 from ma_trt_convert.tensorrt.targets import TARGETS, Target
 
@@ -133,7 +133,7 @@ def _target_lines(report: Report) -> list[str]:
         for verdict in unmet:
             kind = "required" if verdict.need.required else "optional"
             lines.append(f"- {verdict.problem} ({kind}: {verdict.need.purpose}):")
-            lines.append(f"    {install_step(verdict.need.component, target)}")
+            lines.append(f"    {remedy(verdict, target, report.inventory)}")
     notes = [f"- {v.need.component}: {v.note}" for v in report.verdicts if v.note]
     machine = platform_note(target, report.inventory.jetpack)
     if machine:
@@ -204,7 +204,7 @@ def to_json(report: Report) -> dict[str, Any]:
                 "met": v.met,
                 "problem": v.problem or None,
                 "note": v.note or None,
-                "install": None if v.met or report.target is None else install_step(v.need.component, report.target),
+                "install": None if v.met or report.target is None else remedy(v, report.target, inventory),
             }
             for v in report.verdicts
         ],

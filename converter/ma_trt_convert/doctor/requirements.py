@@ -227,6 +227,19 @@ def judge_target(target: Target, inventory: Inventory, *, with_ros: bool = True)
     ]
 
 
+def remedy(verdict: Verdict, target: Target, inventory: Inventory) -> str:
+    """What to do about an unmet need: the install step, or for a GPU that does not fit, the targets that do."""
+    component = verdict.need.component
+    if component == "gpu" and inventory.gpu is not None:
+        capability = inventory.gpu.compute_capability
+        fitting = [t.name for t in TARGETS.values() if not gpu_problem(t, capability)]
+        return f"targets for this GPU: {', '.join(fitting)}" if fitting else "no target here runs on this GPU"
+    if component == target.module and inventory.findings[component].present:
+        step = install_step(component, target)
+        return f"pick the target of this version, or install the one {target.name} needs: {step}"
+    return install_step(component, target)
+
+
 def ready(verdicts: list[Verdict]) -> bool:
     """Whether every required need is met."""
     return all(v.met for v in verdicts if v.need.required)
