@@ -48,7 +48,7 @@ INSTALL: dict[str, tuple[str, str]] = {
     ),
     "tensorrt": (
         f'`pip install tensorrt` (or `pip install ".[tensorrt]"` {_IN_CHECKOUT}; NVIDIA\'s wheels, fetched from '
-        "pypi.nvidia.com; `tensorrt-cu12` / `tensorrt-cu13` pick the CUDA major)",
+        "NVIDIA's own package index; `tensorrt-cu12` / `tensorrt-cu13` pick the CUDA major)",
         "TensorRT comes with JetPack: `sudo apt install nvidia-jetpack` (or just `python3-libnvinfer`); create the "
         "venv with --system-site-packages so that `import tensorrt` finds it",
     ),
