@@ -52,12 +52,15 @@ def _summary(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(ordered), "p90": ordered[int(0.9 * (len(ordered) - 1))]}
 
 
-def measure(variant: str, runs: int, warmup: int, folder: Path) -> dict[str, object]:
+def measure(
+    variant: str, runs: int, warmup: int, folder: Path, cuda_graph: bool, precision: str | None
+) -> dict[str, object]:
     checkpoint, *rest = _weights(variant, folder)
     dinov2 = rest[0] if rest else None
-    case = CASES[variant]
+    case = {**CASES[variant], **({"precision": precision} if precision else {})}
     settings = BackendSettings(
         device="cuda",
+        cuda_graph=cuda_graph,
         dinov2=dinov2 and str(dinov2),
         precision=case["precision"],
         build_args=case["build_args"],
@@ -81,6 +84,7 @@ def measure(variant: str, runs: int, warmup: int, folder: Path) -> dict[str, obj
     return {
         "variant": variant,
         "precision": case["precision"],
+        "cuda_graph": cuda_graph,
         "build_args": case["build_args"],
         "image_size": [640, 480],
         "open_s": open_s,
@@ -96,6 +100,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--variants", nargs="+", default=list(CASES))
     parser.add_argument("--commit", help="git commit measured (default: asked from git)")
+    parser.add_argument("--cuda-graph", action="store_true", help="the torch backend's fast path (CUDA graph)")
+    parser.add_argument("--precision", choices=("fp16", "fp32"), help="both variants at this precision")
     args = parser.parse_args()
     import torch
 
@@ -111,7 +117,9 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as folder:
         for variant in args.variants:
-            report["results"].append(measure(variant, args.runs, args.warmup, Path(folder)))
+            report["results"].append(
+                measure(variant, args.runs, args.warmup, Path(folder), args.cuda_graph, args.precision)
+            )
             row = report["results"][-1]
             print(variant, json.dumps({k: round(v["median"], 2) for k, v in row["stages_ms"].items()}))
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
