@@ -90,10 +90,13 @@ def stage2_offset(
     t = torch.matmul(row0, ff1.transpose(-1, -2)).squeeze(-2)
     t9 = torch.gather(t, -1, reg_index[b])
     heat = torch.softmax(t9 / REGRESS_TEMPERATURE, dim=-1)
-    return torch.matmul(heat, _regression_grid().to(heat.device))
+    return torch.matmul(heat, _regression_grid(heat.device))
 
 
-def _regression_grid() -> torch.Tensor:
-    """float32 ``[9, 2]``: ``(x, y)`` of the row-major 3×3 grid ``{−1, 0, 1}²``."""
-    d = torch.arange(3, dtype=torch.float32) - 1.0
+def _regression_grid(device: torch.device) -> torch.Tensor:
+    """float32 ``[9, 2]`` on ``device``: ``(x, y)`` of the row-major 3×3 grid ``{−1, 0, 1}²``.
+
+    Built on ``device`` directly: a host tensor copied in would break CUDA-graph capture.
+    """
+    d = torch.arange(3, dtype=torch.float32, device=device) - 1.0
     return torch.stack([d.repeat(3), d.repeat_interleave(3)], dim=-1)

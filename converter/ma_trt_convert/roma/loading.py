@@ -15,6 +15,7 @@ import os
 import torch
 from torch import nn
 
+from ma_trt_convert.roma.folding import fold_batch_norms
 from ma_trt_convert.roma.gp import GP_SOLVERS, squaring_iterations
 from ma_trt_convert.roma.matcher import RomaMatcher
 from ma_trt_convert.weights.checkpoint import load_layout, load_release_file
@@ -102,7 +103,8 @@ def build_matcher(
     gp_solver: str,
     gp_iterations: int | None = None,
 ) -> RomaMatcher:
-    """An eval-mode :class:`RomaMatcher` with the released weights, precision applied, pos-embed baked."""
+    """An eval-mode :class:`RomaMatcher` with the released weights, BatchNorms folded into their
+    convolutions (:mod:`.folding`, before any fp16 conversion), precision applied, pos-embed baked."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if gp_solver not in GP_SOLVERS:
@@ -111,6 +113,7 @@ def build_matcher(
     state = read_release_weights(checkpoint, dinov2)
     matcher = RomaMatcher(coarse_res, upsample_res, gp_solver, iterations)
     matcher.load_state_dict(state, strict=True)
+    fold_batch_norms(matcher.eval())
     if precision == "fp16":
         apply_reference_precision(matcher)
     matcher.dinov2.bake_pos_embed(coarse_res)

@@ -112,7 +112,7 @@ class RomaMatcher(nn.Module):
         return self.upsample_res if self.upsample_res is not None else self.coarse_res
 
     def project(self, scale: int, features: torch.Tensor) -> torch.Tensor:
-        """1×1 conv (weight dtype) + BatchNorm (fp32) of one scale; returns the conv dtype."""
+        """1×1 conv (weight dtype) + BatchNorm (fp32, or folded into the conv) of one scale; returns the conv dtype."""
         conv, norm = self.proj[str(scale)]
         return batch_norm_fp32(norm, conv(features.to(conv.weight.dtype)))
 

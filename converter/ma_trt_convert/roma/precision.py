@@ -21,9 +21,13 @@ def layer_norm_fp32(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
     return F.layer_norm(x.float(), norm.normalized_shape, norm.weight.float(), norm.bias.float(), norm.eps)
 
 
-def batch_norm_fp32(norm: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
+def batch_norm_fp32(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Eval-mode BatchNorm with fp32 parameters computed in fp32, returned in ``x``'s dtype.
 
     This is what cuDNN does for an fp16 activation under autocast (fp32 statistics, fp16 in and out).
+    A norm already folded into the preceding convolution (``nn.Identity``, see :mod:`.folding`)
+    returns ``x`` unchanged, with no cast.
     """
+    if isinstance(norm, nn.Identity):
+        return x
     return norm(x.float()).to(x.dtype)

@@ -32,8 +32,9 @@ def _build_layers() -> nn.ModuleList:
 class VGG19BNFeatures(nn.Module):
     """Feature pyramid at scales 1, 2, 4, 8 (64, 128, 256, 512 channels).
 
-    Convolutions run in their weight dtype (fp16 in fp16 mode); BatchNorm keeps fp32 parameters and
-    computes in fp32, returning the conv dtype (what cuDNN does for an fp16 input under autocast).
+    Convolutions run in their weight dtype (fp16 in fp16 mode). An unfolded BatchNorm keeps fp32
+    parameters and computes in fp32, returning the conv dtype (what cuDNN does for an fp16 input under
+    autocast); the built module has every BatchNorm folded into its convolution (:mod:`.folding`).
     """
 
     def __init__(self) -> None:

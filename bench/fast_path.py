@@ -1,0 +1,374 @@
+"""The torch fast path against our export modules and the upstream references, on one GPU, in one process.
+
+    python bench/fast_path.py --variant roma --out roma.json [--profile roma_profile.txt]
+    python bench/fast_path.py --variant eloftr --out eloftr.json
+
+Seeded synthetic weights (RoMa: the release layout at random; ELoFTR: rescaled so that textured pairs
+give hundreds of matches, :mod:`ma_trt_convert.eloftr.synthetic`). Measured and written as JSON:
+
+* fidelity gate: the fast path's deviation from the fp32 reference against the reference's own fp16
+  deviation from its fp32 (RoMa: warp error in pixels at the output resolution, median / p99 / max,
+  and certainty |Δ|, both directions; ELoFTR: match-set Jaccard and keypoint error on shared matches);
+* latency, CUDA events, median / p90 / p99 over ``--repeats`` calls after warm-up, batch 1: the
+  reference, our export module eager, the fast runner (CUDA graph) and the fast runner with one
+  rewrite left out at a time;
+* throughput of the fast runner at batch 4 and 8 (pairs per second);
+* start-up time of the fast runner (copy, rewrites, warm-up, capture) and its peak GPU memory;
+* per-stage time of the fast module run eagerly (CUDA events around each stage; launch gaps included),
+  FLOPs per stage (``torch.utils.flop_counter``), and with ``--profile`` the top CUDA kernels.
+
+References (installed from wheels, see ``bench/gpu_batch.sh``): ``romatch`` 0.1.2 driven as
+``bench/roma_gpu_parity.py`` does; ``efficientloftr-inference`` 0.1.1 with MatchAnything's coarse rule
+(``test/converter/eloftr_oracle.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+BENCH = Path(__file__).resolve().parent
+sys.path[:0] = [str(BENCH.parent / "converter"), str(BENCH.parent / "test"), str(BENCH.parent / "test" / "converter")]
+sys.path.insert(0, str(BENCH))
+
+from bench_timing import peak_memory_mb, run_facts, stage_medians, time_cuda  # noqa: E402
+
+from ma_trt_convert.fast import build_fast_runner  # noqa: E402
+
+BATCHES = (4, 8)
+
+
+def _guard(report: dict, key: str, fn: Callable[[], object]) -> object:
+    """``report[key] = fn()``, or the error text if it raises (one failure must not lose the run)."""
+    try:
+        report[key] = fn()
+    except Exception as error:  # recorded in the report, the run goes on
+        report[key] = {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()[-3000:]}
+        print(f"[{key}] FAILED: {error}", flush=True)
+    return report[key]
+
+
+def _flops(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> dict[str, float]:
+    """GFLOPs of one forward per top-level sub-module (matmul, conv, attention; grid_sample not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.inference_mode(), FlopCounterMode(display=False, depth=3) as counter:
+        module(*inputs)
+    flops = counter.get_flop_counts()
+    return {name: sum(ops.values()) / 1e9 for name, ops in flops.items() if name.count(".") <= 2}
+
+
+def _profile(fn: Callable[[], object], path: Path) -> None:
+    """Top CUDA kernels of three calls of ``fn`` (eager), as a text table."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(3):
+            fn()
+        torch.cuda.synchronize()
+    path.write_text(prof.key_averages().table(sort_by="cuda_time_total", row_limit=40, max_name_column_width=90))
+
+
+def _runner_report(export_module: torch.nn.Module, precision: str, args: argparse.Namespace, **options: object) -> dict:
+    """Start-up, GPU memory and batch-1 latency of one fast-runner configuration.
+
+    Memory (MB, above what the process held before the build): ``build_peak`` (includes the private
+    copy of the export module before its fp16 conversion), ``held`` and ``reserved`` after the build
+    (weights, static buffers, the CUDA graph's private pool), ``run_peak`` (allocated at the peak of
+    three calls).
+    """
+    torch.cuda.empty_cache()
+    inputs = tuple(x.cuda() for x in export_module.example_inputs(1))
+    torch.cuda.synchronize()
+    base, base_reserved = torch.cuda.memory_allocated(), torch.cuda.memory_reserved()
+    torch.cuda.reset_peak_memory_stats()
+    runner = build_fast_runner(export_module, device="cuda", precision=precision, **options)
+    torch.cuda.synchronize()
+    memory = {
+        "build_peak": (torch.cuda.max_memory_allocated() - base) / 2**20,
+        "held": (torch.cuda.memory_allocated() - base) / 2**20,
+        "reserved": (torch.cuda.memory_reserved() - base_reserved) / 2**20,
+    }
+    torch.cuda.reset_peak_memory_stats()
+    for _ in range(3):
+        runner(*inputs)
+    torch.cuda.synchronize()
+    memory["run_peak"] = (torch.cuda.max_memory_allocated() - base) / 2**20
+    report = {
+        "startup_s": runner.startup_s,
+        "memory_mb": memory,
+        "latency_ms": time_cuda(lambda: runner(*inputs), warmup=args.warmup, repeats=args.repeats),
+    }
+    runner = None
+    torch.cuda.empty_cache()
+    return report
+
+
+def _throughput(export_module: torch.nn.Module, precision: str, args: argparse.Namespace) -> dict:
+    """Pairs per second of the fast runner (CUDA graph) at each batch size of :data:`BATCHES`."""
+    runner = build_fast_runner(export_module, device="cuda", precision=precision)
+    out = {}
+    for batch in BATCHES:
+        inputs = tuple(x.cuda() for x in export_module.example_inputs(batch))
+        stats = time_cuda(lambda inputs=inputs: runner(*inputs), warmup=3, repeats=max(20, args.repeats // 5))
+        out[str(batch)] = {"latency_ms": stats, "pairs_per_s": 1000 * batch / stats["median"]}
+    runner = None
+    torch.cuda.empty_cache()
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- RoMa
+
+
+def bench_roma(args: argparse.Namespace, report: dict) -> None:
+    """Everything for RoMa at ``--coarse-res`` / ``--upsample-res``; fills ``report``."""
+    from oracles.roma_reference import build_reference, match_reference
+    from roma_gpu_parity import compare, write_synthetic_release
+
+    from ma_trt_convert.roma import build_export_module
+
+    coarse, up = args.coarse_res, args.upsample_res
+    report.update({"variant": "roma", "coarse_res": coarse, "upsample_res": up})
+    torch.backends.cuda.matmul.allow_tf32 = False
+    with tempfile.TemporaryDirectory() as tmp:
+        roma_path, dinov2_path, roma_state, dinov2_state = write_synthetic_release(Path(tmp), args.seed)
+        start = time.perf_counter()
+        ours32 = build_export_module(roma_path, dinov2_path, coarse_res=coarse, upsample_res=up).cuda()
+        ours16 = build_export_module(
+            roma_path, dinov2_path, coarse_res=coarse, upsample_res=up, precision="fp16"
+        ).cuda()
+        report["export_modules_build_s"] = time.perf_counter() - start
+    gen = torch.Generator().manual_seed(args.seed)
+    images = tuple(torch.rand(1, 3, s, s, generator=gen).cuda() for s in (coarse, coarse, up, up))
+    names = ours32.output_names
+
+    def as_dict(outputs: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
+        return dict(zip(names, outputs, strict=True))
+
+    ref = {}
+    for precision, dtype, cudnn_tf32 in (("fp32", torch.float32, False), ("fp16", torch.float16, True)):
+        torch.backends.cudnn.allow_tf32 = cudnn_tf32
+        model = build_reference(
+            roma_state, dinov2_state, coarse_res=coarse, upsample_res=up, amp_dtype=dtype, device="cuda"
+        )
+        ref[precision] = match_reference(model, *images)
+        if precision == "fp16":
+            _guard(
+                report,
+                "reference_fp16_latency_ms",
+                lambda model=model: time_cuda(lambda: match_reference(model, *images), warmup=3, repeats=args.repeats),
+            )
+        del model
+        torch.cuda.empty_cache()
+    torch.backends.cudnn.allow_tf32 = False
+    fidelity: dict[str, object] = {"reference_fp16_vs_reference_fp32": compare(ref["fp16"], ref["fp32"], up)}
+    with torch.inference_mode():
+        fidelity["export_fp32_vs_reference_fp32"] = compare(as_dict(ours32(*images)), ref["fp32"], up)
+    for precision in ("fp32", "fp16"):
+        key = f"fast_{precision}_vs_reference_fp32"
+        _guard(
+            fidelity,
+            key,
+            lambda precision=precision: compare(
+                as_dict(build_fast_runner(ours32, precision=precision)(*images)), ref["fp32"], up
+            ),
+        )
+    report["fidelity"] = fidelity
+    torch.backends.cudnn.allow_tf32 = True
+    with torch.inference_mode():
+        report["export_fp16_eager_latency_ms"] = time_cuda(
+            lambda: ours16(*images), warmup=3, repeats=max(20, args.repeats // 5)
+        )
+        weights_mb = sum(p.numel() * p.element_size() for p in ours16.parameters()) / 2**20
+        activations = peak_memory_mb(lambda: ours16(*images))
+        report["export_fp16_eager_memory_mb"] = {
+            "weights": weights_mb,
+            "activation_peak": activations["peak_above_start_mb"],
+        }
+    ours16 = None
+    torch.cuda.empty_cache()
+    configs = {
+        "fast_fp16": {},
+        "fast_fp16_no_cuda_graph": {"cuda_graph": False},
+        "fast_fp16_gp_newton_schulz": {"gp": "export"},
+        "fast_fp16_nchw": {"channels_last": False},
+        "fast_fp32": {"precision": "fp32"},
+    }
+    for name, options in configs.items():
+        options = dict(options)
+        precision = str(options.pop("precision", "fp16"))
+        _guard(
+            report,
+            name,
+            lambda precision=precision, options=options: _runner_report(ours32, precision, args, **options),
+        )
+    _guard(report, "fast_fp16_throughput", lambda: _throughput(ours32, "fp16", args))
+
+    def stages() -> dict[str, object]:
+        runner = build_fast_runner(ours32, precision="fp16", cuda_graph=False)
+        m = runner.module.matcher
+        named = {"dinov2": m.dinov2, "vgg (both passes)": m.vgg, "gp": m.gp, "coordinate_decoder": m.coordinate_decoder}
+        named.update({f"refiner {s} (both passes)": r for s, r in m.refiners.items()})
+        out: dict[str, object] = {"eager_stage_ms": stage_medians(lambda: runner(*images), named)}
+        out["eager_total_ms"] = time_cuda(lambda: runner(*images), warmup=2, repeats=20)["median"]
+        out["gflops"] = _flops(runner.module, images)
+        if args.profile:
+            _profile(lambda: runner(*images), Path(args.profile))
+        return out
+
+    _guard(report, "fast_fp16_stages", stages)
+
+
+# --------------------------------------------------------------------------------------------- ELoFTR
+
+
+def _match_sets(cells: torch.Tensor, valid: torch.Tensor, kp0: torch.Tensor, kp1: torch.Tensor) -> dict:
+    """``{(cell0, cell1): (kp0, kp1)}`` of the valid rows of one pair's outputs."""
+    rows = valid[0].nonzero().flatten().tolist()
+    return {tuple(cells[0, r].tolist()): (kp0[0, r], kp1[0, r]) for r in rows}
+
+
+def _oracle_sets(matches: object) -> dict:
+    return {
+        (int(i), int(j)): (k0, k1)
+        for i, j, k0, k1 in zip(matches.i, matches.j, matches.keypoints0, matches.keypoints1, strict=True)
+    }
+
+
+def _set_deviation(candidate: dict, reference: dict) -> dict[str, object]:
+    """Jaccard of the match sets and keypoint error (px, Euclidean) on the shared matches."""
+    shared = candidate.keys() & reference.keys()
+    union = candidate.keys() | reference.keys()
+    out: dict[str, object] = {
+        "matches": len(candidate),
+        "reference_matches": len(reference),
+        "shared": len(shared),
+        "jaccard": len(shared) / len(union) if union else None,
+    }
+    for index, name in ((0, "keypoints0_error_px"), (1, "keypoints1_error_px")):
+        if shared:
+            errors = torch.stack(
+                [(candidate[k][index].float().cpu() - reference[k][index].float().cpu()).norm() for k in shared]
+            )
+            out[name] = {
+                "median": errors.median().item(),
+                "p99": torch.quantile(errors.double(), 0.99).item(),
+                "max": errors.max().item(),
+            }
+    return out
+
+
+def bench_eloftr(args: argparse.Namespace, report: dict) -> None:
+    """Everything for ELoFTR at ``--height`` × ``--width``; fills ``report``."""
+    from eloftr_oracle import build_oracle, oracle_match
+
+    from ma_trt_convert.checkpoint import load_layout, random_state_dict, write_release_file
+    from ma_trt_convert.eloftr import build_export_module
+    from ma_trt_convert.eloftr.synthetic import matching_state, textured_pair
+
+    height, width = args.height, args.width
+    report.update({"variant": "eloftr", "height": height, "width": width, "threshold": args.threshold})
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    image0, image1 = textured_pair(height, width)
+    layout = load_layout("matchanything_eloftr")
+    state = matching_state(random_state_dict(layout, args.seed), image0, image1)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "matchanything_eloftr.ckpt"
+        write_release_file(state, layout, path)
+        ours32 = build_export_module(path, height=height, width=width, threshold=args.threshold).cuda()
+        ours16 = build_export_module(
+            path, height=height, width=width, threshold=args.threshold, precision="fp16"
+        ).cuda()
+    pair = (image0.cuda(), image1.cuda())
+    oracle = build_oracle(state, args.threshold, max(height, width)).cuda()
+
+    def run_oracle(autocast: bool) -> object:
+        with torch.autocast("cuda", dtype=torch.float16, enabled=autocast):
+            return oracle_match(oracle, *pair)
+
+    def ours_sets(outputs: tuple[torch.Tensor, ...]) -> dict:
+        kp0, kp1, _conf, valid, _n, cells = outputs
+        return _match_sets(cells, valid, kp0, kp1)
+
+    with torch.inference_mode():
+        sets = {"export_fp32": ours_sets(ours32(*pair)), "export_fp16": ours_sets(ours16(*pair))}
+    for precision in ("fp32", "fp16"):
+        _guard(sets, f"fast_{precision}", lambda p=precision: ours_sets(build_fast_runner(ours32, precision=p)(*pair)))
+    _guard(sets, "reference_fp32", lambda: _oracle_sets(run_oracle(False)))
+    _guard(sets, "reference_fp16", lambda: _oracle_sets(run_oracle(True)))
+    fidelity: dict[str, object] = {}
+    for base in ("reference_fp32", "export_fp32"):
+        for name in ("reference_fp16", "export_fp32", "export_fp16", "fast_fp32", "fast_fp16"):
+            if name != base and "error" not in sets[name] and "error" not in sets[base]:
+                fidelity[f"{name}_vs_{base}"] = _set_deviation(sets[name], sets[base])
+    report["fidelity"] = fidelity
+    _guard(
+        report,
+        "reference_fp32_latency_ms",
+        lambda: time_cuda(lambda: run_oracle(False), warmup=5, repeats=args.repeats),
+    )
+    _guard(
+        report, "reference_fp16_latency_ms", lambda: time_cuda(lambda: run_oracle(True), warmup=5, repeats=args.repeats)
+    )
+    with torch.inference_mode():
+        report["export_fp32_eager_latency_ms"] = time_cuda(lambda: ours32(*pair), warmup=5, repeats=args.repeats)
+        report["export_fp16_eager_latency_ms"] = time_cuda(lambda: ours16(*pair), warmup=5, repeats=args.repeats)
+    configs = {"fast_fp16": ("fp16", True), "fast_fp32": ("fp32", True), "fast_fp16_no_cuda_graph": ("fp16", False)}
+    for name, (precision, graph) in configs.items():
+        _guard(
+            report,
+            name,
+            lambda precision=precision, graph=graph: _runner_report(ours32, precision, args, cuda_graph=graph),
+        )
+    _guard(report, "fast_fp16_throughput", lambda: _throughput(ours32, "fp16", args))
+
+    def stages() -> dict[str, object]:
+        runner = build_fast_runner(ours32, precision="fp16", cuda_graph=False)
+        m = runner.module
+        named = {"backbone": m.backbone, "coarse_transformer": m.loftr_coarse, "fine_preprocess": m.fine_preprocess}
+        out: dict[str, object] = {"eager_stage_ms": stage_medians(lambda: runner(*pair), named)}
+        out["eager_total_ms"] = time_cuda(lambda: runner(*pair), warmup=2, repeats=20)["median"]
+        out["gflops"] = _flops(runner.module, pair)
+        if args.profile:
+            _profile(lambda: runner(*pair), Path(args.profile))
+        return out
+
+    _guard(report, "fast_fp16_stages", stages)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variant", choices=("roma", "eloftr"), required=True)
+    parser.add_argument("--out", required=True, help="JSON report path")
+    parser.add_argument("--profile", help="write the top CUDA kernels of the eager fast fp16 module here")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=100)
+    parser.add_argument("--coarse-res", type=int, default=560)
+    parser.add_argument("--upsample-res", type=int, default=864)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--threshold", type=float, default=0.1)
+    args = parser.parse_args(argv)
+    report: dict[str, object] = {**run_facts(), "repeats": args.repeats, "warmup": args.warmup, "seed": args.seed}
+    try:
+        (bench_roma if args.variant == "roma" else bench_eloftr)(args, report)
+    finally:
+        Path(args.out).write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print(json.dumps(report, default=str)[:8000])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""RoMa fast path: fused attention and LayerNorm, a direct GP solve, channels-last convolutions.
+
+Rewrites applied to a private copy of a :class:`~ma_trt_convert.roma.export_module.RomaExportModule`
+(BatchNorms are folded into the convolutions by the export build already):
+
+* attention in DINOv2 and the coordinate decoder through ``scaled_dot_product_attention`` (one fused
+  kernel instead of fp16 scores, an fp32 softmax over ``[2B, heads, N, N]`` and two casts);
+* LayerNorm as one fused kernel when the residual stream has the norm's dtype (DINOv2 in fp16: the
+  kernel keeps fp32 statistics, as the export module's explicit fp32 LayerNorm does);
+* the GP system ``(K_yy + σI)·W = f`` solved by Cholesky factorisation and two triangular solves, in
+  fp32, as the reference does (romatch), instead of the export graph's 15 Newton–Schulz steps
+  (``gp="export"`` keeps the export module's solver);
+* convolution weights in channels-last layout, which fp16 tensor-core convolutions use natively
+  (``channels_last=False`` keeps NCHW).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ma_trt_convert.fast.retype import retype_all
+from ma_trt_convert.roma.export_module import RomaExportModule
+from ma_trt_convert.roma.folding import fold_batch_norms
+from ma_trt_convert.roma.gp import GaussianProcess
+from ma_trt_convert.roma.loading import apply_reference_precision
+from ma_trt_convert.roma.precision import layer_norm_fp32, linear
+from ma_trt_convert.roma.transformer import SelfAttention, TransformerBlock
+
+GP_CHOICES = ("cholesky", "export")
+
+
+class SdpaSelfAttention(SelfAttention):
+    """:class:`SelfAttention` through the fused kernel (scale ``head_dim**-0.5``, as the original)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Tokens ``[B, N, dim]`` → ``[B, N, dim]`` in the ``proj`` weight dtype."""
+        B, N, C = x.shape
+        qkv = linear(self.qkv, x).reshape(B, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
+        return linear(self.proj, out.transpose(1, 2).reshape(B, N, C))
+
+
+def _layer_norm(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
+    """LayerNorm with fp32 statistics: fused when ``x`` has the norm's dtype, else the explicit fp32 form."""
+    if x.dtype == norm.weight.dtype:
+        return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+    return layer_norm_fp32(norm, x)
+
+
+class FusedNormTransformerBlock(TransformerBlock):
+    """:class:`TransformerBlock` whose LayerNorms skip the fp32 round trip when the dtypes allow."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.ls1(self.attn(_layer_norm(self.norm1, x))).to(x.dtype)
+        return x + self.ls2(self.mlp(_layer_norm(self.norm2, x))).to(x.dtype)
+
+
+class CholeskyGaussianProcess(GaussianProcess):
+    """:class:`GaussianProcess` solved by Cholesky factorisation (fp32, no host synchronisation)."""
+
+    def solve(self, mat: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+        """``mat^{-1}·rhs`` for SPD ``mat`` ``[B, N, N]`` and ``rhs`` ``[B, N, D]``, fp32."""
+        chol, _ = torch.linalg.cholesky_ex(mat)
+        half = torch.linalg.solve_triangular(chol, rhs, upper=False)
+        return torch.linalg.solve_triangular(chol.mT, half, upper=True)
+
+
+def to_precision(module: RomaExportModule, precision: str) -> None:
+    """Give an fp32 export module the reference's fp16 regions (as ``build_export_module(precision="fp16")``).
+
+    Raises:
+        ValueError: the module is fp16 and fp32 is asked (its weights are already rounded).
+    """
+    if precision == module.precision:
+        return
+    if module.precision != "fp32":
+        raise ValueError(f"an {module.precision} RoMa module cannot run as {precision}: build it in fp32")
+    apply_reference_precision(module.matcher)
+    module.matcher.dinov2.bake_pos_embed(module.matcher.coarse_res)
+    module.precision = precision
+
+
+def prepare(
+    module: RomaExportModule, precision: str, *, gp: str = "cholesky", channels_last: bool = True
+) -> RomaExportModule:
+    """Rewrite a private copy of a RoMa export module in place for speed; returns it.
+
+    Args:
+        module: the copy (modified).
+        precision: ``"fp32"`` or ``"fp16"`` (see :func:`to_precision`).
+        gp: ``"cholesky"`` (direct solve) or ``"export"`` (the export module's iterative solver).
+        channels_last: store convolution weights channels-last.
+    """
+    if gp not in GP_CHOICES:
+        raise ValueError(f"gp must be one of {GP_CHOICES}, got {gp!r}")
+    to_precision(module, precision)
+    matcher = module.matcher
+    fold_batch_norms(matcher)
+    retype_all(matcher, SelfAttention, SdpaSelfAttention)
+    retype_all(matcher, TransformerBlock, FusedNormTransformerBlock)
+    if gp == "cholesky":
+        retype_all(matcher, GaussianProcess, CholeskyGaussianProcess)
+    if channels_last:
+        module.to(memory_format=torch.channels_last)
+    return module

@@ -1,0 +1,136 @@
+"""Static-shape runner: the prepared module, optionally captured as one CUDA graph per input shape.
+
+A CUDA graph replays every kernel of a forward pass with a single launch, which removes the launch
+overhead that dominates small models (ELoFTR) and the host work between kernels. Capture needs a
+forward pass with no host synchronisation and no host tensors copied in; the ports are written so.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import torch
+from torch import nn
+
+PRECISIONS = ("fp32", "fp16")
+WARMUP_CALLS = 2
+
+Shapes = tuple[tuple[int, ...], ...]
+
+
+class _Graph:
+    """One captured forward pass: static input buffers, the graph, and its output tensors."""
+
+    def __init__(self, module: nn.Module, inputs: tuple[torch.Tensor, ...], pool: tuple[int, int] | None) -> None:
+        self.inputs = tuple(x.clone() for x in inputs)
+        device = inputs[0].device
+        cudnn = torch.backends.cudnn
+        # cuDNN autotunes each convolution during warm-up; capture must run with the same flags so
+        # that it reuses the tuned algorithms (the TF32 setting is the caller's)
+        with cudnn.flags(enabled=True, benchmark=True, deterministic=cudnn.deterministic, allow_tf32=cudnn.allow_tf32):
+            side = torch.cuda.Stream(device=device)
+            side.wait_stream(torch.cuda.current_stream(device))
+            with torch.cuda.stream(side):
+                for _ in range(WARMUP_CALLS):
+                    module(*self.inputs)
+            torch.cuda.current_stream(device).wait_stream(side)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph, pool=pool):
+                self.outputs = tuple(module(*self.inputs))
+
+    def __call__(self, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        for buffer, x in zip(self.inputs, inputs, strict=True):
+            buffer.copy_(x, non_blocking=True)
+        self.graph.replay()
+        return tuple(out.clone() for out in self.outputs)
+
+
+class FastRunner:
+    """Callable with the export module's inputs and outputs, run on ``device``.
+
+    Attributes:
+        input_names, output_names: the export module's names, in call and return order.
+        module: the prepared (rewritten) module that runs, in eval mode.
+        device: where inputs are copied to and outputs live.
+        cuda_graph: whether calls replay captured CUDA graphs (one per distinct input shape, captured
+            on first use of that shape; the batch-1 graph is captured by :func:`build_fast_runner`).
+        startup_s: seconds :func:`build_fast_runner` took (copy, rewrites, warm-up, capture).
+
+    Outputs are fresh tensors on every call (copied out of the graph's buffers), so a caller may keep
+    them across calls. Not thread-safe: one call at a time.
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        input_names: tuple[str, ...],
+        output_names: tuple[str, ...],
+        device: torch.device,
+        cuda_graph: bool,
+    ) -> None:
+        self.module = module
+        self.input_names = tuple(input_names)
+        self.output_names = tuple(output_names)
+        self.device = device
+        self.cuda_graph = cuda_graph and device.type == "cuda"
+        self.startup_s = 0.0
+        self._graphs: dict[Shapes, _Graph] = {}
+        self._pool = torch.cuda.graph_pool_handle() if self.cuda_graph else None
+
+    @torch.inference_mode()
+    def __call__(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Run on ``inputs`` (shapes and dtypes as the export module's ``forward``; any device)."""
+        if len(inputs) != len(self.input_names):
+            raise ValueError(f"expected {len(self.input_names)} inputs {self.input_names}, got {len(inputs)}")
+        inputs = tuple(x.to(self.device, non_blocking=True) for x in inputs)
+        if not self.cuda_graph:
+            return tuple(self.module(*inputs))
+        shapes = tuple(tuple(x.shape) for x in inputs)
+        graph = self._graphs.get(shapes)
+        if graph is None:
+            graph = self._graphs[shapes] = _Graph(self.module, inputs, self._pool)
+        return graph(inputs)
+
+
+def build_fast_runner(
+    export_module: nn.Module,
+    *,
+    device: str = "cuda",
+    precision: str = "fp16",
+    cuda_graph: bool = True,
+    **options: object,
+) -> FastRunner:
+    """Rewrite a copy of ``export_module`` for speed and wrap it in a :class:`FastRunner`.
+
+    Args:
+        export_module: a RoMa or ELoFTR export module (``ma_trt_convert.variant_models.build_module``);
+            it is not modified.
+        device: torch device to run on (``"cuda"``, ``"cuda:1"``, ``"cpu"``).
+        precision: ``"fp32"`` or ``"fp16"``; an fp32 export module is converted to the variant's fp16
+            regions, an fp16 one cannot be run as fp32 (its weights are already rounded).
+        cuda_graph: capture and replay CUDA graphs (ignored off CUDA).
+        options: variant-specific switches passed to its preparer (e.g. RoMa's ``gp``,
+            ``channels_last``; see :mod:`.roma`), for measuring each rewrite on its own.
+
+    Returns:
+        The runner, with the batch-1 graph already captured (so start-up cost is paid here).
+
+    Raises:
+        ValueError: unknown precision, or fp32 asked of an fp16 module.
+        KeyError: no fast path is registered for the module's type.
+    """
+    from ma_trt_convert.fast.variants import preparer_for
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    start = time.perf_counter()
+    target = torch.device(device)
+    prepare = preparer_for(export_module)
+    module = prepare(copy.deepcopy(export_module), precision, **options).to(target).eval().requires_grad_(False)
+    runner = FastRunner(module, export_module.input_names, export_module.output_names, target, cuda_graph)
+    if runner.cuda_graph:
+        runner(*export_module.example_inputs(1))
+        torch.cuda.synchronize(target)
+    runner.startup_s = time.perf_counter() - start
+    return runner

@@ -1,0 +1,34 @@
+"""The one place that maps an export-module type to its fast-path rewrite.
+
+A preparer takes a private copy of the export module and the wanted precision and returns the module
+to run (same inputs and outputs as the export module's ``forward``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from ma_trt_convert.eloftr.matcher import ELoFTRMatcher
+from ma_trt_convert.fast import eloftr, roma
+from ma_trt_convert.roma.export_module import RomaExportModule
+
+Preparer = Callable[..., nn.Module]
+
+PREPARERS: dict[type[nn.Module], Preparer] = {
+    RomaExportModule: roma.prepare,
+    ELoFTRMatcher: eloftr.prepare,
+}
+
+
+def preparer_for(module: nn.Module) -> Preparer:
+    """The preparer registered for ``module``'s type (or a base class of it).
+
+    Raises:
+        KeyError: none is registered.
+    """
+    for cls in type(module).__mro__:
+        if cls in PREPARERS:
+            return PREPARERS[cls]
+    raise KeyError(f"no fast path for {type(module).__name__}; known: {', '.join(c.__name__ for c in PREPARERS)}")
