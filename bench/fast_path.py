@@ -46,13 +46,31 @@ from ma_trt_convert.fast import build_fast_runner  # noqa: E402
 BATCHES = (4, 8)
 
 
+class Report(dict):
+    """The JSON report, rewritten to ``path`` after every measured item (a run cut short keeps its numbers)."""
+
+    def __init__(self, path: Path, **facts: object) -> None:
+        super().__init__(facts)
+        self.path = path
+
+    def save(self) -> None:
+        self.path.write_text(json.dumps(self, indent=2, default=str) + "\n")
+
+
+_ROOT: list[Report] = []
+
+
 def _guard(report: dict, key: str, fn: Callable[[], object]) -> object:
     """``report[key] = fn()``, or the error text if it raises (one failure must not lose the run)."""
+    start = time.perf_counter()
     try:
         report[key] = fn()
     except Exception as error:  # recorded in the report, the run goes on
         report[key] = {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()[-3000:]}
         print(f"[{key}] FAILED: {error}", flush=True)
+    print(f"[{key}] {time.perf_counter() - start:.1f} s", flush=True)
+    for root in _ROOT:
+        root.save()
     return report[key]
 
 
@@ -361,11 +379,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--threshold", type=float, default=0.1)
     args = parser.parse_args(argv)
-    report: dict[str, object] = {**run_facts(), "repeats": args.repeats, "warmup": args.warmup, "seed": args.seed}
+    report = Report(Path(args.out), **run_facts(), repeats=args.repeats, warmup=args.warmup, seed=args.seed)
+    _ROOT.append(report)
     try:
         (bench_roma if args.variant == "roma" else bench_eloftr)(args, report)
     finally:
-        Path(args.out).write_text(json.dumps(report, indent=2, default=str) + "\n")
+        report.save()
     print(json.dumps(report, default=str)[:8000])
     return 0
 
