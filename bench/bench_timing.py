@@ -108,12 +108,17 @@ def peak_memory_mb(fn: Callable[[], object]) -> dict[str, float]:
 
 def run_facts() -> dict[str, str]:
     """Device, software versions, UTC date and git commit of this run."""
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = (REPO / "COMMIT").read_text().strip() if (REPO / "COMMIT").exists() else "unknown"
+    # a copy of the tree sent to a GPU machine carries its commit in a COMMIT file (it may sit inside
+    # another checkout, whose HEAD git would report)
+    if (REPO / "COMMIT").exists():
+        commit = (REPO / "COMMIT").read_text().strip()
+    else:
+        try:
+            commit = subprocess.run(
+                ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+            ).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            commit = "unknown"
     return {
         "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "commit": commit,

@@ -189,19 +189,21 @@ def bench_roma(args: argparse.Namespace, report: dict) -> None:
         del model
         torch.cuda.empty_cache()
     torch.backends.cudnn.allow_tf32 = False
-    fidelity: dict[str, object] = {"reference_fp16_vs_reference_fp32": compare(ref["fp16"], ref["fp32"], up)}
+    outputs = {"reference_fp32": ref["fp32"], "reference_fp16": ref["fp16"]}
     with torch.inference_mode():
-        fidelity["export_fp32_vs_reference_fp32"] = compare(as_dict(ours32(*images)), ref["fp32"], up)
+        outputs["export_fp32"] = as_dict(ours32(*images))
+        outputs["export_fp16"] = as_dict(ours16(*images))
     for precision in ("fp32", "fp16"):
-        key = f"fast_{precision}_vs_reference_fp32"
         _guard(
-            fidelity,
-            key,
-            lambda precision=precision: compare(
-                as_dict(build_fast_runner(ours32, precision=precision)(*images)), ref["fp32"], up
-            ),
+            outputs, f"fast_{precision}", lambda p=precision: as_dict(build_fast_runner(ours32, precision=p)(*images))
         )
+    fidelity: dict[str, object] = {}
+    for base in ("reference_fp32", "export_fp32"):
+        for name in ("reference_fp16", "export_fp32", "export_fp16", "fast_fp32", "fast_fp16"):
+            if name != base and "error" not in outputs[name]:
+                fidelity[f"{name}_vs_{base}"] = compare(outputs[name], outputs[base], up)
     report["fidelity"] = fidelity
+    outputs = None
     torch.backends.cudnn.allow_tf32 = True
     with torch.inference_mode():
         report["export_fp16_eager_latency_ms"] = time_cuda(
@@ -220,6 +222,7 @@ def bench_roma(args: argparse.Namespace, report: dict) -> None:
         "fast_fp16_no_cuda_graph": {"cuda_graph": False},
         "fast_fp16_gp_newton_schulz": {"gp": "export"},
         "fast_fp16_nchw": {"channels_last": False},
+        "fast_fp16_grid_sample_correlation": {"correlation": "export"},
         "fast_fp32": {"precision": "fp32"},
     }
     for name, options in configs.items():
@@ -342,13 +345,16 @@ def bench_eloftr(args: argparse.Namespace, report: dict) -> None:
     with torch.inference_mode():
         report["export_fp32_eager_latency_ms"] = time_cuda(lambda: ours32(*pair), warmup=5, repeats=args.repeats)
         report["export_fp16_eager_latency_ms"] = time_cuda(lambda: ours16(*pair), warmup=5, repeats=args.repeats)
-    configs = {"fast_fp16": ("fp16", True), "fast_fp32": ("fp32", True), "fast_fp16_no_cuda_graph": ("fp16", False)}
-    for name, (precision, graph) in configs.items():
-        _guard(
-            report,
-            name,
-            lambda precision=precision, graph=graph: _runner_report(ours32, precision, args, cuda_graph=graph),
-        )
+    configs = {
+        "fast_fp16": {},
+        "fast_fp16_no_cuda_graph": {"cuda_graph": False},
+        "fast_fp16_nchw": {"channels_last": False},
+        "fast_fp32": {"precision": "fp32"},
+    }
+    for name, options in configs.items():
+        options = dict(options)
+        precision = str(options.pop("precision", "fp16"))
+        _guard(report, name, lambda p=precision, o=options: _runner_report(ours32, p, args, **o))
     _guard(report, "fast_fp16_throughput", lambda: _throughput(ours32, "fp16", args))
 
     def stages() -> dict[str, object]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import torch
 
+from ma_trt_convert.eloftr.coarse_matching import dual_softmax
 from ma_trt_convert.eloftr.fine_preprocess import WINDOW
 
 SLICE = 8
@@ -66,7 +67,7 @@ def stage1_argmax(w0: torch.Tensor, w1: torch.Tensor) -> tuple[torch.Tensor, tor
     # upstream divides both sides by √C = 8; a power-of-two scale is exact, so it is applied once
     # (as 1/C) to the small image-0 side instead of copying the large image-1 windows
     s = torch.matmul(w0[..., :feat] / c, w1[..., :feat].transpose(-1, -2)).float()
-    p = torch.softmax(s, dim=-2) * torch.softmax(s, dim=-1)
+    p = dual_softmax(s)
     side = WINDOW + 2
     inner = p.unflatten(-1, (side, side))[..., 1:-1, 1:-1].flatten(-3)
     best = inner.argmax(dim=-1)

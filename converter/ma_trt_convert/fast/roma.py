@@ -10,8 +10,12 @@ Rewrites applied to a private copy of a :class:`~ma_trt_convert.roma.export_modu
 * the GP system ``(K_yy + σI)·W = f`` solved by Cholesky factorisation and two triangular solves, in
   fp32, as the reference does (romatch), instead of the export graph's 15 Newton–Schulz steps
   (``gp="export"`` keeps the export module's solver);
-* convolution weights in channels-last layout, which fp16 tensor-core convolutions use natively
-  (``channels_last=False`` keeps NCHW).
+* the local correlation of the refiners from dot products gathered at whole-pixel positions
+  (:mod:`.correlation`; ``correlation="export"`` keeps the row-wise ``grid_sample`` form);
+* VGG and DINOv2 convolution weights in channels-last layout, which fp16 tensor-core convolutions use
+  natively (``channels_last=False`` keeps NCHW). The refiners stay NCHW: their channel counts (1377,
+  1137, 569) are not multiples of 8, and cuDNN pads every channels-last activation to one (measured on
+  an H200: the whole pair 12 ms slower with channels-last refiners).
 """
 
 from __future__ import annotations
@@ -20,15 +24,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ma_trt_convert.fast.correlation import gathered_local_correlation
 from ma_trt_convert.fast.retype import retype_all
 from ma_trt_convert.roma.export_module import RomaExportModule
 from ma_trt_convert.roma.folding import fold_batch_norms
 from ma_trt_convert.roma.gp import GaussianProcess
 from ma_trt_convert.roma.loading import apply_reference_precision
 from ma_trt_convert.roma.precision import layer_norm_fp32, linear
+from ma_trt_convert.roma.refiner import ConvRefiner
 from ma_trt_convert.roma.transformer import SelfAttention, TransformerBlock
 
 GP_CHOICES = ("cholesky", "export")
+CORRELATION_CHOICES = ("gathered", "export")
 
 
 class SdpaSelfAttention(SelfAttention):
@@ -67,6 +74,13 @@ class CholeskyGaussianProcess(GaussianProcess):
         return torch.linalg.solve_triangular(chol.mT, half, upper=True)
 
 
+class GatheredCorrelationRefiner(ConvRefiner):
+    """:class:`ConvRefiner` whose local correlation is :func:`.correlation.gathered_local_correlation`."""
+
+    def correlation(self, x: torch.Tensor, y: torch.Tensor, flow: torch.Tensor, radius: int) -> torch.Tensor:
+        return gathered_local_correlation(x, y, flow, radius)
+
+
 def to_precision(module: RomaExportModule, precision: str) -> None:
     """Give an fp32 export module the reference's fp16 regions (as ``build_export_module(precision="fp16")``).
 
@@ -83,7 +97,12 @@ def to_precision(module: RomaExportModule, precision: str) -> None:
 
 
 def prepare(
-    module: RomaExportModule, precision: str, *, gp: str = "cholesky", channels_last: bool = True
+    module: RomaExportModule,
+    precision: str,
+    *,
+    gp: str = "cholesky",
+    correlation: str = "gathered",
+    channels_last: bool = True,
 ) -> RomaExportModule:
     """Rewrite a private copy of a RoMa export module in place for speed; returns it.
 
@@ -91,10 +110,13 @@ def prepare(
         module: the copy (modified).
         precision: ``"fp32"`` or ``"fp16"`` (see :func:`to_precision`).
         gp: ``"cholesky"`` (direct solve) or ``"export"`` (the export module's iterative solver).
-        channels_last: store convolution weights channels-last.
+        correlation: ``"gathered"`` (:mod:`.correlation`) or ``"export"`` (row-wise ``grid_sample``).
+        channels_last: store VGG and DINOv2 convolution weights channels-last.
     """
     if gp not in GP_CHOICES:
         raise ValueError(f"gp must be one of {GP_CHOICES}, got {gp!r}")
+    if correlation not in CORRELATION_CHOICES:
+        raise ValueError(f"correlation must be one of {CORRELATION_CHOICES}, got {correlation!r}")
     to_precision(module, precision)
     matcher = module.matcher
     fold_batch_norms(matcher)
@@ -102,6 +124,9 @@ def prepare(
     retype_all(matcher, TransformerBlock, FusedNormTransformerBlock)
     if gp == "cholesky":
         retype_all(matcher, GaussianProcess, CholeskyGaussianProcess)
+    if correlation == "gathered":
+        retype_all(matcher, ConvRefiner, GatheredCorrelationRefiner)
     if channels_last:
-        module.to(memory_format=torch.channels_last)
+        matcher.vgg.to(memory_format=torch.channels_last)
+        matcher.dinov2.to(memory_format=torch.channels_last)
     return module

@@ -96,6 +96,10 @@ class ConvRefiner(nn.Module):
         self.disp_emb = nn.Conv2d(2, displacement_dim, 1)
         self.corr_radius = corr_radius
 
+    def correlation(self, x: torch.Tensor, y: torch.Tensor, flow: torch.Tensor, radius: int) -> torch.Tensor:
+        """:func:`local_correlation` (a subclass may compute the same values another way)."""
+        return local_correlation(x, y, flow, radius)
+
     def forward(
         self, x: torch.Tensor, y: torch.Tensor, flow: torch.Tensor, scale_factor: float
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -119,7 +123,7 @@ class ConvRefiner(nn.Module):
         embedded = self.disp_emb((DISPLACEMENT_SCALE * scale_factor * displacement).to(dtype))
         parts = [x.to(dtype), x_hat.to(dtype), embedded]
         if self.corr_radius is not None:
-            parts.append(local_correlation(x, y, flow, self.corr_radius).to(dtype))
+            parts.append(self.correlation(x, y, flow, self.corr_radius).to(dtype))
         d = _run_block(self.block1, torch.cat(parts, dim=1))
         for block in self.hidden_blocks:
             d = _run_block(block, d)
