@@ -19,12 +19,13 @@ from ma_trt_convert.eloftr import build_export_module as build_eloftr
 from ma_trt_convert.eloftr.synthetic import matching_state, textured_pair
 from ma_trt_convert.fast import build_fast_runner
 from ma_trt_convert.fast.correlation import gathered_local_correlation
+from ma_trt_convert.fast.refiner import PaddedRefiner, pad_refiner_channels
 from ma_trt_convert.fast.retype import retype
 from ma_trt_convert.fast.roma import CholeskyGaussianProcess, to_precision
 from ma_trt_convert.roma import build_export_module as build_roma
 from ma_trt_convert.roma.folding import fold_into_conv, fold_sequence
 from ma_trt_convert.roma.gp import solve_dense
-from ma_trt_convert.roma.refiner import local_correlation
+from ma_trt_convert.roma.refiner import ConvRefiner, local_correlation
 
 ROMA_COARSE, ROMA_UPSAMPLE = 112, 168
 ELOFTR_HEIGHT, ELOFTR_WIDTH = 224, 320
@@ -71,6 +72,29 @@ def test_gathered_local_correlation_equals_the_sampled_form(batch, channels, h, 
     assert (
         half.float() - local_correlation(f0.half(), f1.half(), flow, radius).float()
     ).abs().max().item() <= 1e-3 * scale
+
+
+def test_padded_refiner_blocks_equal_the_exported_blocks() -> None:
+    torch.manual_seed(11)
+    refiner = ConvRefiner(2 * 5 + 4 + 9, 2 * 5 + 4 + 9, 4, 1).eval()  # 23 channels: padded to 24
+    with torch.no_grad():
+        for module in refiner.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.normal_()
+                module.running_var.uniform_(0.5, 2.0)
+    fold_sequence(refiner.block1)
+    for block in refiner.hidden_blocks:
+        fold_sequence(block)
+    x, y = torch.randn(2, 5, 6, 7), torch.randn(2, 5, 6, 7)
+    flow = torch.rand(2, 2, 6, 7) * 2 - 1
+    with torch.no_grad():
+        expected = refiner(x, y, flow, 1.0)
+        padded = copy.deepcopy(refiner)
+        retype(padded, PaddedRefiner)
+        assert pad_refiner_channels(padded) == 24
+        ours = padded(x, y, flow, 1.0)
+    for a, b in zip(ours, expected, strict=True):
+        assert (a - b).abs().max().item() <= 1e-5 * b.abs().max().item()
 
 
 def test_folded_conv_equals_conv_then_eval_batch_norm() -> None:

@@ -12,6 +12,8 @@ Rewrites applied to a private copy of a :class:`~ma_trt_convert.roma.export_modu
   (``gp="export"`` keeps the export module's solver);
 * the local correlation of the refiners from dot products gathered at whole-pixel positions
   (:mod:`.correlation`; ``correlation="export"`` keeps the row-wise ``grid_sample`` form);
+* refiner blocks on channel counts padded to a multiple of 8, channels-last, with the 1×1
+  convolutions as GEMMs with fused bias (:mod:`.refiner`; ``blocks="export"`` keeps them as exported);
 * VGG and DINOv2 convolution weights in channels-last layout, which fp16 tensor-core convolutions use
   natively (``channels_last=False`` keeps NCHW). The refiners stay NCHW: their channel counts (1377,
   1137, 569) are not multiples of 8, and cuDNN pads every channels-last activation to one (measured on
@@ -24,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ma_trt_convert.fast.correlation import gathered_local_correlation
+from ma_trt_convert.fast.refiner import pad_refiner_channels, refiner_class
 from ma_trt_convert.fast.retype import retype_all
 from ma_trt_convert.roma.export_module import RomaExportModule
 from ma_trt_convert.roma.folding import fold_batch_norms
@@ -36,6 +38,7 @@ from ma_trt_convert.roma.transformer import SelfAttention, TransformerBlock
 
 GP_CHOICES = ("cholesky", "export")
 CORRELATION_CHOICES = ("gathered", "export")
+BLOCK_CHOICES = ("padded", "export")
 
 
 class SdpaSelfAttention(SelfAttention):
@@ -74,13 +77,6 @@ class CholeskyGaussianProcess(GaussianProcess):
         return torch.linalg.solve_triangular(chol.mT, half, upper=True)
 
 
-class GatheredCorrelationRefiner(ConvRefiner):
-    """:class:`ConvRefiner` whose local correlation is :func:`.correlation.gathered_local_correlation`."""
-
-    def correlation(self, x: torch.Tensor, y: torch.Tensor, flow: torch.Tensor, radius: int) -> torch.Tensor:
-        return gathered_local_correlation(x, y, flow, radius)
-
-
 def to_precision(module: RomaExportModule, precision: str) -> None:
     """Give an fp32 export module the reference's fp16 regions (as ``build_export_module(precision="fp16")``).
 
@@ -102,6 +98,7 @@ def prepare(
     *,
     gp: str = "cholesky",
     correlation: str = "gathered",
+    blocks: str = "padded",
     channels_last: bool = True,
 ) -> RomaExportModule:
     """Rewrite a private copy of a RoMa export module in place for speed; returns it.
@@ -111,12 +108,15 @@ def prepare(
         precision: ``"fp32"`` or ``"fp16"`` (see :func:`to_precision`).
         gp: ``"cholesky"`` (direct solve) or ``"export"`` (the export module's iterative solver).
         correlation: ``"gathered"`` (:mod:`.correlation`) or ``"export"`` (row-wise ``grid_sample``).
+        blocks: ``"padded"`` (:mod:`.refiner`) or ``"export"`` (the export module's NCHW blocks).
         channels_last: store VGG and DINOv2 convolution weights channels-last.
     """
     if gp not in GP_CHOICES:
         raise ValueError(f"gp must be one of {GP_CHOICES}, got {gp!r}")
     if correlation not in CORRELATION_CHOICES:
         raise ValueError(f"correlation must be one of {CORRELATION_CHOICES}, got {correlation!r}")
+    if blocks not in BLOCK_CHOICES:
+        raise ValueError(f"blocks must be one of {BLOCK_CHOICES}, got {blocks!r}")
     to_precision(module, precision)
     matcher = module.matcher
     fold_batch_norms(matcher)
@@ -124,8 +124,10 @@ def prepare(
     retype_all(matcher, TransformerBlock, FusedNormTransformerBlock)
     if gp == "cholesky":
         retype_all(matcher, GaussianProcess, CholeskyGaussianProcess)
-    if correlation == "gathered":
-        retype_all(matcher, ConvRefiner, GatheredCorrelationRefiner)
+    retype_all(matcher, ConvRefiner, refiner_class(correlation, blocks))
+    if blocks == "padded":
+        for refiner in matcher.refiners.values():
+            pad_refiner_channels(refiner)
     if channels_last:
         matcher.vgg.to(memory_format=torch.channels_last)
         matcher.dinov2.to(memory_format=torch.channels_last)

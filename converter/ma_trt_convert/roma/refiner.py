@@ -116,6 +116,10 @@ class ConvRefiner(nn.Module):
             ``(delta_flow [B, 2, h, w], delta_certainty [B, 1, h, w])``, fp32, in the network's units
             (the caller converts Δflow to normalised coordinates).
         """
+        return self.run_blocks(self.block_input(x, y, flow, scale_factor))
+
+    def block_input(self, x: torch.Tensor, y: torch.Tensor, flow: torch.Tensor, scale_factor: float) -> torch.Tensor:
+        """``cat(x, x̂, disp_emb(displacement), correlation)`` ``[B, in_dim, h, w]`` in the blocks' dtype."""
         _, _, h, w = x.shape
         dtype = self.block1[0].weight.dtype
         x_hat = F.grid_sample(y.float(), flow.permute(0, 2, 3, 1), mode="bilinear", align_corners=False)
@@ -124,7 +128,15 @@ class ConvRefiner(nn.Module):
         parts = [x.to(dtype), x_hat.to(dtype), embedded]
         if self.corr_radius is not None:
             parts.append(self.correlation(x, y, flow, self.corr_radius).to(dtype))
-        d = _run_block(self.block1, torch.cat(parts, dim=1))
+        return torch.cat(parts, dim=1)
+
+    def run_blocks(self, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The nine blocks and ``out_conv`` on the block input.
+
+        Returns:
+            ``(Δflow [B, 2, h, w], Δcertainty [B, 1, h, w])``, fp32.
+        """
+        d = _run_block(self.block1, d)
         for block in self.hidden_blocks:
             d = _run_block(block, d)
         d = self.out_conv(d.float())
