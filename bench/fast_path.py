@@ -41,7 +41,7 @@ sys.path.insert(0, str(BENCH))
 
 from bench_timing import peak_memory_mb, run_facts, stage_medians, time_cuda  # noqa: E402
 
-from ma_trt_convert.fast import build_fast_runner  # noqa: E402
+from ma_trt_convert.fast import FastRunner, build_fast_runner  # noqa: E402
 
 BATCHES = (4, 8)
 
@@ -95,6 +95,18 @@ def _profile(fn: Callable[[], object], path: Path) -> None:
             fn()
         torch.cuda.synchronize()
     path.write_text(prof.key_averages().table(sort_by="cuda_time_total", row_limit=40, max_name_column_width=90))
+
+
+def _stage_report(
+    runner: FastRunner, inputs: tuple[torch.Tensor, ...], named: dict[str, torch.nn.Module], args: argparse.Namespace
+) -> dict[str, object]:
+    """Eager per-stage ms, eager total ms, GFLOPs per sub-module and (``--profile``) the kernel table."""
+    out: dict[str, object] = {"eager_stage_ms": stage_medians(lambda: runner(*inputs), named)}
+    out["eager_total_ms"] = time_cuda(lambda: runner(*inputs), warmup=2, repeats=20)["median"]
+    out["gflops"] = _flops(runner.module, inputs)
+    if args.profile:
+        _profile(lambda: runner(*inputs), Path(args.profile))
+    return out
 
 
 def _runner_report(export_module: torch.nn.Module, precision: str, args: argparse.Namespace, **options: object) -> dict:
@@ -241,12 +253,7 @@ def bench_roma(args: argparse.Namespace, report: dict) -> None:
         m = runner.module.matcher
         named = {"dinov2": m.dinov2, "vgg (both passes)": m.vgg, "gp": m.gp, "coordinate_decoder": m.coordinate_decoder}
         named.update({f"refiner {s} (both passes)": r for s, r in m.refiners.items()})
-        out: dict[str, object] = {"eager_stage_ms": stage_medians(lambda: runner(*images), named)}
-        out["eager_total_ms"] = time_cuda(lambda: runner(*images), warmup=2, repeats=20)["median"]
-        out["gflops"] = _flops(runner.module, images)
-        if args.profile:
-            _profile(lambda: runner(*images), Path(args.profile))
-        return out
+        return _stage_report(runner, images, named, args)
 
     _guard(report, "fast_fp16_stages", stages)
 
@@ -362,12 +369,7 @@ def bench_eloftr(args: argparse.Namespace, report: dict) -> None:
         runner = build_fast_runner(ours32, precision="fp16", cuda_graph=False)
         m = runner.module
         named = {"backbone": m.backbone, "coarse_transformer": m.loftr_coarse, "fine_preprocess": m.fine_preprocess}
-        out: dict[str, object] = {"eager_stage_ms": stage_medians(lambda: runner(*pair), named)}
-        out["eager_total_ms"] = time_cuda(lambda: runner(*pair), warmup=2, repeats=20)["median"]
-        out["gflops"] = _flops(runner.module, pair)
-        if args.profile:
-            _profile(lambda: runner(*pair), Path(args.profile))
-        return out
+        return _stage_report(runner, pair, named, args)
 
     _guard(report, "fast_fp16_stages", stages)
 
