@@ -19,7 +19,7 @@ give hundreds of matches, :mod:`ma_trt_convert.eloftr.synthetic`). Measured and 
 
 References (installed from wheels, see ``bench/gpu_batch.sh``): ``romatch`` 0.1.2 driven as
 ``bench/roma_gpu_parity.py`` does; ``efficientloftr-inference`` 0.1.1 with MatchAnything's coarse rule
-(``test/converter/eloftr_oracle.py``).
+(``test/oracles/eloftr_reference.py``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from pathlib import Path
 import torch
 
 BENCH = Path(__file__).resolve().parent
-sys.path[:0] = [str(BENCH.parent / "converter"), str(BENCH.parent / "test"), str(BENCH.parent / "test" / "converter")]
+sys.path[:0] = [str(BENCH.parent), str(BENCH.parent / "converter"), str(BENCH.parent / "test")]
 sys.path.insert(0, str(BENCH))
 
 from bench_timing import peak_memory_mb, run_facts, stage_medians, time_cuda  # noqa: E402
@@ -299,11 +299,12 @@ def _set_deviation(candidate: dict, reference: dict) -> dict[str, object]:
 
 def bench_eloftr(args: argparse.Namespace, report: dict) -> None:
     """Everything for ELoFTR at ``--height`` × ``--width``; fills ``report``."""
-    from eloftr_oracle import build_oracle, oracle_match
+    from oracles.eloftr_reference import build_oracle, oracle_match
 
-    from ma_trt_convert.checkpoint import load_layout, random_state_dict, write_release_file
     from ma_trt_convert.eloftr import build_export_module
-    from ma_trt_convert.eloftr.synthetic import matching_state, textured_pair
+    from ma_trt_convert.synthetic.eloftr_weights import matching_state
+    from ma_trt_convert.synthetic.pairs import textured_pair
+    from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file
 
     height, width = args.height, args.width
     report.update({"variant": "eloftr", "height": height, "width": width, "threshold": args.threshold})

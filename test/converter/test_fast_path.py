@@ -14,9 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ma_trt_convert.checkpoint import load_layout, random_state_dict, write_release_file
 from ma_trt_convert.eloftr import build_export_module as build_eloftr
-from ma_trt_convert.eloftr.synthetic import matching_state, textured_pair
 from ma_trt_convert.fast import build_fast_runner
 from ma_trt_convert.fast.correlation import gathered_local_correlation
 from ma_trt_convert.fast.refiner import PaddedRefiner, pad_refiner_channels
@@ -26,6 +24,9 @@ from ma_trt_convert.roma import build_export_module as build_roma
 from ma_trt_convert.roma.folding import fold_into_conv, fold_sequence
 from ma_trt_convert.roma.gp import solve_dense
 from ma_trt_convert.roma.refiner import ConvRefiner, local_correlation
+from ma_trt_convert.synthetic.eloftr_weights import matching_state
+from ma_trt_convert.synthetic.pairs import textured_pair
+from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file
 
 ROMA_COARSE, ROMA_UPSAMPLE = 112, 168
 ELOFTR_HEIGHT, ELOFTR_WIDTH = 224, 320
