@@ -104,7 +104,7 @@ def build_fast_runner(
     """Rewrite a copy of ``export_module`` for speed and wrap it in a :class:`FastRunner`.
 
     Args:
-        export_module: a RoMa or ELoFTR export module (``ma_trt_convert.variant_models.build_module``);
+        export_module: a RoMa or ELoFTR export module (``ma_trt_convert.variants.models.build_module``);
             it is not modified.
         device: torch device to run on (``"cuda"``, ``"cuda:1"``, ``"cpu"``).
         precision: ``"fp32"`` or ``"fp16"``; an fp32 export module is converted to the variant's fp16
