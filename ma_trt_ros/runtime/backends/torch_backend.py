@@ -3,7 +3,7 @@
 For machines without TensorRT, and as the reference the engines are checked against. PyTorch and the
 converter are imported only when this backend is chosen. The model is the export module (the same
 graph the ONNX holds), in eval mode, on ``settings.device``; on CUDA, ``settings.cuda_graph`` runs the
-fast path of :mod:`ma_trt_convert.fast` when that package is present.
+fast path of :mod:`ma_trt_convert.fast` (rewritten copy of the module, replayed as a CUDA graph).
 """
 
 from __future__ import annotations
@@ -62,11 +62,11 @@ class TorchBackend:
             module = models.build_module(self.variant, files, precision=settings.precision, args=args)
         except USER_ERRORS as exc:
             raise ModelError(str(exc)) from exc
-        self._module = module.to(self._device)
+        module = module.to(self._device)
         contract = variant_contract(self.variant)
         examples = module.example_inputs(1)
         with torch.no_grad():
-            outputs = self._module(*(t.to(self._device) for t in examples))
+            outputs = module(*(t.to(self._device) for t in examples))
         self.inputs = tuple(
             TensorSpec(n, tuple(t.shape), _dtype_name(t), contract.descriptions.get(n, ""))
             for n, t in zip(module.input_names, examples, strict=True)
@@ -75,16 +75,15 @@ class TorchBackend:
             TensorSpec(n, tuple(t.shape), _dtype_name(t), contract.descriptions.get(n, ""))
             for n, t in zip(module.output_names, outputs, strict=True)
         )
-        self._runner = self._fast_runner(module, settings) if settings.cuda_graph else self._module
+        # the fast path rewrites a copy: the export module itself is not kept
+        self._runner = self._fast_runner(module, settings) if settings.cuda_graph else module
         self.model_id = model_id(Path(checkpoint))
 
     def _fast_runner(self, module: Any, settings: BackendSettings) -> Any:
         if self._device.type != "cuda":
             raise BackendUnavailableError("cuda_graph needs a CUDA device; set device to cuda or turn it off")
-        try:
-            from ma_trt_convert.fast import build_fast_runner
-        except ImportError as exc:
-            raise BackendUnavailableError(f"this converter has no fast path ({exc})") from exc
+        from ma_trt_convert.fast import build_fast_runner
+
         return build_fast_runner(module, device=str(self._device), precision=settings.precision, cuda_graph=True)
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
@@ -110,9 +109,9 @@ class TorchBackend:
         return int(self._torch.cuda.memory_reserved(self._device))
 
     def close(self) -> None:
-        if getattr(self, "_module", None) is None:
+        if getattr(self, "_runner", None) is None:
             return
-        self._module = self._runner = None
+        self._runner = None
         if self._device.type == "cuda":
             self._torch.cuda.empty_cache()
 
