@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "converter")]
+
+from bench_timing import percentiles  # noqa: E402
 
 from ma_trt_convert.variants import variant_spec  # noqa: E402
 from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file  # noqa: E402
@@ -45,11 +46,6 @@ def _weights(variant: str, folder: Path) -> list[Path]:
         write_release_file(random_state_dict(layout, release.seed_offset), layout, path)
         paths.append(path)
     return paths
-
-
-def _summary(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    return {"median": statistics.median(ordered), "p90": ordered[int(0.9 * (len(ordered) - 1))]}
 
 
 def measure(
@@ -79,7 +75,7 @@ def measure(
         if index >= warmup:
             for name, value in {**result.timing_ms, "end_to_end": total}.items():
                 stages.setdefault(name, []).append(value)
-    summary = {name: _summary(values) for name, values in stages.items()}
+    summary = {name: percentiles(values) for name, values in stages.items()}
     matcher.close()
     return {
         "variant": variant,

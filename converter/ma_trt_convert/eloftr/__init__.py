@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ma_trt_convert.eloftr.loading import load_module_state, load_release_state
 from ma_trt_convert.eloftr.matcher import INPUT_NAMES, OUTPUT_NAMES, ELoFTRMatcher, MatchResult
-from ma_trt_convert.eloftr.weights import load_module_state, load_release_state
 from ma_trt_convert.variants.eloftr import ELOFTR_DEFAULT_MAX_MATCHES as DEFAULT_MAX_MATCHES
 
 __all__ = [

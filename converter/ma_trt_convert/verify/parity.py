@@ -2,7 +2,7 @@
 
 Inputs (:data:`PAIRS`): ``octaves`` (default), a seeded smooth texture (image 0) and a shifted,
 re-lit copy of it (image 1); or ``shifted``, a finer texture moved by a few pixels
-(:func:`ma_trt_convert.synthetic.eloftr_weights.textured_pair`), the pair on which ELoFTR with synthetic
+(:func:`ma_trt_convert.synthetic.pairs.textured_pair`), the pair on which ELoFTR with synthetic
 :func:`~ma_trt_convert.synthetic.eloftr_weights.matching_state` weights gives many matches. The pair is
 resized to every input's resolution (inputs whose name starts with ``image0``/``image1`` get the
 same picture at their own size: RoMa's coarse and upsample inputs stay consistent), one picture per
