@@ -19,7 +19,7 @@ from ma_trt_convert.fast import build_fast_runner
 from ma_trt_convert.fast.correlation import gathered_local_correlation
 from ma_trt_convert.fast.refiner import PaddedRefiner, pad_refiner_channels
 from ma_trt_convert.fast.retype import retype
-from ma_trt_convert.fast.roma import CholeskyGaussianProcess, to_precision
+from ma_trt_convert.fast.roma import CholeskyGaussianProcess
 from ma_trt_convert.roma import build_export_module as build_roma
 from ma_trt_convert.roma.folding import fold_into_conv, fold_sequence
 from ma_trt_convert.roma.gp import solve_dense
@@ -148,14 +148,14 @@ def roma_fp32(roma_release_files) -> nn.Module:
 
 def test_roma_fp16_conversion_equals_an_fp16_build(roma_release_files, roma_fp32) -> None:
     converted = copy.deepcopy(roma_fp32)
-    to_precision(converted, "fp16")
+    converted.set_precision("fp16")
     built = build_roma(*roma_release_files, coarse_res=ROMA_COARSE, upsample_res=ROMA_UPSAMPLE, precision="fp16")
     ours, theirs = converted.state_dict(), built.state_dict()
     assert ours.keys() == theirs.keys()
     assert all(ours[k].dtype == theirs[k].dtype and torch.equal(ours[k], theirs[k]) for k in ours)
     assert torch.equal(converted.matcher.dinov2.pos_embed_baked, built.matcher.dinov2.pos_embed_baked)
-    with pytest.raises(ValueError, match="cannot run as fp32"):
-        to_precision(built, "fp32")
+    with pytest.raises(ValueError, match="cannot become fp32"):
+        built.set_precision("fp32")
 
 
 def test_roma_fast_runner_fp32_matches_the_export_module(roma_fp32) -> None:
@@ -199,5 +199,5 @@ def test_eloftr_fast_runner_fp32_matches_the_export_module(eloftr_case) -> None:
 def test_eloftr_fast_runner_refuses_fp32_of_an_fp16_module(eloftr_case) -> None:
     module, _ = eloftr_case
     fp16 = copy.deepcopy(module).set_precision("fp16")
-    with pytest.raises(ValueError, match="cannot run as fp32"):
+    with pytest.raises(ValueError, match="cannot become fp32"):
         build_fast_runner(fp16, device="cpu", precision="fp32")

@@ -180,9 +180,17 @@ class ELoFTRMatcher(nn.Module):
         return self
 
     def set_precision(self, precision: str) -> ELoFTRMatcher:
-        """Cast conv/linear weights to the precision's dtype; LayerNorms stay float32; returns self."""
+        """Cast conv/linear weights to the precision's dtype; LayerNorms stay float32; returns self.
+
+        Raises:
+            ValueError: an unknown precision, or fp32 asked of an fp16 module (its weights are rounded).
+        """
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+        if precision == self.precision:
+            return self
+        if self.precision != "fp32":
+            raise ValueError(f"an {self.precision} ELoFTR module cannot become {precision}: build it in fp32")
         dtype = PRECISIONS[precision]
         for module in self.modules():
             if isinstance(module, nn.Conv2d | nn.Linear):

@@ -41,10 +41,7 @@ def prepare(module: ELoFTRMatcher, precision: str, *, channels_last: bool = Fals
     Raises:
         ValueError: ``precision`` is fp32 but the module's weights are fp16.
     """
-    if precision != module.precision:
-        if module.precision != "fp32":
-            raise ValueError(f"an {module.precision} ELoFTR module cannot run as {precision}: build it in fp32")
-        module.set_precision(precision)
+    module.set_precision(precision)
     retype_all(module, AggregatedAttentionLayer, SdpaAggregatedAttentionLayer)
     if channels_last:
         module.to(memory_format=torch.channels_last)

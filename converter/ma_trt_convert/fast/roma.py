@@ -31,7 +31,6 @@ from ma_trt_convert.fast.retype import retype_all
 from ma_trt_convert.roma.export_module import RomaExportModule
 from ma_trt_convert.roma.folding import fold_batch_norms
 from ma_trt_convert.roma.gp import GaussianProcess
-from ma_trt_convert.roma.loading import apply_reference_precision
 from ma_trt_convert.roma.precision import layer_norm_fp32, linear
 from ma_trt_convert.roma.refiner import ConvRefiner
 from ma_trt_convert.roma.transformer import SelfAttention, TransformerBlock
@@ -77,21 +76,6 @@ class CholeskyGaussianProcess(GaussianProcess):
         return torch.linalg.solve_triangular(chol.mT, half, upper=True)
 
 
-def to_precision(module: RomaExportModule, precision: str) -> None:
-    """Give an fp32 export module the reference's fp16 regions (as ``build_export_module(precision="fp16")``).
-
-    Raises:
-        ValueError: the module is fp16 and fp32 is asked (its weights are already rounded).
-    """
-    if precision == module.precision:
-        return
-    if module.precision != "fp32":
-        raise ValueError(f"an {module.precision} RoMa module cannot run as {precision}: build it in fp32")
-    apply_reference_precision(module.matcher)
-    module.matcher.dinov2.bake_pos_embed(module.matcher.coarse_res)
-    module.precision = precision
-
-
 def prepare(
     module: RomaExportModule,
     precision: str,
@@ -105,7 +89,7 @@ def prepare(
 
     Args:
         module: the copy (modified).
-        precision: ``"fp32"`` or ``"fp16"`` (see :func:`to_precision`).
+        precision: ``"fp32"`` or ``"fp16"`` (see :meth:`RomaExportModule.set_precision`).
         gp: ``"cholesky"`` (direct solve) or ``"export"`` (the export module's iterative solver).
         correlation: ``"gathered"`` (:mod:`.correlation`) or ``"export"`` (row-wise ``grid_sample``).
         blocks: ``"padded"`` (:mod:`.refiner`) or ``"export"`` (the export module's NCHW blocks).
@@ -117,7 +101,7 @@ def prepare(
         raise ValueError(f"correlation must be one of {CORRELATION_CHOICES}, got {correlation!r}")
     if blocks not in BLOCK_CHOICES:
         raise ValueError(f"blocks must be one of {BLOCK_CHOICES}, got {blocks!r}")
-    to_precision(module, precision)
+    module.set_precision(precision)
     matcher = module.matcher
     fold_batch_norms(matcher)
     retype_all(matcher, SelfAttention, SdpaSelfAttention)

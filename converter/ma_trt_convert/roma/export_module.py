@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ma_trt_convert.roma.loading import PRECISIONS, apply_reference_precision
 from ma_trt_convert.roma.matcher import RomaMatcher
 from ma_trt_ros.contract.roma import ROMA
 
@@ -31,13 +32,30 @@ class RomaExportModule(nn.Module):
       runtime needs them to reproduce upstream's matches.
     """
 
-    def __init__(self, matcher: RomaMatcher, precision: str) -> None:
+    def __init__(self, matcher: RomaMatcher, precision: str = "fp32") -> None:
         super().__init__()
         self.matcher = matcher
         self.precision = precision
         n_inputs = 4 if matcher.upsample_res is not None else 2
         self.input_names: tuple[str, ...] = INPUT_NAMES[:n_inputs]
         self.output_names: tuple[str, ...] = OUTPUT_NAMES
+
+    def set_precision(self, precision: str) -> RomaExportModule:
+        """Give the fp32 module the reference's fp16 regions as explicit casts (``"fp16"``); returns self.
+
+        Raises:
+            ValueError: an unknown precision, or fp32 asked of an fp16 module (its weights are rounded).
+        """
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if precision == self.precision:
+            return self
+        if self.precision != "fp32":
+            raise ValueError(f"an {self.precision} RoMa module cannot become {precision}: build it in fp32")
+        apply_reference_precision(self.matcher)
+        self.matcher.dinov2.bake_pos_embed(self.matcher.coarse_res)
+        self.precision = precision
+        return self
 
     def example_inputs(self, batch: int = 1) -> tuple[torch.Tensor, ...]:
         """Seeded random images in [0, 1] with the module's input shapes."""

@@ -99,14 +99,12 @@ def build_matcher(
     *,
     coarse_res: int,
     upsample_res: int | None,
-    precision: str,
     gp_solver: str,
     gp_iterations: int | None = None,
 ) -> RomaMatcher:
-    """An eval-mode :class:`RomaMatcher` with the released weights, BatchNorms folded into their
-    convolutions (:mod:`.folding`, before any fp16 conversion), precision applied, pos-embed baked."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    """An eval-mode fp32 :class:`RomaMatcher` with the released weights, BatchNorms folded into their
+    convolutions (:mod:`.folding`, before any fp16 conversion), pos-embed baked; the export module's
+    ``set_precision`` gives it fp16 regions."""
     if gp_solver not in GP_SOLVERS:
         raise ValueError(f"gp_solver must be one of {GP_SOLVERS}, got {gp_solver!r}")
     iterations = gp_iterations if gp_iterations is not None else default_gp_iterations(gp_solver, coarse_res)
@@ -114,7 +112,5 @@ def build_matcher(
     matcher = RomaMatcher(coarse_res, upsample_res, gp_solver, iterations)
     matcher.load_state_dict(state, strict=True)
     fold_batch_norms(matcher.eval())
-    if precision == "fp16":
-        apply_reference_precision(matcher)
     matcher.dinov2.bake_pos_embed(coarse_res)
     return matcher.eval()
