@@ -83,6 +83,10 @@ def encoding_info(encoding: str) -> EncodingInfo:
 def _checked_buffer(msg: Any, info: EncodingInfo) -> np.ndarray:
     """``msg.data`` as a flat uint8 view, after checking step and size against height and width."""
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    if height == 0 or width == 0:
+        raise ImageConversionError(
+            f"image is empty ({width} × {height} pixels); the publisher must send at least one pixel"
+        )
     row_bytes = width * info.pixel_bytes
     if step < row_bytes:
         raise ImageConversionError(
@@ -104,8 +108,8 @@ def image_to_numpy(msg: Any) -> np.ndarray:
     Zero-copy when the data is in native byte order: the result is a (possibly strided, when
     ``step`` has padding) view of ``msg.data``, read-only if ``msg.data`` is immutable (``bytes``).
     Data in the other byte order is copied into a native-order array.
-    Raises ImageConversionError for an unknown encoding, ``step`` < width × pixel size or a data
-    size other than ``step × height``.
+    Raises ImageConversionError for an unknown encoding, an empty image (no pixel), ``step`` < width ×
+    pixel size or a data size other than ``step × height``.
     """
     info = encoding_info(msg.encoding)
     raw = _checked_buffer(msg, info)

@@ -48,6 +48,7 @@ from ma_trt_ros.ros.matcher_factory import MatcherFactory, factory_from_environm
 from ma_trt_ros.ros.node_parameters import PARAMETERS, NodeParameters
 from ma_trt_ros.ros.pair_sync import stamp_to_ns
 from ma_trt_ros.ros.pipeline_stats import PipelineStats, report_values
+from ma_trt_ros.ros.rejection_log import RejectionLog
 from ma_trt_ros.ros.result_messages import result_messages
 from ma_trt_ros.runtime.errors import InputError
 
@@ -94,6 +95,8 @@ class MatchAnythingNode(LifecycleNode):
         self._state = "unconfigured"
         self._reported_failures = 0
         self._gpu_bytes: int | None = None
+        self._rejected = RejectionLog(self.get_logger().warning)
+        self._failed = RejectionLog(self.get_logger().error)
 
     @property
     def autostart(self) -> bool:
@@ -299,10 +302,10 @@ class MatchAnythingNode(LifecycleNode):
     def _on_worker_error(self, job: PairJob, error: BaseException) -> None:
         if isinstance(error, (InputError, ImageConversionError)):
             self._stats.dropped("bad_input")
-            self.get_logger().warning(f"pair rejected: {error}", throttle_duration_sec=5.0)
+            self._rejected.report("pair rejected", error)
         else:
             self._stats.dropped("inference_error")
-            self.get_logger().error(f"matching failed: {type(error).__name__}: {error}", throttle_duration_sec=5.0)
+            self._failed.report(f"matching failed: {type(error).__name__}", error)
 
     # --- diagnostics ------------------------------------------------------------------------------
 

@@ -15,7 +15,9 @@ Like the runtime's GPU backends, it must be used on the thread that opened it: `
 ``match_batch``, ``gpu_memory_bytes`` and ``close`` from another thread raise RuntimeError.
 
 Environment: ``FAKE_MATCHER_DELAY_S`` (seconds slept per match, to simulate a slow engine),
-``FAKE_MATCHER_LOG`` (file to which ``open <model_path>`` and ``close`` lines are appended).
+``FAKE_MATCHER_LOG`` (file to which ``open <model_path>`` and ``close`` lines are appended),
+``FAKE_MATCHER_FAIL_EVERY`` (N > 0: every N-th call of ``match`` raises RuntimeError, a backend fault
+in the middle of a stream; the matcher stays usable).
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ class FakeMatcher:
         self.input_color = "rgb" if self.variant == "roma" else "gray"
         self.options = options
         self.delay_s = float(os.environ.get("FAKE_MATCHER_DELAY_S", "0"))
+        self.fail_every = int(os.environ.get("FAKE_MATCHER_FAIL_EVERY", "0"))
+        self.calls = 0
         self.closed = False
         self._owner = threading.get_ident()
         self._log(f"open {model_path}")
@@ -80,6 +84,9 @@ class FakeMatcher:
         self._check_thread()
         if self.closed:
             raise RuntimeError("test double: match() after close()")
+        self.calls += 1
+        if self.fail_every and self.calls % self.fail_every == 0:
+            raise RuntimeError(f"test double: injected backend fault at call {self.calls}")
         time.sleep(self.delay_s)
         size0, size1 = (image0.shape[1], image0.shape[0]), (image1.shape[1], image1.shape[0])
         points0 = grid_points(size0)
