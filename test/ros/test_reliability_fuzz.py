@@ -52,7 +52,7 @@ class Drawn:
 
 @st.composite
 def valid_images(draw: st.DrawFn) -> Drawn:
-    """A convertible image: any matcher encoding, 1..40 pixels a side, padded rows, either byte order, NaN/Inf floats."""
+    """A convertible image: a matcher encoding, 1..40 pixels a side, padded rows, either byte order, NaN/Inf."""
     encoding = draw(st.sampled_from(["rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16", "16UC1", "32FC1"]))
     info = ENCODINGS[encoding]
     height, width = draw(st.integers(1, 40)), draw(st.integers(1, 40))
@@ -161,12 +161,16 @@ def latest_values(live: Live) -> dict[str, str]:
     return {}
 
 
+def stamp_of(result: Any) -> int:
+    """Nanoseconds of a result's image-0 stamp."""
+    return result.header0.stamp.sec * 1_000_000_000 + result.header0.stamp.nanosec
+
+
 def wait_for_stamp(live: Live, stamp_ns: int) -> None:
     """Wait for the result of the pair stamped ``stamp_ns``."""
 
     def arrived() -> bool:
-        results = live.matches.messages
-        return bool(results) and stamp_ns in {s.sec * 1_000_000_000 + s.nanosec for s in (m.header0.stamp for m in results)}
+        return stamp_ns in {stamp_of(m) for m in live.matches.messages}
 
     wait_until(arrived, 20.0, f"the result stamped {stamp_ns} ns")
 
@@ -221,10 +225,11 @@ def test_fuzzed_images_never_crash_the_node_and_every_rejection_is_counted(live:
     assert expected["results"] > 10
     quiet = ("sync_no_partner", "sync_overflow", "queue_full", "queue_replaced", "inference_error")
     assert {reason: values[f"dropped_{reason}"] for reason in quiet} == dict.fromkeys(quiet, "0")
-    stamps = [m.header0.stamp.sec * 1_000_000_000 + m.header0.stamp.nanosec for m in live.matches.messages]
+    stamps = [stamp_of(m) for m in live.matches.messages]
     assert len(stamps) == total and stamps == sorted(stamps) and set(served) <= set(stamps)
     assert set(tried) >= {*DEFECTS, "valid", "forward", "duplicate", "backward"}
-    lines = [line.split("pair rejected: ", 1)[1] for line in live.node.output().splitlines() if "pair rejected: " in line]
+    marker = "pair rejected: "
+    lines = [line.split(marker, 1)[1] for line in live.node.output().splitlines() if marker in line]
     causes = {re.sub(r"\d+", "#", re.sub(r"'[^']*'", "", line.split(" (", 1)[0])) for line in lines}
     periods = 1 + (time.monotonic() - live.started_s) / 10.0
     print(f"fuzz: {EXAMPLES} pairs, labels {tried}, expected {expected}, {len(lines)} log lines, {len(causes)} causes")
