@@ -133,6 +133,11 @@ class RosProcess:
         self.stop()
 
     @property
+    def pid(self) -> int:
+        """Process id of the child."""
+        return self._popen.pid
+
+    @property
     def returncode(self) -> int | None:
         """Exit status, or None while running."""
         return self._popen.poll()
