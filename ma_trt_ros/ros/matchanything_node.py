@@ -57,6 +57,15 @@ OUTPUT_DEPTH = 10
 PICTURES = ("matches_image", "certainty_image")
 
 
+def input_depth(params: NodeParameters) -> int:
+    """History depth of the image subscriptions: ``sync_queue_size``, and in ``lossless`` mode at least
+    ``queue_size``, so that a reliable reader never overwrites images a paced producer (up to
+    ``queue_size`` pairs ahead of the results) has sent but the executor has not taken yet."""
+    if params.queue_policy == "lossless":
+        return max(params.sync_queue_size, params.queue_size)
+    return params.sync_queue_size
+
+
 @dataclass(frozen=True)
 class PairJob:
     """One pair waiting for the worker: the two image messages and when the pair was formed (monotonic s)."""
@@ -153,7 +162,7 @@ class MatchAnythingNode(LifecycleNode):
         self._last_pair_stamp_ns = None
         self._worker.resume()
         qos = QoSProfile(
-            depth=params.sync_queue_size,
+            depth=input_depth(params),
             reliability=ReliabilityPolicy.RELIABLE
             if params.input_reliability == "reliable"
             else ReliabilityPolicy.BEST_EFFORT,
