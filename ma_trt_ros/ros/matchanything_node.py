@@ -50,7 +50,7 @@ from ma_trt_ros.ros.pair_sync import stamp_to_ns
 from ma_trt_ros.ros.pipeline_stats import PipelineStats, report_values
 from ma_trt_ros.ros.rejection_log import RejectionLog
 from ma_trt_ros.ros.result_messages import result_messages
-from ma_trt_ros.runtime.errors import InputError
+from ma_trt_ros.runtime.errors import InputError, ModelError
 
 NODE_NAME = "matchanything_node"
 OUTPUT_DEPTH = 10
@@ -64,6 +64,15 @@ def input_depth(params: NodeParameters) -> int:
     if params.queue_policy == "lossless":
         return max(params.sync_queue_size, params.queue_size)
     return params.sync_queue_size
+
+
+def check_variant(params: NodeParameters, variant: str) -> None:
+    """ModelError when ``expected_variant`` is set and the opened model is of another variant."""
+    if params.expected_variant and variant != params.expected_variant:
+        raise ModelError(
+            f"{params.model_path} holds the {variant} variant, but expected_variant is {params.expected_variant}: "
+            f"give a {params.expected_variant} model, or use the {variant} configuration file"
+        )
 
 
 @dataclass(frozen=True)
@@ -129,6 +138,7 @@ class MatchAnythingNode(LifecycleNode):
             )
             model, backend = self.params.model_path, self.params.backend
             self.matcher = self._worker.call(lambda: self._factory(model, backend, options))
+            check_variant(self.params, self.matcher.variant)
             self._gpu_bytes = self._worker.call(self.matcher.gpu_memory_bytes)
         except Exception as error:
             self.get_logger().error(f"configure failed: {error}")

@@ -15,6 +15,7 @@ BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
 QUEUE_POLICIES = ("latest", "lossless")
 RELIABILITIES = ("best_effort", "reliable")
 GEOMETRIES = ("none", "homography", "fundamental")
+VARIANTS = ("", "roma", "eloftr")
 
 
 class ParameterError(ValueError):
@@ -28,6 +29,8 @@ class NodeParameters:
     Attributes:
         model_path: engine plan (``.plan`` + sidecar), ONNX file or checkpoint to run.
         backend: ``auto`` picks TensorRT for plans, ONNX Runtime for ONNX files, PyTorch for checkpoints.
+        expected_variant: ``roma`` or ``eloftr``: configure fails when the model is of the other variant
+            (the rest of the configuration, e.g. ``publish_dense``, is written for one); empty = any.
         input_mode: ``pair`` (topics image0 + image1), ``reference`` (topic image against a fixed
             image), ``sequential`` (topic image, frame t against frame t - k).
         reference_image: image file for ``reference`` mode; empty = wait for the latched ``reference`` topic.
@@ -53,6 +56,7 @@ class NodeParameters:
 
     model_path: str = ""
     backend: str = "auto"
+    expected_variant: str = ""
     input_mode: str = "pair"
     reference_image: str = ""
     reference_frame_id: str = "reference"
@@ -90,6 +94,7 @@ class NodeParameters:
             "queue_policy": QUEUE_POLICIES,
             "input_reliability": RELIABILITIES,
             "geometry": GEOMETRIES,
+            "expected_variant": VARIANTS,
         }
         for name, accepted in choices.items():
             if getattr(self, name) not in accepted:

@@ -256,3 +256,15 @@ def test_a_missing_or_unreadable_reference_file_fails_configure_with_one_clear_l
         failures = [line for line in node.output().splitlines() if "configure failed" in line]
     assert len(failures) == 1 and f"reference image '{reference}' {message}" in failures[0]
     assert "Traceback" not in node.output()
+
+
+@pytest.mark.timeout(60)
+def test_a_model_of_the_wrong_variant_fails_configure_and_is_closed(ros_env: RosEnvironment, tmp_path: Path) -> None:
+    log = tmp_path / "fake.log"
+    params = {"model_path": "fake:eloftr", "expected_variant": "roma"}
+    with start_node(ros_env, "/fuzz_variant", params, {"FAKE_MATCHER_LOG": str(log)}) as node:
+        assert node.wait(timeout_s=30.0) == 1
+        failures = [line for line in node.output().splitlines() if "configure failed" in line]
+    assert len(failures) == 1
+    assert "fake:eloftr holds the eloftr variant, but expected_variant is roma" in failures[0]
+    assert log.read_text().splitlines() == ["open fake:eloftr", "close"]
