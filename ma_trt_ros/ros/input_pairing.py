@@ -9,12 +9,17 @@ with their header stamps (nanoseconds) and returns the pairs they complete as ``
   exists are dropped (reason ``no_reference``).
 - ``sequential``: frame t is image 0, frame t - k is image 1 (k = stride). The first k frames have no
   partner and are not counted as drops.
+
+:class:`RestartingPairer` (used by the node for ``pair`` and ``sequential``) starts pairing afresh when
+stamps went back in time for good (a restarted publisher, a bag played again, a reset simulation clock):
+without it every later image would be dropped as too old.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from ma_trt_ros.ros.pair_sync import PairSynchronizer
@@ -118,7 +123,58 @@ class SequentialPairer:
             return {"too_old": self._too_old}
 
 
-Pairer = SynchronizedPairer | ReferencePairer | SequentialPairer
+LATE_REASONS = ("sync_too_old", "too_old")
+
+
+class RestartingPairer:
+    """A pairer of mode ``pair`` or ``sequential`` that is replaced by a fresh one after ``patience``
+    images in a row were dropped as too old (time went back for good); drop totals carry over.
+
+    Args:
+        make: builds the wrapped pairer (again at each restart).
+        patience: images dropped as too old in a row that mean a new timeline (>= 1). The image that
+            completes the run is dropped too; pairing resumes with the next one.
+    """
+
+    def __init__(self, make: Callable[[], SynchronizedPairer | SequentialPairer], patience: int):
+        if patience < 1:
+            raise ValueError(f"patience must be >= 1, got {patience}")
+        self._make = make
+        self._pairer = make()
+        self.patience = patience
+        self.restarts = 0
+        self._late_in_a_row = 0
+        self._carried: dict[str, int] = {}
+
+    def add(self, topic: int, stamp_ns: int, item: Any) -> list[ItemPair]:
+        """As the wrapped pairer's ``add``; restarts it after ``patience`` late images in a row."""
+        before = self._late()
+        pairs = self._pairer.add(topic, stamp_ns, item)
+        if self._late() == before:
+            self._late_in_a_row = 0
+            return pairs
+        self._late_in_a_row += 1
+        if self._late_in_a_row >= self.patience:
+            self._carried = self.drops()
+            self._pairer = self._make()
+            self._late_in_a_row = 0
+            self.restarts += 1
+        return pairs
+
+    def flush(self) -> list[ItemPair]:
+        """The wrapped pairer's pairs still waiting."""
+        return self._pairer.flush()
+
+    def drops(self) -> dict[str, int]:
+        """Drop totals since the first pairer, by reason."""
+        current = self._pairer.drops()
+        return {reason: self._carried.get(reason, 0) + count for reason, count in current.items()}
+
+    def _late(self) -> int:
+        return sum(count for reason, count in self._pairer.drops().items() if reason in LATE_REASONS)
+
+
+Pairer = SynchronizedPairer | ReferencePairer | SequentialPairer | RestartingPairer
 
 
 def make_pairer(input_mode: str, slop_ns: int, queue_size: int, stride: int) -> Pairer:

@@ -43,7 +43,7 @@ from std_msgs.msg import Header
 from ma_trt_ros.ros.image_conversion import ImageConversionError, image_to_gray_float, image_to_rgb_float
 from ma_trt_ros.ros.image_files import read_image_message
 from ma_trt_ros.ros.inference_worker import InferenceWorker
-from ma_trt_ros.ros.input_pairing import Pairer, ReferencePairer, make_pairer
+from ma_trt_ros.ros.input_pairing import Pairer, ReferencePairer, RestartingPairer, make_pairer
 from ma_trt_ros.ros.matcher_factory import MatcherFactory, factory_from_environment
 from ma_trt_ros.ros.node_parameters import PARAMETERS, NodeParameters
 from ma_trt_ros.ros.pair_sync import stamp_to_ns
@@ -55,6 +55,7 @@ from ma_trt_ros.runtime.errors import InputError, ModelError
 NODE_NAME = "matchanything_node"
 OUTPUT_DEPTH = 10
 PICTURES = ("matches_image", "certainty_image")
+TIME_RESET_IMAGES_PER_QUEUE = 2  # images late in a row, per sync_queue_size, that restart pairing
 
 
 def input_depth(params: NodeParameters) -> int:
@@ -164,9 +165,14 @@ class MatchAnythingNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Let the worker take pairs and subscribe to the inputs."""
         params = self.params
-        self._pairer = make_pairer(
-            params.input_mode, int(params.sync_slop_s * 1e9), params.sync_queue_size, params.sequential_stride
-        )
+
+        def new_pairer() -> Pairer:
+            slop_ns = int(params.sync_slop_s * 1e9)
+            return make_pairer(params.input_mode, slop_ns, params.sync_queue_size, params.sequential_stride)
+
+        self._pairer = new_pairer()
+        if params.input_mode != "reference":
+            self._pairer = RestartingPairer(new_pairer, TIME_RESET_IMAGES_PER_QUEUE * params.sync_queue_size)
         if isinstance(self._pairer, ReferencePairer) and self._reference is not None:
             self._pairer.set_reference(self._reference)
         self._last_pair_stamp_ns = None
@@ -268,15 +274,22 @@ class MatchAnythingNode(LifecycleNode):
         if pairer is None or worker is None or params is None:
             return
         self._stats.image_received()
+        restarts = getattr(pairer, "restarts", 0)
         for image0, image1 in pairer.add(topic, stamp_to_ns(msg.header.stamp), msg):
             self._submit(worker, params, image0, image1)
         self._stats.set_drops(pairer.drops())
+        if getattr(pairer, "restarts", 0) != restarts:
+            self._last_pair_stamp_ns = None
+            self.get_logger().warning(
+                f"{pairer.patience} images in a row were older than those already paired: time went back "
+                "(restarted publisher, bag played again or clock reset); pairing starts afresh"
+            )
 
     def _submit(self, worker: InferenceWorker, params: NodeParameters, image0: Any, image1: Any) -> None:
         """Rate-limit by the stamps of image 0, then queue the pair (drops counted by reason)."""
         stamp_ns = stamp_to_ns(image0.header.stamp)
         last = self._last_pair_stamp_ns
-        if params.max_rate_hz > 0 and last is not None and stamp_ns - last < 1e9 / params.max_rate_hz:
+        if params.max_rate_hz > 0 and last is not None and 0 <= stamp_ns - last < 1e9 / params.max_rate_hz:
             self._stats.dropped("rate_limit")
             return
         self._last_pair_stamp_ns = stamp_ns

@@ -76,6 +76,26 @@ def test_max_rate_drops_pairs_by_their_stamps(context: Any) -> None:
     node.destroy_node()
 
 
+def test_time_going_back_for_good_restarts_pairing_and_the_rate_limit(context: Any) -> None:
+    node = make_node(
+        context,
+        "/time_back",
+        model_path="fake:eloftr",
+        max_rate_hz=2.0,
+        sync_queue_size=2,
+        queue_policy="lossless",
+        queue_size=20,
+    )
+    for _run in range(2):
+        for k in range(10):
+            feed_pair(node, 100 * k)  # run 1 passes 0 and 500 ms; run 2 (a restarted publisher) 200 and 700
+    report = settle(node)
+    assert (report.pairs_formed, report.results_published) == (4, 4)
+    assert (report.drops["sync_too_old"], report.drops["rate_limit"]) == (4, 14)  # 2 pairs late, then afresh
+    node.release_all()
+    node.destroy_node()
+
+
 def test_a_bad_image_is_counted_and_the_node_keeps_serving(context: Any) -> None:
     node = make_node(context, "/bad_image", model_path="fake:roma", queue_policy="lossless", queue_size=5)
     feed_pair(node, 0)

@@ -191,3 +191,14 @@ def test_fundamental_fit_flags_outliers_and_too_few_points_give_no_geometry() ->
     assert geometry.kind == "fundamental" and geometry.inliers[:10].sum() == 0 and geometry.inliers[10:].mean() > 0.95
     assert fit_geometry(points0[:7], points1[:7], "fundamental", 1.0) is NO_GEOMETRY
     assert fit_geometry(points0, points1, "none", 1.0) is NO_GEOMETRY
+
+
+def test_restarting_pairer_starts_afresh_after_a_run_of_late_images_and_keeps_drop_totals() -> None:
+    from ma_trt_ros.ros.input_pairing import RestartingPairer
+
+    pairer = RestartingPairer(lambda: SequentialPairer(stride=1), patience=3)
+    assert [pairer.add(0, s, s) for s in (10, 11, 5)] == [[], [(11, 10)], []]  # one late frame: dropped
+    assert pairer.add(0, 12, 12) == [(12, 11)] and pairer.restarts == 0
+    assert [pairer.add(0, s, s) for s in (1, 2, 3)] == [[], [], []]  # three in a row: a new timeline
+    assert pairer.restarts == 1 and pairer.drops() == {"too_old": 4}
+    assert [pairer.add(0, s, s) for s in (4, 5)] == [[], [(5, 4)]]

@@ -71,20 +71,27 @@ def test_backend_faults_subscriber_death_and_publisher_restart_leave_the_node_se
                 wait_until(lambda: "got" in doomed.output(), 20.0, "the doomed subscriber's first result")
                 os.kill(doomed.pid, signal.SIGKILL)  # mid-stream: the publisher is still sending
                 wait_until(lambda: "published" in publisher.output(), 20.0, "the publisher to finish")
-        publish_pairs(ros_env, ns, 20, 20.0)  # a restarted publisher: new process, stamps from the start again
+        publish_pairs(ros_env, ns, 20, 20.0)  # a restarted publisher: new process, its stamps start again
         publish_pairs(ros_env, ns, 20, 20.0, "--wall-stamps")  # restarted, with its clock going on
-        wait_until(lambda: status_values(diagnostics, name).get("results_published") == "32", 20.0, "32 results")
+        wait_until(lambda: status_values(diagnostics, name).get("results_published") == "40", 20.0, "40 results")
         values = status_values(diagnostics, name)
         assert node.returncode is None, node.output()
-    # Every 5th match raises (4 of each run of 20); every other pair is served, in order.
-    first = [m.header0.stamp.sec - FIRST_STAMP_S for m in matches.messages[:16]]
-    assert first == [i for i in range(20) if (i + 1) % 5]
-    # Run 2 repeats run 1's stamps: dropped as too old (pairs go forward in time). Run 3 is served.
-    assert first[-1] == 18 and all(m.header0.stamp.sec > 1_000_000 for m in matches.messages[16:])
-    assert (values["dropped_inference_error"], values["dropped_sync_too_old"]) == ("8", "40")
-    assert len(matches.messages) == 32 and values["pairs_formed"] == "40"
-    failures = [line for line in node.output().splitlines() if "matching failed: RuntimeError" in line]
-    assert 1 <= len(failures) <= 2 and "injected backend fault at call 5" in failures[0]
+    seconds = [m.header0.stamp.sec - FIRST_STAMP_S for m in matches.messages]
+    # Every 5th match raises (calls 5, 10, ..., 50); the pair after each is served, in order.
+    assert seconds[:16] == [i for i in range(20) if (i + 1) % 5]
+    # Run 2 repeats run 1's stamps: its first 10 pairs (20 images, 2 x sync_queue_size) are dropped as
+    # too old, then pairing restarts and pairs 10..19 are matched (calls 21..30; 25 and 30 fail).
+    assert seconds[16:24] == [10, 11, 12, 13, 15, 16, 17, 18]
+    assert all(second > 1_000_000 for second in seconds[24:]) and len(seconds) == 40  # run 3, wall clock
+    assert (values["dropped_inference_error"], values["dropped_sync_too_old"], values["pairs_formed"]) == (
+        "10",
+        "20",
+        "50",
+    )
+    output = node.output()
+    failures = [line for line in output.splitlines() if "matching failed: RuntimeError" in line]
+    assert 1 <= len(failures) <= 3 and "injected backend fault at call 5" in failures[0]
+    assert output.count("pairing starts afresh") == 1
 
 
 @pytest.mark.timeout(150)
