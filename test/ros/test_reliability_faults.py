@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from ros_harness import RosEnvironment, RosTestNode, run_module_in_ros_process, run_python_in_ros_process, wait_until
+from support.diagnostics import latest_status_values, published
 from support.image_publisher import FIRST_STAMP_S
 from support.node_process import start_node, wait_for_outputs
 from support.process_memory import rss_bytes
@@ -30,15 +31,6 @@ node = rclpy.create_node("doomed_subscriber")
 node.create_subscription(Matches, "/faults/matchanything_node/matches", lambda m: print("got", flush=True), 10)
 rclpy.spin(node)
 """
-
-
-def status_values(diagnostics: Any, node_name: str) -> dict[str, str]:
-    """The newest ``/diagnostics`` key/values of ``node_name``."""
-    for array in reversed(diagnostics.messages):
-        for status in array.status:
-            if status.name == f"{node_name}: matcher":
-                return {kv.key: kv.value for kv in status.values}
-    return {}
 
 
 def publish_pairs(env: RosEnvironment, ns: str, count: int, rate_hz: float, *extra: str) -> None:
@@ -73,8 +65,8 @@ def test_backend_faults_subscriber_death_and_publisher_restart_leave_the_node_se
                 wait_until(lambda: "published" in publisher.output(), 20.0, "the publisher to finish")
         publish_pairs(ros_env, ns, 20, 20.0)  # a restarted publisher: new process, its stamps start again
         publish_pairs(ros_env, ns, 20, 20.0, "--wall-stamps")  # restarted, with its clock going on
-        wait_until(lambda: status_values(diagnostics, name).get("results_published") == "40", 20.0, "40 results")
-        values = status_values(diagnostics, name)
+        wait_until(lambda: published(diagnostics, name) == "40", 20.0, "40 results")
+        values = latest_status_values(diagnostics, name)
         assert node.returncode is None, node.output()
     seconds = [m.header0.stamp.sec - FIRST_STAMP_S for m in matches.messages]
     # Every 5th match raises (calls 5, 10, ..., 50); the pair after each is served, in order.

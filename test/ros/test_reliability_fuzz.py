@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ros_harness import RosEnvironment, RosProcess, RosTestNode, wait_until
+from support.diagnostics import latest_status_values, published
 from support.node_process import start_node, wait_for_outputs
 
 from ma_trt_ros.ros.image_conversion import ENCODINGS
@@ -152,15 +153,6 @@ def live(ros_env: RosEnvironment) -> Iterator[Live]:
     ros.close()
 
 
-def latest_values(live: Live) -> dict[str, str]:
-    """The node's newest ``/diagnostics`` key/values."""
-    for array in reversed(live.diagnostics.messages):
-        for status in array.status:
-            if status.name == f"{NODE}: matcher":
-                return {kv.key: kv.value for kv in status.values}
-    return {}
-
-
 def stamp_of(result: Any) -> int:
     """Nanoseconds of a result's image-0 stamp."""
     return result.header0.stamp.sec * 1_000_000_000 + result.header0.stamp.nanosec
@@ -217,8 +209,8 @@ def test_fuzzed_images_never_crash_the_node_and_every_rejection_is_counted(live:
 
     one_pair()
     total = expected["results"] + expected["sentinels"]
-    wait_until(lambda: latest_values(live).get("results_published") == str(total), 10.0, f"{total} results")
-    values = latest_values(live)
+    wait_until(lambda: published(live.diagnostics, NODE) == str(total), 10.0, f"{total} results")
+    values = latest_status_values(live.diagnostics, NODE)
     assert live.node.returncode is None
     assert int(values["dropped_bad_input"]) == expected["bad_input"] > 10
     assert int(values["dropped_sync_too_old"]) == expected["sync_too_old"] > 0

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 from ros_harness import RosEnvironment, RosTestNode, run_module_in_ros_process, wait_until
+from support.diagnostics import latest_status_values, published
 from support.node_process import start_node, wait_for_outputs
 from support.process_memory import rss_bytes
 
@@ -62,15 +63,6 @@ def values_of(result: Any) -> list[int]:
 
 def replay_args(bag: Path, ns: str, *extra: str) -> tuple[str, ...]:
     return (str(bag), "--image0", "/left", "--image1", "/right", "--namespace", ns, *extra)
-
-
-def last_values(diagnostics: Any, node_name: str) -> dict[str, str]:
-    """The newest ``/diagnostics`` key/values of ``node_name``."""
-    for array in reversed(diagnostics.messages):
-        for status in array.status:
-            if status.name == f"{node_name}: matcher":
-                return {kv.key: kv.value for kv in status.values}
-    return {}
 
 
 def period_latencies(diagnostics: Any, node_name: str, stage: str) -> list[float]:
@@ -121,9 +113,8 @@ def test_soak_10000_pairs_exactly_once_with_flat_memory(
                 status = replay.wait(timeout_s=280.0)
             assert status == 0, replay.output()
             received = matches.wait_for(SOAK_PAIRS, timeout_s=10.0)
-            done_count = str(SOAK_PAIRS)
-            wait_until(lambda: last_values(diagnostics, name).get("results_published") == done_count, 10.0, "totals")
-            values = last_values(diagnostics, name)
+            wait_until(lambda: published(diagnostics, name) == str(SOAK_PAIRS), 10.0, "the totals in /diagnostics")
+            values = latest_status_values(diagnostics, name)
         finally:
             done.set()
             sampler.join()
