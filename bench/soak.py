@@ -141,7 +141,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         "machine": {"host": platform.node(), "cpu": platform.processor(), "python": platform.python_version()},
         "backend": backend,
         "variant": variant,
-        "device": args.device,
+        "device": args.device or ("cuda" if start_gpu else "cpu"),
         "network_size": list(args.size),
         "image_size": list(args.image_size),
         "warmup_pairs": args.warmup,

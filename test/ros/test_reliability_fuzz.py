@@ -208,6 +208,12 @@ def test_fuzzed_images_never_crash_the_node_and_every_rejection_is_counted(live:
         assert live.node.returncode is None, live.node.output()
 
     one_pair()
+    big = Drawn("rgb8", 2160, 3840, 3840 * 3, False, bytes(3840 * 3 * 2160), None)  # a valid 4K pair, 25 MB each
+    clock["last_ns"] += 1_000_000_000
+    for publisher, frame in zip(live.publishers, ("cam0", "cam1"), strict=True):
+        publisher.publish(image_message(big, clock["last_ns"], frame))
+    wait_for_stamp(live, clock["last_ns"])
+    expected["results"] += 1
     total = expected["results"] + expected["sentinels"]
     wait_until(lambda: published(live.diagnostics, NODE) == str(total), 10.0, f"{total} results")
     values = latest_status_values(live.diagnostics, NODE)
