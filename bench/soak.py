@@ -176,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch")
     parser.add_argument("--device", default=None, help="torch: cuda (default when available) or cpu")
     parser.add_argument("--precision", choices=["fp32", "fp16"], default="fp32", help="torch backend")
-    parser.add_argument("--size", type=parse_size, default=(240, 320), help="network HxW (default 240x320)")
+    parser.add_argument(
+        "--size", type=parse_size, default=(224, 320), help="network HxW, multiples of 32 (default 224x320)"
+    )
     parser.add_argument("--image-size", type=parse_size, default=(480, 640), help="image 0 HxW (default 480x640)")
     parser.add_argument("--pairs", type=int, default=10_000)
     parser.add_argument("--max-seconds", type=float, default=150.0, help="stop earlier after this long")
