@@ -56,6 +56,7 @@ from ma_trt_convert.eloftr.fine_preprocess import (
     windows1,
 )
 from ma_trt_convert.eloftr.repvgg import RepVGGBackbone, fuse_backbone
+from ma_trt_convert.variants.spec import precision_change
 from ma_trt_ros.contract.eloftr import ELOFTR
 
 SIZE_MULTIPLE = 32
@@ -185,12 +186,8 @@ class ELoFTRMatcher(nn.Module):
         Raises:
             ValueError: an unknown precision, or fp32 asked of an fp16 module (its weights are rounded).
         """
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
-        if precision == self.precision:
+        if not precision_change(self.precision, precision, "ELoFTR"):
             return self
-        if self.precision != "fp32":
-            raise ValueError(f"an {self.precision} ELoFTR module cannot become {precision}: build it in fp32")
         dtype = PRECISIONS[precision]
         for module in self.modules():
             if isinstance(module, nn.Conv2d | nn.Linear):

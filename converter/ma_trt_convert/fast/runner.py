@@ -13,7 +13,8 @@ import time
 import torch
 from torch import nn
 
-PRECISIONS = ("fp32", "fp16")
+from ma_trt_ros.contract.sidecar import PRECISIONS
+
 WARMUP_CALLS = 2
 
 Shapes = tuple[tuple[int, ...], ...]

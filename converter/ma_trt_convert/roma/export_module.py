@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ma_trt_convert.roma.loading import PRECISIONS, apply_reference_precision
+from ma_trt_convert.roma.loading import apply_reference_precision
 from ma_trt_convert.roma.matcher import RomaMatcher
+from ma_trt_convert.variants.spec import precision_change
 from ma_trt_ros.contract.roma import ROMA
 
 INPUT_NAMES = ROMA.input_names
@@ -46,12 +47,8 @@ class RomaExportModule(nn.Module):
         Raises:
             ValueError: an unknown precision, or fp32 asked of an fp16 module (its weights are rounded).
         """
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-        if precision == self.precision:
+        if not precision_change(self.precision, precision, "RoMa"):
             return self
-        if self.precision != "fp32":
-            raise ValueError(f"an {self.precision} RoMa module cannot become {precision}: build it in fp32")
         apply_reference_precision(self.matcher)
         self.matcher.dinov2.bake_pos_embed(self.matcher.coarse_res)
         self.precision = precision

@@ -20,7 +20,6 @@ from ma_trt_convert.roma.gp import GP_SOLVERS, squaring_iterations
 from ma_trt_convert.roma.matcher import RomaMatcher
 from ma_trt_convert.weights.checkpoint import load_layout, load_release_file
 
-PRECISIONS = ("fp32", "fp16")
 DEFAULT_CG_ITERATIONS = 200
 # Release key prefix -> RomaMatcher attribute prefix.
 KEY_PREFIXES = (

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ma_trt_convert.errors import ConversionError
+from ma_trt_ros.contract.sidecar import PRECISIONS
 from ma_trt_ros.contract.variant_contract import VariantContract
 from ma_trt_ros.contract.variants import variant_contract
 
@@ -144,3 +145,18 @@ def positive_multiple(step: int) -> Check:
         return None if value > 0 and value % step == 0 else f"must be a positive multiple of {step}, got {value}"
 
     return check
+
+
+def precision_change(current: str, requested: str, variant: str) -> bool:
+    """Whether a port's module at ``current`` precision must change to ``requested``.
+
+    Raises:
+        ValueError: an unknown precision, or fp32 asked of an fp16 module (its weights are rounded).
+    """
+    if requested not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
+    if requested == current:
+        return False
+    if current != "fp32":
+        raise ValueError(f"an {current} {variant} module cannot become {requested}: build it in fp32")
+    return True
