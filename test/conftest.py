@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from ros_harness import INHERITED_VARIABLES_REMOVED, RosEnvironment, RosTestNode, reserved_domain_id, ros_environment
+from support.ros_harness import (
+    INHERITED_VARIABLES_REMOVED,
+    RosEnvironment,
+    RosTestNode,
+    reserved_domain_id,
+    ros_environment,
+)
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ros_harness import RosEnvironment, RosTestNode, run_module_in_ros_process
 from support.node_process import start_node, wait_for_outputs
+from support.ros_harness import RosEnvironment, RosTestNode, run_module_in_ros_process
 
 pytestmark = pytest.mark.ros
 

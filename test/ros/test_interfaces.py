@@ -6,7 +6,7 @@ import array
 
 import numpy as np
 import pytest
-from ros_harness import RosEnvironment, RosTestNode, run_python_in_ros_process, wait_until
+from support.ros_harness import RosEnvironment, RosTestNode, run_python_in_ros_process, wait_until
 
 pytestmark = pytest.mark.ros
 
@@ -15,7 +15,7 @@ GRID_H, GRID_W, MATCHES = 60, 80, 1000
 PUBLISHER = """
 import array
 import numpy as np
-from ros_harness import publish_in_child
+from support.ros_harness import publish_in_child
 from ma_trt_ros_interfaces.msg import DenseCorrespondence, Matches
 from ma_trt_ros.ros.image_conversion import numpy_to_image
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ros_harness import REPO_ROOT, RosEnvironment, RosTestNode, wait_until
 from support.node_process import start_node
+from support.ros_harness import REPO_ROOT, RosEnvironment, RosTestNode, wait_until
 
 from ma_trt_ros.ros.node_parameters import NodeParameters, parameter_names
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from ros_harness import RosEnvironment, wait_until
 from support.fake_matcher import open_fake_matcher
+from support.ros_harness import RosEnvironment, wait_until
 
 pytestmark = pytest.mark.ros
 

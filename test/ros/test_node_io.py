@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ros_harness import RosEnvironment, RosTestNode, run_module_in_ros_process, wait_until
 from support.fake_matcher import DENSE_COLS, DENSE_ROWS, GRID_COLS, GRID_ROWS, expected_points1, grid_points
 from support.image_publisher import FIRST_STAMP_S
 from support.node_process import start_node, wait_for_outputs
+from support.ros_harness import RosEnvironment, RosTestNode, run_module_in_ros_process, wait_until
 
 from ma_trt_ros.runtime.pictures import GAP_PX
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from ros_harness import RosEnvironment, RosTestNode, wait_until
 from support.node_process import start_node, wait_for_outputs
+from support.ros_harness import RosEnvironment, RosTestNode, wait_until
 
 pytestmark = pytest.mark.ros
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from ros_harness import RosEnvironment, RosTestNode, run_module_in_ros_process, wait_until
 from support.node_process import start_node, wait_for_outputs
+from support.ros_harness import RosEnvironment, RosTestNode, run_module_in_ros_process, wait_until
 
 pytestmark = pytest.mark.ros
 

@@ -10,11 +10,17 @@ import time
 from typing import Any
 
 import pytest
-from ros_harness import RosEnvironment, RosTestNode, run_module_in_ros_process, run_python_in_ros_process, wait_until
 from support.diagnostics import latest_status_values, published
 from support.image_publisher import FIRST_STAMP_S
 from support.node_process import start_node, wait_for_outputs
 from support.process_memory import rss_bytes
+from support.ros_harness import (
+    RosEnvironment,
+    RosTestNode,
+    run_module_in_ros_process,
+    run_python_in_ros_process,
+    wait_until,
+)
 
 pytestmark = pytest.mark.ros
 

@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ros_harness import RosEnvironment, RosProcess, RosTestNode, wait_until
 from support.diagnostics import latest_status_values, published
 from support.node_process import start_node, wait_for_outputs
+from support.ros_harness import RosEnvironment, RosProcess, RosTestNode, wait_until
 
 from ma_trt_ros.ros.image_conversion import ENCODINGS
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from ros_harness import RosEnvironment, RosTestNode, run_module_in_ros_process, wait_until
 from support.diagnostics import latest_status_values, published
 from support.node_process import start_node, wait_for_outputs
 from support.process_memory import rss_bytes
+from support.ros_harness import RosEnvironment, RosTestNode, run_module_in_ros_process, wait_until
 
 pytestmark = pytest.mark.ros
 

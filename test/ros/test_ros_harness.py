@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ros_harness import (
+from support.ros_harness import (
     FASTDDS_PROFILE,
-    HARNESS_DIR,
     REPO_ROOT,
+    TEST_DIR,
     RosEnvironment,
     RosTestNode,
     reserved_domain_id,
@@ -25,7 +25,7 @@ HEIGHT, WIDTH = 1080, 1920
 IMAGE_PUBLISHER = """
 import sys
 import numpy as np
-from ros_harness import publish_in_child
+from support.ros_harness import publish_in_child
 from sensor_msgs.msg import Image
 from ma_trt_ros.ros.image_conversion import numpy_to_image
 
@@ -85,8 +85,8 @@ def test_module_in_child_process_sees_repository_and_harness_and_extra_env(ros_e
     with run_module_in_ros_process("site", ros_env, extra_env=extra) as child:
         assert child.wait(timeout_s=30) == 0
         assert f"'{REPO_ROOT}'," in child.output()
-        assert f"'{HARNESS_DIR}'," in child.output()
-    code = "import os, ros_harness, ma_trt_ros.ros.pair_sync; print(os.environ['MA_TRT_PROBE'])"
+        assert f"'{TEST_DIR}'," in child.output()
+    code = "import os, support.ros_harness, ma_trt_ros.ros.pair_sync; print(os.environ['MA_TRT_PROBE'])"
     with run_python_in_ros_process(code, ros_env, "import_probe", extra_env=extra) as child:
         assert child.wait(timeout_s=30) == 0, child.output()
         assert child.output() == "42\n"

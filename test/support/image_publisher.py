@@ -25,11 +25,11 @@ def main() -> None:
     import numpy as np
     import rclpy
     from rclpy.duration import Duration
-    from ros_harness import CHILD_LIFETIME_S, qos_profile, wait_until
     from sensor_msgs.msg import Image
     from std_msgs.msg import Header
 
     from ma_trt_ros.ros.image_conversion import numpy_to_image
+    from support.ros_harness import CHILD_LIFETIME_S, qos_profile, wait_until
 
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["pair", "single"])

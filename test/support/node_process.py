@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ros_harness import RosEnvironment, RosProcess, run_module_in_ros_process, wait_until
+from support.ros_harness import RosEnvironment, RosProcess, run_module_in_ros_process, wait_until
 
 NODE_MODULE = "ma_trt_ros.ros.matchanything_node"
 FAKE_FACTORY = "support.fake_matcher:open_fake_matcher"

@@ -8,7 +8,7 @@ The Fast DDS profile ``config/fastdds_large_messages.xml`` is used by default so
 
 Nothing here imports rclpy at module import time, so non-ROS tests can import the conftest freely.
 Child processes run with ``PYTHONPATH`` holding the repository root and this folder: their code can
-``import ros_harness`` and use :func:`publish_in_child`.
+``from support import ros_harness`` and use :func:`publish_in_child`.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-HARNESS_DIR = Path(__file__).resolve().parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEST_DIR = Path(__file__).resolve().parents[1]
 FASTDDS_PROFILE = REPO_ROOT / "config" / "fastdds_large_messages.xml"
 DOMAIN_IDS = range(1, 102)
 DOMAIN_LOCK_DIR = Path("/tmp/ma_trt_ros_test_domains")
@@ -53,7 +53,7 @@ class RosEnvironment:
         """Full environment for a child process: this process's, the ROS variables, PYTHONPATH, ``extra``."""
         env = {k: v for k, v in os.environ.items() if k not in INHERITED_VARIABLES_REMOVED}
         env.update(self.variables)
-        paths = [str(REPO_ROOT), str(HARNESS_DIR), env.get("PYTHONPATH", "")]
+        paths = [str(REPO_ROOT), str(TEST_DIR), env.get("PYTHONPATH", "")]
         env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
         env["PYTHONUNBUFFERED"] = "1"
         env.update(extra or {})
