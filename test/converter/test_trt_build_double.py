@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.standin_port import StandInMatcher, write_standin_checkpoint
 from support.tensorrt_recording_double import fake_tensorrt
-from test_export_standin import StandInMatcher, write_standin_checkpoint
 
 from ma_trt_convert.errors import ConversionError
 from ma_trt_convert.onnx.export import export_onnx
