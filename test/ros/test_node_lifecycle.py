@@ -3,42 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
+from support.lifecycle import LifecycleClient
 from support.node_process import start_node, wait_for_outputs
 from support.ros_harness import RosEnvironment, RosTestNode, wait_until
 
 pytestmark = pytest.mark.ros
-
-SERVICE_TIMEOUT_S = 20.0
-
-
-def call(ros_node: RosTestNode, service_type: type, name: str, request: Any) -> Any:
-    """Call service ``name`` from the spinning test node and return the response."""
-    client = ros_node.node.create_client(service_type, name)
-    assert client.wait_for_service(timeout_sec=SERVICE_TIMEOUT_S), f"service {name} not available"
-    future = client.call_async(request)
-    wait_until(future.done, SERVICE_TIMEOUT_S, f"a response from {name}")
-    ros_node.node.destroy_client(client)
-    return future.result()
-
-
-def transition(ros_node: RosTestNode, node_name: str, label: str) -> bool:
-    """Trigger lifecycle transition ``label`` (configure, activate, ...); True on success."""
-    from lifecycle_msgs.srv import ChangeState
-
-    request = ChangeState.Request()
-    request.transition.label = label
-    return call(ros_node, ChangeState, f"{node_name}/change_state", request).success
-
-
-def state(ros_node: RosTestNode, node_name: str) -> str:
-    """Label of the node's current lifecycle state."""
-    from lifecycle_msgs.srv import GetState
-
-    return call(ros_node, GetState, f"{node_name}/get_state", GetState.Request()).current_state.label
 
 
 def log_lines(path: Path) -> list[str]:
@@ -69,21 +41,22 @@ def test_configure_opens_cleanup_closes_and_only_active_node_matches(
 
     params = {"model_path": "fake:eloftr", "autostart": False, "input_reliability": "reliable"}
     with start_node(ros_env, ns, params, {"FAKE_MATCHER_LOG": str(log)}) as node:
-        assert state(ros_node, name) == "unconfigured" and log_lines(log) == []
-        assert transition(ros_node, name, "configure") and state(ros_node, name) == "inactive"
+        lifecycle = LifecycleClient(ros_node, name)
+        assert lifecycle.state() == "unconfigured" and log_lines(log) == []
+        assert lifecycle.transition("configure") and lifecycle.state() == "inactive"
         assert log_lines(log) == ["open fake:eloftr"]
         assert image_publishers[0].get_subscription_count() == 0
-        assert transition(ros_node, name, "activate") and state(ros_node, name) == "active"
+        assert lifecycle.transition("activate") and lifecycle.state() == "active"
         wait_until(lambda: all(p.get_subscription_count() == 1 for p in image_publishers), 20.0, "node subscriptions")
         wait_for_outputs([matches])
         publish_pair(1)
         assert [m.header0.stamp.sec for m in matches.wait_for(1, timeout_s=20.0)] == [1]
-        assert transition(ros_node, name, "deactivate") and state(ros_node, name) == "inactive"
+        assert lifecycle.transition("deactivate") and lifecycle.state() == "inactive"
         wait_until(lambda: all(p.get_subscription_count() == 0 for p in image_publishers), 20.0, "unsubscription")
         assert log_lines(log) == ["open fake:eloftr"]
-        assert transition(ros_node, name, "cleanup") and state(ros_node, name) == "unconfigured"
+        assert lifecycle.transition("cleanup") and lifecycle.state() == "unconfigured"
         assert log_lines(log) == ["open fake:eloftr", "close"]
-        assert transition(ros_node, name, "configure") and transition(ros_node, name, "activate")
+        assert lifecycle.transition("configure") and lifecycle.transition("activate")
         wait_until(lambda: all(p.get_subscription_count() == 1 for p in image_publishers), 20.0, "node subscriptions")
         wait_for_outputs([matches])
         publish_pair(2)
@@ -98,8 +71,9 @@ def test_bad_model_fails_configure_with_the_error_text(ros_env: RosEnvironment, 
     ns = "/bad_model"
     name = f"{ns}/matchanything_node"
     with start_node(ros_env, ns, {"model_path": "missing.plan", "autostart": False}) as node:
-        assert not transition(ros_node, name, "configure")
-        assert state(ros_node, name) == "unconfigured"
+        lifecycle = LifecycleClient(ros_node, name)
+        assert not lifecycle.transition("configure")
+        assert lifecycle.state() == "unconfigured"
         wait_until(lambda: "configure failed" in node.output(), 10.0, "the error in the log")
         assert "configure failed: test double: 'missing.plan' is not a model" in node.output()
     with start_node(ros_env, "/bad_model_autostart", {"model_path": "missing.plan"}) as node:

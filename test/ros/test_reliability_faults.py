@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from support.diagnostics import latest_status_values, published
 from support.image_publisher import FIRST_STAMP_S
+from support.lifecycle import LifecycleClient
 from support.node_process import start_node, wait_for_outputs
 from support.process_memory import rss_bytes
 from support.ros_harness import (
@@ -133,42 +134,21 @@ def test_10x_overload_keeps_memory_and_latency_flat(ros_env: RosEnvironment, ros
     assert growth < 0.05 * settled[0]
 
 
-def lifecycle_clients(ros_node: RosTestNode, name: str) -> tuple[Any, Any]:
-    """ChangeState and GetState clients of node ``name``, ready."""
-    from lifecycle_msgs.srv import ChangeState, GetState
-
-    change = ros_node.node.create_client(ChangeState, f"{name}/change_state")
-    get = ros_node.node.create_client(GetState, f"{name}/get_state")
-    assert change.wait_for_service(timeout_sec=20.0) and get.wait_for_service(timeout_sec=20.0)
-    return change, get
-
-
-def call(client: Any, request: Any) -> Any:
-    """Call a service and wait for the response."""
-    future = client.call_async(request)
-    wait_until(future.done, 20.0, f"a response from {client.srv_name}")
-    return future.result()
-
-
 @pytest.mark.timeout(180)
 def test_50_lifecycle_cycles_open_and_close_once_each_without_leaking(
     ros_env: RosEnvironment, ros_node: RosTestNode, tmp_path: Any
 ) -> None:
-    from lifecycle_msgs.srv import ChangeState, GetState
-
     ns, log = "/cycles", tmp_path / "fake.log"
     name = f"{ns}/matchanything_node"
     params = {"model_path": "fake:roma", "autostart": False}
     rss: list[int] = []
     with start_node(ros_env, ns, params, {"FAKE_MATCHER_LOG": str(log)}) as node:
-        change, get = lifecycle_clients(ros_node, name)
+        lifecycle = LifecycleClient(ros_node, name)
         for _ in range(LIFECYCLE_CYCLES):
             for label in ("configure", "activate", "deactivate", "cleanup"):
-                request = ChangeState.Request()
-                request.transition.label = label
-                assert call(change, request).success, label
+                assert lifecycle.transition(label), label
             rss.append(rss_bytes(node.pid))
-        assert call(get, GetState.Request()).current_state.label == "unconfigured"
+        assert lifecycle.state() == "unconfigured"
         assert node.returncode is None
     lines = log.read_text().splitlines()
     assert lines.count("open fake:roma") == lines.count("close") == LIFECYCLE_CYCLES
