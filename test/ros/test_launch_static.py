@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from support.node_process import start_node
-from support.ros_harness import REPO_ROOT, RosEnvironment, RosTestNode, wait_until
+from support.ros_harness import REPO_ROOT, RosEnvironment, RosTestNode, call_idempotent, wait_until
 
 from ma_trt_ros.ros.node_parameters import NodeParameters, parameter_names
 
@@ -138,9 +138,7 @@ def test_node_starts_from_the_config_file(ros_env: RosEnvironment, ros_node: Ros
         client = ros_node.node.create_client(GetParameters, f"{ns}/matchanything_node/get_parameters")
         assert client.wait_for_service(timeout_sec=20.0)
         names = ["geometry", "dense_stride", "max_rate_hz", "queue_policy", "model_path"]
-        future = client.call_async(GetParameters.Request(names=names))
-        wait_until(future.done, 20.0, "get_parameters")
-        got = [parameter_value(v) for v in future.result().values]
+        got = [parameter_value(v) for v in call_idempotent(client, GetParameters.Request(names=names)).values]
         assert node.returncode is None
     assert got == [values[n] for n in names[:-1]] + [f"fake:{variant}"]
     assert f"configured: fake:{variant}@00000000 ({variant}) on test_double, input mode pair" in node.output()

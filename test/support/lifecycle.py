@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from support.ros_harness import RosTestNode, wait_until
+from support.ros_harness import RosTestNode, call_idempotent, wait_until
 
 SERVICE_TIMEOUT_S = 20.0
 HANDSHAKE_ATTEMPTS = 4
@@ -32,14 +32,7 @@ class LifecycleClient:
     def _handshake(self) -> None:
         from lifecycle_msgs.srv import GetState
 
-        for _ in range(HANDSHAKE_ATTEMPTS):
-            future = self._get.call_async(GetState.Request())
-            try:
-                wait_until(future.done, HANDSHAKE_WAIT_S, "a get_state response")
-                return
-            except TimeoutError:
-                continue
-        raise TimeoutError(f"no get_state response in {HANDSHAKE_ATTEMPTS} attempts of {HANDSHAKE_WAIT_S} s")
+        call_idempotent(self._get, GetState.Request(), HANDSHAKE_ATTEMPTS, HANDSHAKE_WAIT_S)
 
     @staticmethod
     def _call(client: Any, request: Any) -> Any:

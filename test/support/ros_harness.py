@@ -331,3 +331,19 @@ def publish_in_child(
         time.sleep(CHILD_LIFETIME_S)
     node.destroy_node()
     rclpy.try_shutdown()
+
+
+def call_idempotent(client: Any, request: Any, attempts: int = 4, wait_s: float = 5.0) -> Any:
+    """Call a service whose request is harmless to repeat, sending it again when no answer comes.
+
+    Right after discovery DDS may not yet have matched the server's response writer with the
+    client's reader, and the first response can be lost; a repeated request then gets through.
+    """
+    for _ in range(attempts):
+        future = client.call_async(request)
+        try:
+            wait_until(future.done, wait_s, f"a response from {client.srv_name}")
+        except TimeoutError:
+            continue
+        return future.result()
+    raise TimeoutError(f"no response from {client.srv_name} in {attempts} attempts of {wait_s} s")
