@@ -75,7 +75,7 @@ class BuildOption:
 
     @property
     def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
+        return option_flag(self.name)
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ class VariantSpec:
         """
         own = {option.name for option in self.build_options}
         problems = [
-            f"{_flag(name)} does not apply to --variant {self.name} (its options: "
+            f"{option_flag(name)} does not apply to --variant {self.name} (its options: "
             f"{', '.join(o.flag for o in self.build_options)})"
             for name in given
             if name not in own
@@ -134,7 +134,8 @@ class VariantSpec:
         return values, warnings
 
 
-def _flag(name: str) -> str:
+def option_flag(name: str) -> str:
+    """The CLI option of a build option: ``max_matches`` -> ``--max-matches``."""
     return "--" + name.replace("_", "-")
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ma_trt_ros.contract.compare import Comparison, OutputError, compare_outputs
+from ma_trt_ros.contract.compare import Comparison, MatchAgreement, OutputError, compare_outputs
 
 MEDIAN_FLOOR_PX = 0.05
 FLIP_FLOOR = 0.01
@@ -123,5 +123,5 @@ def _cell(err: OutputError) -> str:
     return f"median {err.median:.3g} max {err.max:.3g} {err.unit}{flips}".replace("  ", " ")
 
 
-def _sets(agreement) -> str:
+def _sets(agreement: MatchAgreement) -> str:
     return f"Jaccard {agreement.jaccard:.3f} ({agreement.both} in both)"

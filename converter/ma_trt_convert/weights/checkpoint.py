@@ -164,8 +164,9 @@ def describe_mismatch(report: LayoutReport, path: str | os.PathLike[str], state:
         shown = [f"{k} {tuple(got)} expected {tuple(want)}" for k, got, want in report.misshaped]
         lines.append(f"mis-shaped keys: {listed_keys(shown)}")
     other = _best_other_layout(state, layout)
-    if other is not None and release_file(other.name)[0] != release_file(layout.name)[0]:
-        lines.append(f"This file looks like {other.file_name}, of --variant {release_file(other.name)[0]}.")
+    other_variant = None if other is None else release_file(other.name)[0]
+    if other is not None and other_variant != release_file(layout.name)[0]:
+        lines.append(f"This file looks like {other.file_name}, of --variant {other_variant}.")
     elif other is not None:
         lines.append(
             f"This file looks like {other.file_name}; pass it with {other.option} "

@@ -52,11 +52,13 @@ class TorchBackend:
         from ma_trt_convert.errors import USER_ERRORS
 
         self._torch = torch
-        self.variant = "roma" if settings.dinov2 else "eloftr"
+        files = {"checkpoint": os.fspath(checkpoint), "dinov2": settings.dinov2}
+        given = {dest for dest, path in files.items() if path is not None}
+        # the variant whose released files are exactly the files given (RoMa: checkpoint + DINOv2)
+        spec = next(s for s in variants.SPECS.values() if {r.dest for r in s.release_files} == given)
+        self.variant = spec.name
         device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
         self._device = torch.device(device)
-        spec = variants.variant_spec(self.variant)
-        files = {"checkpoint": os.fspath(checkpoint), "dinov2": settings.dinov2}
         try:
             args, _ = spec.resolve(settings.build_args)
             module = models.build_module(self.variant, files, precision=settings.precision, args=args)
