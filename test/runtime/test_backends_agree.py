@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import ELOFTR_SIZE, ExportedModel, textured_images
+from support.exported_models import ELOFTR_SIZE, ExportedModel, textured_images
 
 from ma_trt_ros.contract.compare import Tolerances, compare_outputs
 from ma_trt_ros.runtime import BackendSettings, MatchOptions, open_matcher

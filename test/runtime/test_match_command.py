@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import ELOFTR_SIZE, ExportedModel, textured_images
+from support.exported_models import ELOFTR_SIZE, ExportedModel, textured_images
 
 from ma_trt_ros.runtime.match_command import main
 
