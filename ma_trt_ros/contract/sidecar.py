@@ -21,7 +21,9 @@ Schema 1 (all keys required unless marked optional; see ``docs/conversion.md``):
       "plan": {"file": "model.plan", "sha256": "<hex>", "bytes": int},
       "model": {str: str},                    # the ONNX model metadata (resolutions, checkpoint hashes...)
       "inputs":  [{"name": str, "shape": [int, ...], "dtype": "float32", "description": str}, ...],
-      "outputs": [... same form ...],
+      "outputs": [... same form ...],         # -1 in an input shape: a dynamic axis (see "profiles")
+      "profiles": [{"name": str, "min": [int, ...], "opt": [...], "max": [...]}, ...],   # optional:
+                                              # the optimisation profile of each dynamic input
       "converter_version": "0.1.0",
       "created_utc": "2026-01-01T00:00:00Z"
     }
@@ -40,6 +42,7 @@ from typing import Any
 
 from ma_trt_ros.contract.errors import SidecarError
 from ma_trt_ros.contract.files import atomic_write_bytes
+from ma_trt_ros.contract.sizes import SIZE_MULTIPLE, ShapeProfile, SizeRange, size_range_of
 from ma_trt_ros.contract.tensors import TensorSpec, require_keys
 
 SCHEMA_VERSION = 1
@@ -96,6 +99,19 @@ class EngineSidecar:
     converter_version: str = ""
     created_utc: str = ""
     schema: int = SCHEMA_VERSION
+    profiles: tuple[ShapeProfile, ...] = ()
+
+    def size_range(self) -> SizeRange | None:
+        """Input heights and widths the plan takes (its profile), None for a fixed-size plan."""
+        if not self.profiles:
+            return None
+        graph = size_range_of(self.model)
+        return self.profiles[0].size_range(graph.multiple if graph else SIZE_MULTIPLE)
+
+    def buffer_shapes(self) -> tuple[TensorSpec, ...]:
+        """The inputs at their largest shapes (the profile maximum for dynamic ones): what to allocate."""
+        largest = {profile.name: profile.max for profile in self.profiles}
+        return tuple(spec.with_shape(largest[spec.name]) if spec.is_dynamic else spec for spec in self.inputs)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (key order as in the module docstring)."""
@@ -115,6 +131,7 @@ class EngineSidecar:
             "model": dict(self.model),
             "inputs": [spec.to_dict() for spec in self.inputs],
             "outputs": [spec.to_dict() for spec in self.outputs],
+            "profiles": [profile.to_dict() for profile in self.profiles],
             "converter_version": self.converter_version,
             "created_utc": self.created_utc,
         }
@@ -161,6 +178,9 @@ class EngineSidecar:
         require_keys(data["plan"], {"file": str, "sha256": str, "bytes": int}, "sidecar.plan")
         if not data["inputs"] or not data["outputs"]:
             raise SidecarError("sidecar: inputs and outputs must not be empty")
+        inputs = tuple(TensorSpec.from_dict(t) for t in data["inputs"])
+        profiles = tuple(ShapeProfile.from_dict(p) for p in data.get("profiles", []))
+        _check_profiles(inputs, profiles)
         return cls(
             variant=data["variant"],
             precision=data["precision"],
@@ -178,12 +198,28 @@ class EngineSidecar:
             device=BuildDevice(dev.get("gpu_name"), tuple(str(c) for c in dev.get("compute_capabilities", []))),
             onnx=FileRef(data["onnx"]["file"], data["onnx"]["sha256"]),
             plan=FileRef(data["plan"]["file"], data["plan"]["sha256"], data["plan"]["bytes"]),
-            inputs=tuple(TensorSpec.from_dict(t) for t in data["inputs"]),
+            inputs=inputs,
             outputs=tuple(TensorSpec.from_dict(t) for t in data["outputs"]),
             model={str(k): str(v) for k, v in data["model"].items()},
             converter_version=str(data.get("converter_version", "")),
             created_utc=str(data.get("created_utc", "")),
+            profiles=profiles,
         )
+
+
+def _check_profiles(inputs: tuple[TensorSpec, ...], profiles: tuple[ShapeProfile, ...]) -> None:
+    """SidecarError unless exactly the dynamic inputs have a profile that fits their shape."""
+    dynamic = {spec.name: spec for spec in inputs if spec.is_dynamic}
+    if set(dynamic) != {profile.name for profile in profiles}:
+        raise SidecarError(
+            f"sidecar: dynamic inputs {sorted(dynamic)} and profiles {sorted(p.name for p in profiles)} differ"
+        )
+    for profile in profiles:
+        try:
+            for shape in (profile.min, profile.opt, profile.max):
+                dynamic[profile.name].with_shape(shape)
+        except ValueError as exc:
+            raise SidecarError(f"sidecar: profile of {profile.name}: {exc}") from exc
 
 
 def sidecar_path(plan_path: str | os.PathLike[str]) -> Path:

@@ -1,4 +1,4 @@
-"""One tensor of an engine's I/O contract: name, fixed shape, dtype and meaning (standard library only)."""
+"""One tensor of an engine's I/O contract: name, shape, dtype and meaning (standard library only)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from ma_trt_ros.contract.errors import SidecarError
 
 DTYPES = ("float32", "float16", "int32", "int64", "bool", "uint8", "int8")
+DYNAMIC = -1
 
 
 @dataclass(frozen=True)
@@ -16,7 +17,9 @@ class TensorSpec:
 
     Attributes:
         name: tensor name in the ONNX graph and in the engine (``set_tensor_address`` uses it).
-        shape: fixed shape, batch first (no dynamic dimensions: every engine is built for one shape).
+        shape: shape, batch first; :data:`DYNAMIC` (-1) marks an axis the graph leaves open (the input
+            height and width of a dynamic-size graph, whose range the ONNX metadata / the engine's
+            optimisation profile gives).
         dtype: element type as a numpy name (``"float32"``, ``"float16"``, ``"int32"``, ``"bool"``...).
         description: layout, value range, units and coordinate convention, in words.
     """
@@ -29,11 +32,28 @@ class TensorSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TensorSpec:
         require_keys(data, {"name": str, "shape": list, "dtype": str}, "tensor")
-        if not all(isinstance(d, int) and d > 0 for d in data["shape"]):
-            raise SidecarError(f"tensor {data['name']!r}: shape must be positive integers, got {data['shape']}")
+        if not all(isinstance(d, int) and (d > 0 or d == DYNAMIC) for d in data["shape"]):
+            raise SidecarError(
+                f"tensor {data['name']!r}: shape must be positive integers or {DYNAMIC} (dynamic), got {data['shape']}"
+            )
         if data["dtype"] not in DTYPES:
             raise SidecarError(f"tensor {data['name']!r}: dtype {data['dtype']!r} is not one of {', '.join(DTYPES)}")
         return cls(data["name"], tuple(data["shape"]), data["dtype"], str(data.get("description", "")))
+
+    @property
+    def is_dynamic(self) -> bool:
+        """Whether some axis is left open (:data:`DYNAMIC`)."""
+        return DYNAMIC in self.shape
+
+    def with_shape(self, shape: tuple[int, ...]) -> TensorSpec:
+        """This tensor at a concrete ``shape`` (same rank; fixed axes must agree).
+
+        Raises:
+            ValueError: another rank, or a fixed axis that differs.
+        """
+        if len(shape) != len(self.shape) or any(d not in (DYNAMIC, s) for d, s in zip(self.shape, shape, strict=True)):
+            raise ValueError(f"tensor {self.name}: shape {list(shape)} does not fit {list(self.shape)}")
+        return TensorSpec(self.name, tuple(shape), self.dtype, self.description)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "description": self.description}

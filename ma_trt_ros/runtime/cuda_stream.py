@@ -1,5 +1,6 @@
 """CUDA on ``pycuda``: the GPU's primary context made current per block of work, a stream, page-locked
-host and device buffers allocated once per engine shape, and timed upload → execute → download.
+host and device buffers allocated once per engine (for its largest input shapes), and timed upload →
+execute → download.
 
 Thread rule: a :class:`CudaContext` belongs to the thread that created it (the inference thread);
 every GPU call runs inside ``context.active()``, which pushes the context on entry and pops it on
@@ -100,6 +101,19 @@ class _Buffer:
         self.host: np.ndarray = cuda.pagelocked_empty(spec.shape, np.dtype(spec.dtype))
         self.device = cuda.mem_alloc(max(self.host.nbytes, 1))
 
+    def staged(self, array: np.ndarray) -> np.ndarray:
+        """``array`` copied into the front of the page-locked buffer; returns that view.
+
+        Raises:
+            InputError: another dtype kind, or more elements than the buffer holds, or another rank.
+        """
+        capacity = self.host.shape
+        if array.ndim != len(capacity) or any(a > c for a, c in zip(array.shape, capacity, strict=True)):
+            raise InputError(f"input {self.spec.name}: shape {array.shape}, the engine takes at most {capacity}")
+        view = self.host.reshape(-1)[: array.size].reshape(array.shape)
+        np.copyto(view, array, casting="same_kind")
+        return view
+
     def free(self) -> None:
         self.device.free()
         self.host.base.free()
@@ -110,7 +124,9 @@ class EngineBuffers:
 
     ``run`` copies the inputs into page-locked memory, uploads them, calls ``execute(stream_handle)``
     (which must enqueue the engine's work on that stream), downloads the outputs and waits for the
-    stream; events between the stages give their GPU times in milliseconds.
+    stream; events between the stages give their GPU times in milliseconds. Input buffers have the
+    given (largest) shapes; a call may pass smaller inputs (a dynamic-size engine), which fill the
+    front of each buffer densely, as the engine reads a tensor of the shape it was given.
     """
 
     def __init__(
@@ -145,16 +161,12 @@ class EngineBuffers:
         self, inputs: Mapping[str, np.ndarray], execute: Callable[[int], None]
     ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
         """Outputs (copies the caller owns) and ``upload``/``execute``/``download`` times in ms."""
-        for buffer in self._inputs:
-            array = inputs[buffer.spec.name]
-            if array.shape != buffer.host.shape:
-                raise InputError(f"input {buffer.spec.name}: shape {array.shape}, the engine takes {buffer.host.shape}")
-            np.copyto(buffer.host, array, casting="same_kind")
+        staged = [buffer.staged(inputs[buffer.spec.name]) for buffer in self._inputs]
         start, uploaded, executed, downloaded = self._events
         with self._context.active() as cuda:
             start.record(self.stream)
-            for buffer in self._inputs:
-                cuda.memcpy_htod_async(buffer.device, buffer.host, self.stream)
+            for buffer, host in zip(self._inputs, staged, strict=True):
+                cuda.memcpy_htod_async(buffer.device, host, self.stream)
             uploaded.record(self.stream)
             execute(self.stream_handle)
             executed.record(self.stream)

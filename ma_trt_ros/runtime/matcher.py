@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ma_trt_ros.runtime.backends.base import Backend, batch_size
+from ma_trt_ros.contract.tensors import TensorSpec
+from ma_trt_ros.runtime.backends.base import Backend, batch_size, concrete_inputs
 from ma_trt_ros.runtime.images import as_float_image
 from ma_trt_ros.runtime.options import MatchOptions
 from ma_trt_ros.runtime.result import ImageSize, MatchResult
@@ -22,6 +23,9 @@ class Matcher:
     Images: ``[H, W]`` grayscale or ``[H, W, 3]`` RGB, float32 in [0, 1] or uint8, any size (the two
     images may differ); :attr:`input_color` says which the network uses, so callers can convert
     once. Results are in pixels of the images as given (:mod:`ma_trt_ros.runtime.result`).
+    A dynamic-size model (``size_range`` not None) runs each engine call at the size
+    :meth:`~ma_trt_ros.contract.sizes.SizeRange.fit` picks for the call's first image 0 (its own size
+    when the range allows); every image of the call is stretched to that size.
     Not thread-safe: call it from one thread (GPU backends own their CUDA context there).
     """
 
@@ -63,9 +67,10 @@ class Matcher:
     def _run_chunk(self, pairs: Sequence[ImagePair]) -> list[MatchResult]:
         start = time.perf_counter()
         images = [(as_float_image(image0, "image0"), as_float_image(image1, "image1")) for image0, image1 in pairs]
-        prepared = [self._io.prepare(image0, image1, self._inputs) for image0, image1 in images]
+        specs = self.input_specs(images[0][0].shape[0], images[0][0].shape[1])
+        prepared = [self._io.prepare(image0, image1, specs) for image0, image1 in images]
         prepared += [prepared[-1]] * (self.batch - len(prepared))
-        stacked = {name: np.concatenate([item[name] for item in prepared]) for name in self._inputs}
+        stacked = {name: np.concatenate([item[name] for item in prepared]) for name in specs}
         preprocess_ms = (time.perf_counter() - start) * 1e3
         start = time.perf_counter()
         outputs, stages = self._backend.run(stacked)
@@ -75,7 +80,7 @@ class Matcher:
             start = time.perf_counter()
             sizes = (ImageSize(image0.shape[1], image0.shape[0]), ImageSize(image1.shape[1], image1.shape[0]))
             decoded = self._io.decode(
-                {name: value[item] for name, value in outputs.items()}, self._inputs, sizes, self.options
+                {name: value[item] for name, value in outputs.items()}, specs, sizes, self.options
             )
             timing = {"preprocess": preprocess_ms, "inference": inference_ms, **stages}
             timing["postprocess"] = (time.perf_counter() - start) * 1e3
@@ -93,6 +98,14 @@ class Matcher:
                 )
             )
         return results
+
+    def input_specs(self, height: int, width: int) -> dict[str, TensorSpec]:
+        """The network inputs by name for a call whose first image 0 is ``height × width`` pixels
+        (the model's own for a fixed-size model)."""
+        sizes = self._backend.size_range
+        if sizes is None:
+            return self._inputs
+        return {spec.name: spec for spec in concrete_inputs(self._backend.inputs, *sizes.fit(height, width))}
 
     def gpu_memory_bytes(self) -> int | None:
         """Device memory the backend holds (None on CPU backends)."""

@@ -21,7 +21,7 @@ def _imported_after(statement: str) -> list[str]:
 
 @pytest.mark.parametrize(
     "module",
-    ["sidecar", "tensors", "files", "errors", "variants", "eloftr", "roma", "variant_contract"],
+    ["sidecar", "tensors", "sizes", "files", "errors", "variants", "eloftr", "roma", "variant_contract"],
 )
 def test_contract_modules_are_standard_library_only(module: str) -> None:
     assert _imported_after(f"import ma_trt_ros.contract.{module}") == []

@@ -12,7 +12,7 @@ from torch import nn
 
 from ma_trt_convert.eloftr import ELoFTRMatcher
 from ma_trt_convert.eloftr.fine_matching import regression_index
-from ma_trt_convert.eloftr.fine_preprocess import window1_index, windows0, windows1
+from ma_trt_convert.eloftr.fine_preprocess import windows0, windows1
 from ma_trt_convert.eloftr.rope import rope_tables
 from ma_trt_convert.synthetic.eloftr_weights import matching_state
 from ma_trt_convert.synthetic.pairs import textured_pair
@@ -69,7 +69,7 @@ def test_windows_equal_upstream_unfold() -> None:
     theirs0 = F.unfold(fine, kernel_size=8, stride=8).unflatten(1, (64, 64)).permute(0, 3, 2, 1)
     assert torch.equal(ours0, theirs0)
     cells = torch.tensor([[0, 5, 23], [7, 1, 16]])
-    ours1 = windows1(fine, cells, window1_index(32, 48))
+    ours1 = windows1(fine, cells)
     theirs1 = F.unfold(fine, kernel_size=10, stride=8, padding=1).unflatten(1, (64, 100)).permute(0, 3, 2, 1)
     assert torch.equal(ours1, torch.stack([theirs1[b, cells[b]] for b in range(2)]))
 

@@ -62,7 +62,7 @@ def test_round_trip_and_path(tmp_path: Path) -> None:
         (lambda d: d.update(batch="1"), "'batch' must be int"),
         (lambda d: d.update(precision="int8"), "precision 'int8'"),
         (lambda d: d["tensorrt"].update(typing="mixed"), "typing 'mixed'"),
-        (lambda d: d["inputs"][0].update(shape=[1, -1]), "shape must be positive"),
+        (lambda d: d["inputs"][0].update(shape=[1, 0]), "shape must be positive"),
         (lambda d: d["outputs"][0].update(dtype="float64"), "dtype 'float64'"),
         (lambda d: d.update(outputs=[]), "must not be empty"),
     ],

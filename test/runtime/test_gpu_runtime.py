@@ -30,7 +30,7 @@ from ma_trt_ros.contract.tensors import TensorSpec  # noqa: E402
 from ma_trt_ros.runtime import MatcherError  # noqa: E402
 from ma_trt_ros.runtime.backends.tensorrt_backend import TensorRTBackend  # noqa: E402
 from ma_trt_ros.runtime.cuda_stream import CudaContext, EngineBuffers  # noqa: E402
-from ma_trt_ros.runtime.errors import ModelError  # noqa: E402
+from ma_trt_ros.runtime.errors import InputError, ModelError  # noqa: E402
 
 DOUBLE = (tensorrt_double, "tensorrt")
 SHAPE = (1, 16, 4096)
@@ -177,6 +177,60 @@ def test_context_refuses_other_threads(context: CudaContext) -> None:
 def test_buffers_reject_a_wrong_input_shape(context: CudaContext) -> None:
     spec = TensorSpec("x", (1, 8), "float32")
     buffers = EngineBuffers(context, (spec,), (TensorSpec("y", (1, 8), "float32"),))
-    with pytest.raises(ValueError, match=r"shape \(1, 9\)"):
+    with pytest.raises(ValueError, match=r"shape \(1, 9\), the engine takes at most \(1, 8\)"):
         buffers.run({"x": np.zeros((1, 9), np.float32)}, lambda handle: None)
     buffers.free()
+
+
+PROFILE = ((1, 1, 32, 32), (1, 1, 64, 64), (1, 1, 96, 128))
+
+
+def _dynamic_backend(tmp_path: Path, context: CudaContext, cuda_graph: bool) -> TensorRTBackend:
+    plan = write_double_plan(
+        tmp_path, profile=PROFILE, output_shapes=((1, 96 * 128),), gpu_name=context.identity.name, spin=100
+    )
+    return TensorRTBackend(plan, tensorrt=DOUBLE, context=context, cuda_graph=cuda_graph)
+
+
+@pytest.mark.parametrize("cuda_graph", [False, True])
+def test_dynamic_plan_runs_each_call_at_its_own_shape(tmp_path: Path, context: CudaContext, cuda_graph: bool) -> None:
+    if cuda_graph:
+        pytest.importorskip("cuda.bindings", reason="CUDA graphs need cuda-python")
+    backend = _dynamic_backend(tmp_path, context, cuda_graph)
+    assert backend.size_range.text() == "32x32:96x128"
+    rng = np.random.default_rng(0)
+    enqueues = []
+    for height, width in ((32, 64), (96, 128), (32, 64), (64, 32)):
+        x = rng.random((1, 1, height, width), dtype=np.float32)
+        y = backend.run({"x": x})[0]["y0"][0]
+        # the double reads size(x) elements as set by set_input_shape: a stale shape or upload shows here
+        expected = 2.0 * x.reshape(-1)[np.arange(y.size) % x.size] + 1.0
+        np.testing.assert_allclose(y, expected, rtol=1e-5)
+        assert backend._execution.shapes["x"] == (1, 1, height, width)
+        enqueues.append(backend._execution.enqueues)
+    if cuda_graph:  # one warm-up enqueue per new shape, then replays only; the repeated shape adds none
+        assert enqueues == [1, 2, 2, 3] and len(backend._graphs) == 3
+    else:
+        assert enqueues == [1, 2, 3, 4]
+    backend.close()
+
+
+def test_dynamic_plan_refuses_shapes_outside_its_profile(tmp_path: Path, context: CudaContext) -> None:
+    backend = _dynamic_backend(tmp_path, context, cuda_graph=False)
+    for shape, message in (
+        ((1, 1, 160, 32), "outside 32x32:96x128"),
+        ((1, 1, 40, 32), "not a multiple of 32"),
+        ((1, 3, 32, 32), "does not fit"),
+    ):
+        with pytest.raises(InputError, match=message):
+            backend.run({"x": np.zeros(shape, np.float32)})
+    x = np.ones((1, 1, 32, 32), np.float32)
+    np.testing.assert_allclose(backend.run({"x": x})[0]["y0"], 3.0)  # still serving after the refusals
+    backend.close()
+
+
+def test_fixed_plan_refuses_a_smaller_input(tmp_path: Path, context: CudaContext) -> None:
+    backend = _backend(tmp_path, context)
+    with pytest.raises(InputError, match="does not fit"):
+        backend.run({"x": np.zeros((1, 16, 2048), np.float32)})
+    backend.close()

@@ -37,6 +37,7 @@ class EloftrDoubleBackend:
     name = "double"
     variant = "eloftr"
     model_id = "eloftr-double@00000000"
+    size_range = None
 
     def __init__(self, height: int = 96, width: int = 128, rows: int = 12, batch: int = 1) -> None:
         self.height, self.width, self.rows = height, width, rows
@@ -98,6 +99,7 @@ class RomaDoubleBackend:
     name = "double"
     variant = "roma"
     model_id = "roma-double@00000000"
+    size_range = None
 
     def __init__(self, res: int = 32) -> None:
         self.res = res

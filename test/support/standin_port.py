@@ -92,6 +92,9 @@ class StandInMatcher(nn.Module):
         shape = (batch, 1, self.height, self.width)
         return torch.rand(shape, generator=gen), torch.rand(shape, generator=gen)
 
+    def dynamic_axes(self) -> dict[str, dict[int, str]]:
+        return {}
+
     def metadata(self) -> dict[str, str]:
         return {"variant": "eloftr", "height": str(self.height), "width": str(self.width), "standin": "true"}
 

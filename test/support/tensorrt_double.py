@@ -10,7 +10,8 @@ what we ask of TensorRT, not that TensorRT accepts it.
 A "plan" for the double is JSON: ``{"inputs": [spec...], "outputs": [spec...], "scale": a,
 "bias": b, "spin": n}`` with float32 specs ``{"name", "shape", "dtype"}``. Every output element ``i``
 becomes ``scale · input0[i mod size(input0)] + bias`` after a busy loop of ``spin`` iterations per
-thread (to make a missing stream dependency show as stale data).
+thread (to make a missing stream dependency show as stale data). An input shape with -1 axes is
+dynamic: ``size(input0)`` is then the shape last given to ``set_input_shape``, as in TensorRT.
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ class _Context:
         import cupy
 
         spec_in = self._engine.specs[0]
-        n_in = math.prod(spec_in["shape"])
+        n_in = math.prod(self.shapes.get(spec_in["name"], spec_in["shape"]))
+        if n_in <= 0:
+            return False  # TensorRT refuses to enqueue before every dynamic input has a shape
         kernel = cupy.RawKernel(KERNEL, "affine")
         if stream_handle not in self._streams:
             self._streams[stream_handle] = cupy.cuda.ExternalStream(stream_handle)
@@ -167,9 +170,11 @@ def write_double_plan(
     gpu_name: str | None = None,
     compute_capabilities: tuple[str, ...] = (),
     name: str = "double.plan",
+    profile: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]] | None = None,
 ) -> Any:
     """Write a plan for this double (input ``x``, outputs ``y0, y1, ...``) and its real sidecar; returns the
-    plan path. The sidecar says ``variant`` so the runtime accepts it; its tensors are the double's."""
+    plan path. The sidecar says ``variant`` so the runtime accepts it; its tensors are the double's.
+    ``profile`` (min, opt, max NCHW shapes) makes ``x`` dynamic in height and width (``shape`` is ignored)."""
     from pathlib import Path
 
     from ma_trt_ros.contract.files import sha256_file
@@ -181,8 +186,12 @@ def write_double_plan(
         sidecar_path,
         write_sidecar,
     )
-    from ma_trt_ros.contract.tensors import TensorSpec
+    from ma_trt_ros.contract.sizes import ShapeProfile
+    from ma_trt_ros.contract.tensors import DYNAMIC, TensorSpec
 
+    profiles = () if profile is None else (ShapeProfile("x", *profile),)
+    if profile is not None:
+        shape = (*profile[0][:2], DYNAMIC, DYNAMIC)
     plan_path = Path(folder) / name
     inputs = [{"name": "x", "shape": list(shape), "dtype": "float32"}]
     outputs = [{"name": f"y{i}", "shape": list(s), "dtype": "float32"} for i, s in enumerate(output_shapes)]
@@ -199,6 +208,7 @@ def write_double_plan(
         plan=FileRef(plan_path.name, sha256_file(plan_path), plan_path.stat().st_size),
         inputs=tuple(TensorSpec(s["name"], tuple(s["shape"]), "float32") for s in inputs),
         outputs=tuple(TensorSpec(s["name"], tuple(s["shape"]), "float32") for s in outputs),
+        profiles=profiles,
     )
     write_sidecar(sidecar, sidecar_path(plan_path))
     return plan_path

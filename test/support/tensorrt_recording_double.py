@@ -20,7 +20,7 @@ def fake_tensorrt(version: str) -> ModuleType:
     major = int(version.split(".")[0])
     trt = ModuleType("tensorrt")
     trt.__version__ = version
-    trt.record = SimpleNamespace(network_flags=None, flags=set(), pools={}, settings={}, cache_loaded=None)
+    trt.record = SimpleNamespace(network_flags=None, flags=set(), pools={}, settings={}, cache_loaded=None, profiles=[])
     trt.float32 = "float32"
     layer_types = ["SOFTMAX", "REDUCE", "UNARY", "ELEMENTWISE", "OTHER"] + (["NORMALIZATION"] if major >= 10 else [])
     trt.LayerType = enum.Enum("LayerType", layer_types)
@@ -85,7 +85,7 @@ def fake_tensorrt(version: str) -> ModuleType:
             graph = onnx.load(path, load_external_data=False).graph
 
             def tensor(value: onnx.ValueInfoProto) -> SimpleNamespace:
-                dims = tuple(d.dim_value for d in value.type.tensor_type.shape.dim)
+                dims = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in value.type.tensor_type.shape.dim)
                 dtype = onnx.TensorProto.DataType.Name(value.type.tensor_type.elem_type)
                 return SimpleNamespace(name=value.name, shape=dims, dtype=dtype)
 
@@ -115,6 +115,10 @@ def fake_tensorrt(version: str) -> ModuleType:
         def get_timing_cache(self) -> Cache:
             return Cache()
 
+        def add_optimization_profile(self, profile: Profile) -> int:
+            trt.record.profiles.append(profile.shapes)
+            return len(trt.record.profiles) - 1
+
         def __setattr__(self, name: str, value) -> None:
             trt.record.settings[name] = value
 
@@ -128,9 +132,19 @@ def fake_tensorrt(version: str) -> ModuleType:
 
         trt.IProgressMonitor = IProgressMonitor
 
+    class Profile:
+        def __init__(self) -> None:
+            self.shapes: dict[str, tuple[tuple[int, ...], ...]] = {}
+
+        def set_shape(self, name: str, low: tuple[int, ...], opt: tuple[int, ...], high: tuple[int, ...]) -> None:
+            self.shapes[name] = (tuple(low), tuple(opt), tuple(high))
+
     class Builder:
         def __init__(self, logger: ILogger) -> None:
             pass
+
+        def create_optimization_profile(self) -> Profile:
+            return Profile()
 
         def create_network(self, flags: int) -> Network:
             trt.record.network_flags = flags

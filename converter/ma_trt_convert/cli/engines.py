@@ -10,8 +10,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from ma_trt_convert.errors import ConversionError
+from ma_trt_convert.tensorrt.profiles import ProfileSizes
 from ma_trt_convert.tensorrt.targets import TARGETS, default_options, get_target, trtexec_command
 from ma_trt_ros.contract.sidecar import sidecar_path
+from ma_trt_ros.contract.sizes import parse_size
 
 TARGET_HELP = "where the plan will run; each target is described above"
 
@@ -56,6 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="jetson-xavier-jp5: let the builder put softmax/normalisation layers in fp16 too (may overflow)",
     )
+    _add_profile_sizes(bld)
     bld.add_argument(
         "--print-trtexec",
         action="store_true",
@@ -98,6 +101,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     side.add_argument("--dla-core", type=int, help="DLA core the plan was built for")
     side.add_argument("--version-compatible", action="store_true", help="the plan was built version-compatible")
     side.add_argument("--exclude-lean-runtime", action="store_true", help="... and without the lean runtime")
+    _add_profile_sizes(side)
     side.set_defaults(run=run_sidecar)
 
     inf = sub.add_parser(
@@ -112,6 +116,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     inf.add_argument("path", help="model.plan or model.onnx")
     inf.add_argument("--json", action="store_true", help="print the raw sidecar/metadata as JSON")
     inf.set_defaults(run=run_info)
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _add_profile_sizes(parser: argparse.ArgumentParser) -> None:
+    """``--min-size``/``--opt-size``/``--max-size``: the optimisation profile of a dynamic-size ONNX."""
+    for bound, default in (
+        ("min", "the smallest size of the ONNX's --size-range"),
+        ("opt", "the size the ONNX was traced at, its --height x --width"),
+        ("max", "the largest size of the ONNX's --size-range"),
+    ):
+        parser.add_argument(
+            f"--{bound}-size",
+            type=_size,
+            metavar="HxW",
+            help=f"dynamic-size ONNX only: {bound} input height x width of the optimisation profile, pixels, "
+            f"multiples of 32 (default {default})",
+        )
+
+
+def _profile_sizes(args: argparse.Namespace) -> ProfileSizes:
+    return ProfileSizes(args.min_size, args.opt_size, args.max_size)
 
 
 def _options(args: argparse.Namespace) -> tuple:
@@ -133,6 +164,7 @@ def _options(args: argparse.Namespace) -> tuple:
         exclude_lean_runtime=args.exclude_lean_runtime,
         dla_core=args.dla_core,
         fp32_layers=not args.no_fp32_layers,
+        profile_sizes=_profile_sizes(args),
     )
 
 
@@ -140,7 +172,9 @@ def run_build(args: argparse.Namespace) -> int:
     """Build (or print the trtexec command)."""
     import onnx
 
+    from ma_trt_convert.onnx.metadata import decode_io_contract, get_metadata
     from ma_trt_convert.tensorrt.build import FP32_ONNX_OPS, build_engine
+    from ma_trt_convert.tensorrt.profiles import optimisation_profiles
 
     target, options = _options(args)
     if not Path(args.onnx).is_file():
@@ -148,7 +182,9 @@ def run_build(args: argparse.Namespace) -> int:
     if args.print_trtexec:
         model = onnx.load(args.onnx, load_external_data=False)
         names = tuple(n.name for n in model.graph.node if n.op_type in FP32_ONNX_OPS and n.name)
-        print(trtexec_command(target, options, args.onnx, args.output, fp32_layer_names=names))
+        metadata = get_metadata(model)
+        profiles = optimisation_profiles(decode_io_contract(metadata)[0], metadata, options.profile_sizes)
+        print(trtexec_command(target, options, args.onnx, args.output, fp32_layer_names=names, profiles=profiles))
         print(
             f"then write the sidecar the runtime needs: ma-trt-convert sidecar --onnx {args.onnx} --plan {args.output} "
             f"--target {target.name} --tensorrt-version <the robot's> --gpu-name <its GPU> --compute-capability <its>",
@@ -162,6 +198,8 @@ def run_build(args: argparse.Namespace) -> int:
         f"{sidecar.precision} graph, for {sidecar.device.gpu_name or 'compute capability'} "
         f"{' '.join(sidecar.device.compute_capabilities)}"
     )
+    for profile in sidecar.profiles:
+        print(f"optimisation profile {profile.text()}")
     return 0
 
 
@@ -187,6 +225,7 @@ def run_sidecar(args: argparse.Namespace) -> int:
         dla_core=args.dla_core,
         version_compatible=args.version_compatible,
         exclude_lean_runtime=args.exclude_lean_runtime,
+        profile_sizes=_profile_sizes(args),
     )
     sidecar = sidecar_for_plan(args.onnx, args.plan, target, options, version=version, device=device)
     print(
@@ -231,6 +270,9 @@ def _info_plan(path: Path, as_json: bool) -> int:
         for key in sorted(sidecar.model):
             print(f"  {key}: {sidecar.model[key]}")
         print(format_io_contract(sidecar.inputs, sidecar.outputs))
+        if sidecar.profiles:
+            print("optimisation profile (input shapes the plan takes; -1 above = set per call):")
+            print("\n".join(f"  {profile.text()}" for profile in sidecar.profiles))
     actual = sha256_file(path)
     if actual != sidecar.plan.sha256:
         print(f"plan sha256 {actual[:16]}... does NOT match the sidecar ({sidecar.plan.sha256[:16]}...): rebuild")
@@ -264,6 +306,12 @@ def _info_onnx(path: Path, as_json: bool) -> int:
             print(f"  {key}: {metadata[key]}")
     if IO_CONTRACT_KEY in metadata:
         print(format_io_contract(*decode_io_contract(metadata)))
+        if "size_range" in metadata:
+            print(
+                f"dynamic input size {metadata['size_range']} (heights x widths, multiples of "
+                f"{metadata.get('size_multiple', '32')}); `build` makes the profile min/max of that range and opt "
+                f"{metadata['height']}x{metadata['width']} unless --min-size/--opt-size/--max-size say otherwise"
+            )
     else:
         print("no I/O contract: not written by `ma-trt-convert export`")
     return 0

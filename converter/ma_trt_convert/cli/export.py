@@ -57,9 +57,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add ``export`` and ``verify``."""
     exp = sub.add_parser(
         "export",
-        help="export a variant from its checkpoint to a cleaned, fixed-shape ONNX file",
+        help="export a variant from its checkpoint to a cleaned ONNX file (fixed shapes, or ELoFTR with a size range)",
         description=(
-            "Load the released weights, build the fixed-shape export module and write a cleaned ONNX "
+            "Load the released weights, build the export module (fixed shapes; ELoFTR with --size-range: dynamic "
+            "height and width) and write a cleaned ONNX "
             "(constant-folded, no float64, no operator TensorRT rejects) with metadata: variant, "
             "resolutions, precision, checkpoint hashes, exporter version and the I/O contract "
             "(see `ma-trt-convert info`). Options are checked against the variant before anything is loaded; "

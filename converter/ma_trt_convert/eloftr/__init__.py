@@ -1,4 +1,4 @@
-"""MatchAnything-ELoFTR in PyTorch: faithful fixed-shape port for ONNX/TensorRT export.
+"""MatchAnything-ELoFTR in PyTorch: faithful port for ONNX/TensorRT export, fixed or dynamic input size.
 
 :func:`build_export_module` is the converter's entry point; :class:`ELoFTRMatcher` documents the
 output contract.
@@ -11,6 +11,7 @@ from pathlib import Path
 from ma_trt_convert.eloftr.loading import load_module_state, load_release_state
 from ma_trt_convert.eloftr.matcher import INPUT_NAMES, OUTPUT_NAMES, ELoFTRMatcher, MatchResult
 from ma_trt_convert.variants.eloftr import ELOFTR_DEFAULT_MAX_MATCHES as DEFAULT_MAX_MATCHES
+from ma_trt_ros.contract.sizes import SizeRange
 
 __all__ = [
     "DEFAULT_MAX_MATCHES",
@@ -33,6 +34,7 @@ def build_export_module(
     top_k: int | None = None,
     rope_reference_size: int | None = None,
     max_matches: int | None = DEFAULT_MAX_MATCHES,
+    size_range: str | None = None,
 ) -> ELoFTRMatcher:
     """Strictly load ``checkpoint`` (released ``.ckpt`` or ``transformers`` layout) into a fused, eval-mode module.
 
@@ -44,13 +46,21 @@ def build_export_module(
         top_k, rope_reference_size: see :class:`ELoFTRMatcher`.
         max_matches: global budget of output rows (default :data:`DEFAULT_MAX_MATCHES`; None: every
             candidate, the heavy unbudgeted graph); see :class:`ELoFTRMatcher`.
+        size_range: ``"MIN_HxMIN_W:MAX_HxMAX_W"``: export with dynamic height and width over that range
+            (``height × width`` is the traced size, inside it); None: fixed size.
 
     Raises:
         CheckpointError: the file does not have the released (or ``transformers``) layout exactly.
         ValueError: bad size, threshold or precision.
     """
     module = ELoFTRMatcher(
-        height, width, threshold, top_k=top_k, rope_reference_size=rope_reference_size, max_matches=max_matches
+        height,
+        width,
+        threshold,
+        top_k=top_k,
+        rope_reference_size=rope_reference_size,
+        max_matches=max_matches,
+        size_range=None if size_range is None else SizeRange.parse(size_range),
     )
     module.load_state_dict(load_module_state(checkpoint), strict=True)
     return module.eval().fuse().set_precision(precision)

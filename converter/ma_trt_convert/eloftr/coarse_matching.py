@@ -43,10 +43,15 @@ def candidates_per_cell(threshold: float) -> int:
     return math.ceil(1.0 / threshold) - 1
 
 
-def interior_mask(h: int, w: int, border: int = BORDER) -> torch.Tensor:
-    """float32 ``[h*w]``: 1 for cells at least ``border`` cells from every edge, else 0."""
-    rows = torch.arange(h)
-    cols = torch.arange(w)
+def interior_mask(
+    h: int | torch.Tensor, w: int | torch.Tensor, border: int = BORDER, device: torch.device | None = None
+) -> torch.Tensor:
+    """float32 ``[h*w]`` on ``device``: 1 for cells at least ``border`` cells from every edge, else 0.
+
+    ``h, w`` may be traced sizes (0-d tensors) while exporting a dynamic-size graph.
+    """
+    rows = torch.arange(h, device=device)
+    cols = torch.arange(w, device=device)
     keep_r = (rows >= border) & (rows < h - border)
     keep_c = (cols >= border) & (cols < w - border)
     return (keep_r[:, None] & keep_c[None, :]).flatten().float()

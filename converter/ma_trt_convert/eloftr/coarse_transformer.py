@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ma_trt_convert.eloftr.rope import apply_rope, rope_tables
+from ma_trt_convert.eloftr.rope import TOKEN_STRIDE, apply_rope, rope_tables, traced_reference_size
 
 D_MODEL = 256
 N_HEADS = 8
@@ -87,29 +87,47 @@ class AggregatedAttentionLayer(nn.Module):
 
 
 class CoarseTransformer(nn.Module):
-    """The 8 layers (self, cross, …) with fixed RoPE tables for one coarse grid size.
+    """The 8 layers (self, cross, …) with RoPE tables for the coarse grid of each input size.
 
     Args:
-        coarse_hw: ``(h, w)`` of the 1/8 maps (multiples of 4).
-        rope_reference_size: upstream's NPE test resolution (pixels), see :mod:`.rope`.
+        rope_reference_size: upstream's NPE test resolution (pixels, see :mod:`.rope`); None: the long
+            side of each input (``8 · max(h, w)``), which is what MatchAnything's demo sets for the
+            size it resizes to.
+
+    The tables are constants of the grid size: computed once per size on the CPU (as upstream does)
+    and kept on the features' device in :attr:`rope_dtype`; while tracing for export they are
+    computed in the graph instead, so a dynamic-size graph gets the tables of each input size.
     """
 
-    def __init__(self, coarse_hw: tuple[int, int], rope_reference_size: int) -> None:
+    def __init__(self, rope_reference_size: int | None = None) -> None:
         super().__init__()
         self.layers = nn.ModuleList(AggregatedAttentionLayer() for _ in range(2 * N_LAYER_PAIRS))
-        cos, sin = rope_tables(coarse_hw[0] // AGG, coarse_hw[1] // AGG, D_MODEL, rope_reference_size)
-        self.register_buffer("rope_cos", cos.float(), persistent=False)
-        self.register_buffer("rope_sin", sin.float(), persistent=False)
+        self.rope_reference_size = rope_reference_size
+        self.rope_dtype = torch.float32
+        self._tables: dict[tuple[int, int, torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def set_rope_dtype(self, dtype: torch.dtype) -> None:
-        """Store the (float16-valued) RoPE tables in ``dtype``, the dtype of the projections."""
-        self.rope_cos = self.rope_cos.to(dtype)
-        self.rope_sin = self.rope_sin.to(dtype)
+        """Use the (float16-valued) RoPE tables in ``dtype``, the dtype of the projections."""
+        self.rope_dtype = dtype
+
+    def rope(self, h: int, w: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(cos, sin)`` ``[1, h/4, w/4, 256]`` in :attr:`rope_dtype` for a ``h × w`` coarse map."""
+        rows, cols = h // AGG, w // AGG
+        if torch.jit.is_tracing():
+            reference = self.rope_reference_size or traced_reference_size(rows, cols)
+            return tuple(t.to(self.rope_dtype) for t in rope_tables(rows, cols, D_MODEL, reference, device))
+        key = (rows, cols, device, self.rope_dtype)
+        if key not in self._tables:
+            reference = self.rope_reference_size or max(rows, cols) * TOKEN_STRIDE
+            self._tables[key] = tuple(
+                t.to(device, self.rope_dtype) for t in rope_tables(rows, cols, D_MODEL, reference)
+            )
+        return self._tables[key]
 
     def forward(self, feat0: torch.Tensor, feat1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Transform ``feat0``, ``feat1`` ``[N, 256, h, w]`` (any dtype); returns float32 maps of that shape."""
         feat0, feat1 = feat0.float(), feat1.float()
-        rope = (self.rope_cos, self.rope_sin)
+        rope = self.rope(feat0.shape[2], feat0.shape[3], feat0.device)
         for index, layer in enumerate(self.layers):
             if index % 2 == 0:
                 both = torch.cat([feat0, feat1], dim=0)

@@ -103,27 +103,27 @@ def select_windows0(fine: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
     return picked.reshape(n, cells.shape[1], *all_windows.shape[2:])
 
 
-def window1_index(h: int, w: int) -> torch.Tensor:
-    """int64 ``[S, 100]``: flat indices into the 1-padded ``(h+2) × (w+2)`` map of each image-1 window.
+def window1_index(cells: torch.Tensor, height: int | torch.Tensor, width: int | torch.Tensor) -> torch.Tensor:
+    """int64 ``[N, M, 100]``: flat indices into the 1-padded ``(H+2) × (W+2)`` map of each image-1 window.
 
-    ``h, w`` are the full-resolution size; ``S = (h/8)(w/8)``.
+    Args:
+        cells: int64 ``[N, M]`` image-1 cell indices (row-major on the ``H/8 × W/8`` grid).
+        height, width: full-resolution size ``H, W`` (traced sizes while exporting).
     """
     side = WINDOW + 2
-    cy = torch.arange(h // STRIDE)[:, None, None, None]
-    cx = torch.arange(w // STRIDE)[None, :, None, None]
-    dy = torch.arange(side)[None, None, :, None]
-    dx = torch.arange(side)[None, None, None, :]
-    index = (cy * STRIDE + dy) * (w + 2) + cx * STRIDE + dx
-    return index.reshape(-1, side * side)
+    offsets = torch.arange(side, device=cells.device)
+    cy, cx = cells // (width // STRIDE), cells % (width // STRIDE)
+    rows = cy[..., None, None] * STRIDE + offsets[:, None]
+    cols = cx[..., None, None] * STRIDE + offsets[None, :]
+    return (rows * (width + 2) + cols).flatten(-2)
 
 
-def windows1(fine: torch.Tensor, cells: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+def windows1(fine: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
     """Image-1 windows of the given cells.
 
     Args:
         fine: ``[N, C, H, W]`` image-1 features.
         cells: int64 ``[N, M]`` image-1 cell indices.
-        index: :func:`window1_index` for ``H, W``.
 
     Returns:
         ``[N, M, 100, C]``.
@@ -131,5 +131,5 @@ def windows1(fine: torch.Tensor, cells: torch.Tensor, index: torch.Tensor) -> to
     n, c, h, w = fine.shape
     padded = F.pad(fine, [1, 1, 1, 1]).flatten(2).transpose(1, 2).reshape(-1, c)
     offset = torch.arange(n, device=fine.device)[:, None, None] * ((h + 2) * (w + 2))
-    flat = (index[cells] + offset).reshape(-1)
-    return padded.index_select(0, flat).reshape(n, cells.shape[1], index.shape[1], c)
+    flat = (window1_index(cells, h, w) + offset).reshape(-1)
+    return padded.index_select(0, flat).reshape(n, cells.shape[1], (WINDOW + 2) ** 2, c)

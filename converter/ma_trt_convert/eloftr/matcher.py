@@ -1,7 +1,10 @@
-"""The MatchAnything-ELoFTR test-time pipeline as one fixed-shape module.
+"""The MatchAnything-ELoFTR test-time pipeline as one module, for one input size or a range of sizes.
 
 Input: two grayscale images ``[N, 1, H, W]`` float32 in [0, 1], ``H`` and ``W`` multiples of 32 (the
-same size for both images). Coarse grid: ``h = H/8``, ``w = W/8``, ``L = h·w`` cells per image, cell
+same size for both images). The forward pass is written for any such size (sizes are read from the
+inputs, never baked in), so one traced ONNX with dynamic ``H``/``W`` serves a whole
+:class:`~ma_trt_ros.contract.sizes.SizeRange`; the module's ``height``/``width`` are the size it is
+traced at (and an engine's optimisation point). Coarse grid: ``h = H/8``, ``w = W/8``, ``L = h·w`` cells per image, cell
 ``i`` at column ``i % w`` and row ``i // w``.
 
 Candidates: ``M = L·k``; candidate ``m = i·k + r`` is the ``r``-th best image-1 cell for image-0 cell
@@ -47,17 +50,11 @@ from ma_trt_convert.eloftr.coarse_matching import (
 )
 from ma_trt_convert.eloftr.coarse_transformer import CoarseTransformer
 from ma_trt_convert.eloftr.fine_matching import regression_index, stage1_argmax, stage2_offset, window_offset
-from ma_trt_convert.eloftr.fine_preprocess import (
-    STRIDE,
-    FinePreprocess,
-    select_windows0,
-    window1_index,
-    windows0,
-    windows1,
-)
+from ma_trt_convert.eloftr.fine_preprocess import STRIDE, FinePreprocess, select_windows0, windows0, windows1
 from ma_trt_convert.eloftr.repvgg import RepVGGBackbone, fuse_backbone
 from ma_trt_convert.variants.spec import precision_change
 from ma_trt_ros.contract.eloftr import ELOFTR
+from ma_trt_ros.contract.sizes import SizeRange
 
 SIZE_MULTIPLE = 32
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16}
@@ -125,10 +122,31 @@ def _budget(max_matches: int | None, candidates: int) -> int | None:
     return min(max_matches, candidates)
 
 
-def _cell_origins(h: int, w: int) -> torch.Tensor:
-    """float32 ``[h*w, 2]``: ``8·(column, row)`` of every cell, row-major."""
-    index = torch.arange(h * w)
-    return torch.stack([index % w, index // w], dim=-1).float() * STRIDE
+def _check_size_range(sizes: SizeRange, height: int, width: int, top_k: int, max_matches: int | None) -> None:
+    """ValueError unless every size of ``sizes`` gives the same graph outputs: a budget that every size's
+    candidates fill (fixed output rows), fewer than :data:`MAX_CANDIDATES` at the largest size, and the
+    traced size inside the range."""
+    if sizes.multiple != SIZE_MULTIPLE:
+        raise ValueError(f"ELoFTR sizes are multiples of {SIZE_MULTIPLE}, not {sizes.multiple}")
+    if problem := sizes.problem(height, width):
+        raise ValueError(f"the traced size (--height/--width) must lie in the size range: {problem}")
+    if max_matches is None:
+        raise ValueError(
+            "a dynamic-size graph needs a match budget (--max-matches N): its output rows must not "
+            "depend on the input size"
+        )
+    fewest = (sizes.min_height // STRIDE) * (sizes.min_width // STRIDE) * top_k
+    if fewest < max_matches:
+        raise ValueError(
+            f"the smallest size of {sizes.text()} has {fewest} candidates, fewer than the budget of {max_matches} "
+            "rows: raise the minimum size or lower --max-matches"
+        )
+    _budget(max_matches, (sizes.max_height // STRIDE) * (sizes.max_width // STRIDE) * top_k)
+
+
+def _origin(cells: torch.Tensor, grid_width: int | torch.Tensor) -> torch.Tensor:
+    """float32 ``[N, R, 2]``: ``8·(column, row)`` of int64 cells ``[N, R]`` on a grid ``grid_width`` cells wide."""
+    return torch.stack([cells % grid_width, cells // grid_width], dim=-1).float() * STRIDE
 
 
 class ELoFTRMatcher(nn.Module):
@@ -139,10 +157,13 @@ class ELoFTRMatcher(nn.Module):
         threshold: coarse confidence threshold (MatchAnything default 0.1), in (0, 1).
         top_k: candidates per image-0 cell; default ``ceil(1/threshold) − 1`` (exact). A smaller value
             makes the graph lighter but may drop matches of rows with many passing entries.
-        rope_reference_size: upstream NPE test size in pixels; default ``max(height, width)``.
+        rope_reference_size: upstream NPE test size in pixels; default: the input's long side.
         max_matches: global budget ``K`` of output rows (capped at ``M``); None keeps every candidate.
             Exact (the valid rows are upstream's whole match set) whenever upstream has at most ``K``
             matches. Values >= 3840 exceed older TensorRT's TopK limit.
+        size_range: the input sizes an exported graph must take (dynamic ``H``/``W``), or None for
+            ``height × width`` only. Needs a budget that the smallest size's candidates fill.
+        rope_reference_size: None (default) uses each input's long side, as MatchAnything's demo does.
     """
 
     input_names = INPUT_NAMES
@@ -156,22 +177,23 @@ class ELoFTRMatcher(nn.Module):
         top_k: int | None = None,
         rope_reference_size: int | None = None,
         max_matches: int | None = None,
+        size_range: SizeRange | None = None,
     ) -> None:
         super().__init__()
         if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE or height <= 0 or width <= 0:
             raise ValueError(f"height and width must be positive multiples of {SIZE_MULTIPLE}, got {height}x{width}")
         self.height, self.width, self.threshold = height, width, threshold
-        h, w = height // STRIDE, width // STRIDE
-        self.top_k = min(top_k or candidates_per_cell(threshold), h * w)
-        self.max_matches = _budget(max_matches, h * w * self.top_k)
-        self.rope_reference_size = rope_reference_size or max(height, width)
+        self.size_range = size_range
+        smallest = (size_range.min_height, size_range.min_width) if size_range else (height, width)
+        self.top_k = min(top_k or candidates_per_cell(threshold), (smallest[0] // STRIDE) * (smallest[1] // STRIDE))
+        if size_range is not None:
+            _check_size_range(size_range, height, width, self.top_k, max_matches)
+        self.max_matches = _budget(max_matches, (height // STRIDE) * (width // STRIDE) * self.top_k)
+        self.rope_reference_size = rope_reference_size
         self.precision = "fp32"
         self.backbone = RepVGGBackbone()
-        self.loftr_coarse = CoarseTransformer((h, w), self.rope_reference_size)
+        self.loftr_coarse = CoarseTransformer(rope_reference_size)
         self.fine_preprocess = FinePreprocess()
-        self.register_buffer("interior", interior_mask(h, w), persistent=False)
-        self.register_buffer("cell_origin", _cell_origins(h, w), persistent=False)
-        self.register_buffer("window1_index", window1_index(height, width), persistent=False)
         self.register_buffer("regression_index", regression_index(), persistent=False)
 
     def fuse(self) -> ELoFTRMatcher:
@@ -197,41 +219,39 @@ class ELoFTRMatcher(nn.Module):
         return self
 
     def match(self, image0: torch.Tensor, image1: torch.Tensor) -> MatchResult:
-        """Run the pipeline on ``[N, 1, H, W]`` float32 images in [0, 1]."""
+        """Run the pipeline on ``[N, 1, H, W]`` float32 images in [0, 1] (any ``H``, ``W`` multiples of 32)."""
         n = image0.shape[0]
         k = self.top_k
         dtype = self.fine_preprocess.layer3_outconv.weight.dtype
         coarse, x2, x1 = self.backbone(torch.cat([image0, image1], dim=0).to(dtype))
         feat0, feat1 = self.loftr_coarse(*coarse.chunk(2))
+        h, w = feat0.shape[2], feat0.shape[3]
+        interior = interior_mask(h, w, device=feat0.device)
         conf = confidence_matrix(feat0.flatten(2).transpose(1, 2), feat1.flatten(2).transpose(1, 2))
-        score, cell1, valid = (
-            t.flatten(1) for t in top_candidates(conf, self.interior, self.interior, k, self.threshold)
-        )
+        score, cell1, valid = (t.flatten(1) for t in top_candidates(conf, interior, interior, k, self.threshold))
         num_valid = valid.float().sum(dim=1).to(torch.int32)
         fine0, fine1 = self.fine_preprocess(torch.cat([feat0, feat1], dim=0), x2, x1).chunk(2)
         rows = _Rows(score, valid, (torch.arange(score.shape[1], device=score.device) // k).expand(n, -1), cell1)
         if self.max_matches is None:
             w0 = windows0(fine0).unsqueeze(2)
-            w1 = windows1(fine1, cell1, self.window1_index).unflatten(1, (-1, k))
+            w1 = windows1(fine1, cell1).unflatten(1, (-1, k))
         else:
             rows = _budget_rows(rows, self.max_matches)
             w0 = select_windows0(fine0, rows.cell0).unsqueeze(2)
-            w1 = windows1(fine1, rows.cell1, self.window1_index).unsqueeze(2)
-        keypoints0, keypoints1 = self._refine(_Windows(w0, w1), rows.cell0, rows.cell1)
+            w1 = windows1(fine1, rows.cell1).unsqueeze(2)
+        keypoints0, keypoints1 = self._refine(_Windows(w0, w1), rows.cell0, rows.cell1, w)
         return MatchResult(keypoints0, keypoints1, rows.score, rows.valid, num_valid, rows.cell0, rows.cell1)
 
-    def _refine(self, windows: _Windows, cell0: torch.Tensor, cell1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _refine(
+        self, windows: _Windows, cell0: torch.Tensor, cell1: torch.Tensor, grid_width: int | torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Fine stage: keypoints ``[N, R, 2]`` float32 of the ``R`` rows (cells int64 ``[N, R]``)."""
         n = cell0.shape[0]
         a, b = stage1_argmax(windows.w0, windows.w1)
         offset = stage2_offset(windows.w0, windows.w1, a, b, self.regression_index).reshape(n, -1, 2)
-        keypoints0 = self._origin(cell0) + window_offset(a).reshape(n, -1, 2)
-        keypoints1 = (self._origin(cell1) + window_offset(b).reshape(n, -1, 2)) + offset
+        keypoints0 = _origin(cell0, grid_width) + window_offset(a).reshape(n, -1, 2)
+        keypoints1 = (_origin(cell1, grid_width) + window_offset(b).reshape(n, -1, 2)) + offset
         return keypoints0, keypoints1
-
-    def _origin(self, cells: torch.Tensor) -> torch.Tensor:
-        """float32 ``[N, R, 2]``: ``8·(column, row)`` of int64 cells ``[N, R]``."""
-        return self.cell_origin.index_select(0, cells.reshape(-1)).reshape(*cells.shape, 2)
 
     def forward(self, image0: torch.Tensor, image1: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The :data:`OUTPUT_NAMES` tensors of :meth:`match`, in that order (``cells`` as int32 ``[N, R, 2]``)."""
@@ -245,10 +265,16 @@ class ELoFTRMatcher(nn.Module):
         shape = (batch, 1, self.height, self.width)
         return torch.rand(shape, generator=gen), torch.rand(shape, generator=gen)
 
+    def dynamic_axes(self) -> dict[str, dict[int, str]]:
+        """ONNX dynamic axes: ``height``/``width`` of both inputs with a size range, none without."""
+        if self.size_range is None:
+            return {}
+        return {name: {2: "height", 3: "width"} for name in self.input_names}
+
     def metadata(self) -> dict[str, str]:
-        """String metadata describing this graph (for the ONNX/engine sidecar)."""
+        """String metadata describing this graph (for the ONNX/engine sidecar); counts are at ``height × width``."""
         h, w = self.height // STRIDE, self.width // STRIDE
-        return {
+        values = {
             "variant": "eloftr",
             "height": str(self.height),
             "width": str(self.width),
@@ -263,9 +289,12 @@ class ELoFTRMatcher(nn.Module):
             "row_order": "candidate index i*top_k + r" if self.max_matches is None else _BUDGET_ORDER,
             "truncated_when": "num_valid > output_rows (the least confident matches were dropped)",
             "border_cells": "2",
-            "rope_reference_size": str(self.rope_reference_size),
+            "rope_reference_size": str(self.rope_reference_size or "input long side"),
             "inputs": ",".join(self.input_names),
             "outputs": ",".join(self.output_names),
             "coordinates": "pixels of the network input, upstream ELoFTR convention (window index - 3.5)",
-            "cells": f"coarse cell index row*{w} + column of the {h}x{w} grid (8 px cells), image 0 then image 1",
+            "cells": "coarse cell index row*(W/8) + column of the (H/8)x(W/8) grid (8 px cells), image 0 then image 1",
         }
+        if self.size_range is not None:
+            values.update(size_range=self.size_range.text(), size_multiple=str(self.size_range.multiple))
+        return values

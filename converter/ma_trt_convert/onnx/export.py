@@ -2,8 +2,8 @@
 
 Export uses the TorchScript-based ``torch.onnx.export`` (``dynamo=False``): it needs no
 ``onnxscript``, takes any opset from 16, and produces the plain ops TensorRT's parser knows. Shapes
-are fixed (no dynamic axes): one engine per resolution and batch size, which is what TensorRT
-optimises best and what the runtime needs.
+are fixed unless the module names dynamic axes (``dynamic_axes()``: ELoFTR exported with a size
+range has dynamic input height and width); the batch size is always fixed.
 
 Opset: default 17. TensorRT 8.5 (JetPack 5) parses up to opset 17; GridSample exists from opset 16
 and TensorRT 10.13 computes GridSample wrongly at opset 20 (right at 18 and below). Opset 17 also
@@ -29,6 +29,7 @@ from ma_trt_convert.onnx.cleanup import cleanup, op_histogram, save_onnx
 from ma_trt_convert.onnx.metadata import IO_CONTRACT_KEY, encode_io_contract, graph_io, set_metadata
 from ma_trt_convert.tensorrt.targets import DEFAULT_OPSET, SUPPORTED_OPSETS
 from ma_trt_convert.variants.models import ExportModule
+from ma_trt_ros.contract.tensors import DYNAMIC, TensorSpec
 
 LOG = logging.getLogger(__name__)
 
@@ -68,8 +69,36 @@ def _trace_to_onnx(module: ExportModule, inputs: tuple[torch.Tensor, ...], path:
             opset_version=opset,
             input_names=list(module.input_names),
             output_names=list(module.output_names),
+            dynamic_axes=module.dynamic_axes() or None,
             do_constant_folding=True,
         )
+
+
+def _check_dynamic_axes(inputs: tuple[TensorSpec, ...], declared: dict[str, dict[int, str]]) -> None:
+    """ConversionError unless exactly the declared input axes are dynamic."""
+    problems = [
+        f"input {spec.name} axes {found} dynamic, {sorted(declared.get(spec.name, {}))} declared"
+        for spec in inputs
+        if (found := [axis for axis, d in enumerate(spec.shape) if d == DYNAMIC]) != sorted(declared.get(spec.name, {}))
+    ]
+    if problems:
+        raise ConversionError(f"the traced graph's input shapes differ from the port's: {'; '.join(problems)}")
+
+
+def _set_output_shapes(model: onnx.ModelProto, module: ExportModule, inputs: tuple[torch.Tensor, ...]) -> None:
+    """Write the fixed output shapes of a dynamic-size graph into its outputs.
+
+    ONNX shape inference leaves them open (TopK's K and the batch pass through shape arithmetic), but
+    a dynamic-size port's outputs have one shape for every input size (its contract, e.g. ELoFTR's
+    match budget): the shapes of one run are those of all runs.
+    """
+    with torch.no_grad():
+        shapes = [tuple(t.shape) for t in module(*inputs)]
+    for value, shape in zip(model.graph.output, shapes, strict=True):
+        dims = value.type.tensor_type.shape.dim
+        del dims[:]
+        for size in shape:
+            dims.add().dim_value = int(size)
 
 
 def export_onnx(
@@ -117,8 +146,11 @@ def export_onnx(
         _trace_to_onnx(module, inputs, raw_path, opset)
         model = onnx.load(os.fspath(raw_path))
     model = cleanup(model)
+    if module.dynamic_axes():
+        _set_output_shapes(model, module, inputs)
     model.producer_name, model.producer_version = "ma_trt_convert", __version__
     specs_in, specs_out = graph_io(model, descriptions)
+    _check_dynamic_axes(specs_in, module.dynamic_axes())
     values = {**module.metadata(), **metadata}
     values.update(
         batch=str(batch),

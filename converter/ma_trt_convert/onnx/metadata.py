@@ -27,7 +27,7 @@ from typing import Any
 import onnx
 
 from ma_trt_ros.contract.files import sha256_files
-from ma_trt_ros.contract.tensors import TensorSpec
+from ma_trt_ros.contract.tensors import DYNAMIC, TensorSpec
 
 IO_CONTRACT_KEY = "io_contract"
 BUILD_ARGS_KEY = "build_args"
@@ -63,9 +63,7 @@ def read_onnx_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
 
 def _spec(value: onnx.ValueInfoProto, descriptions: dict[str, str]) -> TensorSpec:
     tensor_type = value.type.tensor_type
-    dims = [d.dim_value if d.HasField("dim_value") else -1 for d in tensor_type.shape.dim]
-    if any(d <= 0 for d in dims):
-        raise ValueError(f"tensor {value.name!r} has a dynamic dimension {dims}; export with fixed shapes")
+    dims = [d.dim_value if d.HasField("dim_value") else DYNAMIC for d in tensor_type.shape.dim]
     dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type).name
     return TensorSpec(value.name, tuple(dims), dtype, descriptions.get(value.name, ""))
 
@@ -73,7 +71,8 @@ def _spec(value: onnx.ValueInfoProto, descriptions: dict[str, str]) -> TensorSpe
 def graph_io(
     model: onnx.ModelProto, descriptions: dict[str, str] | None = None
 ) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
-    """Inputs and outputs of the graph (name, fixed shape, numpy dtype) with the given descriptions."""
+    """Inputs and outputs of the graph (name, shape with :data:`DYNAMIC` for open axes, numpy dtype) with the
+    given descriptions."""
     descriptions = descriptions or {}
     initializers = {init.name for init in model.graph.initializer}
     inputs = tuple(_spec(v, descriptions) for v in model.graph.input if v.name not in initializers)

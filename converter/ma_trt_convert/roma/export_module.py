@@ -60,6 +60,10 @@ class RomaExportModule(nn.Module):
         sizes = (self.matcher.coarse_res, self.matcher.coarse_res, self.matcher.upsample_res, self.matcher.upsample_res)
         return tuple(torch.rand(batch, 3, size, size, generator=gen) for size in sizes[: len(self.input_names)])
 
+    def dynamic_axes(self) -> dict[str, dict[int, str]]:
+        """No dynamic axes: the graph takes images at its fixed internal resolutions."""
+        return {}
+
     def metadata(self) -> dict[str, str]:
         """String facts for the ONNX/engine metadata (resolutions, precision, GP solver, conventions)."""
         m = self.matcher

@@ -30,10 +30,12 @@ import numpy as np
 from ma_trt_convert import __version__
 from ma_trt_convert.errors import ConversionError
 from ma_trt_convert.onnx.metadata import IO_CONTRACT_KEY, decode_io_contract, onnx_sha256, read_onnx_metadata
+from ma_trt_convert.tensorrt.profiles import optimisation_profiles
 from ma_trt_convert.tensorrt.progress import build_progress
 from ma_trt_convert.tensorrt.targets import BuildOptions, Target, validate_options
 from ma_trt_ros.contract.files import atomic_write_bytes, sha256_file
 from ma_trt_ros.contract.sidecar import BuildDevice, EngineSidecar, FileRef, TensorRTBuild, sidecar_path, write_sidecar
+from ma_trt_ros.contract.sizes import ShapeProfile
 from ma_trt_ros.contract.tensors import TensorSpec
 
 LOG = logging.getLogger(__name__)
@@ -191,6 +193,17 @@ def configure(trt: ModuleType, builder: Any, target: Target, options: BuildOptio
     return config
 
 
+def add_profile(builder: Any, config: Any, profiles: tuple[ShapeProfile, ...]) -> None:
+    """Give ``config`` one optimisation profile holding every dynamic input's min/opt/max shape."""
+    if not profiles:
+        return
+    profile = builder.create_optimization_profile()
+    for entry in profiles:
+        profile.set_shape(entry.name, entry.min, entry.opt, entry.max)
+    config.add_optimization_profile(profile)
+    LOG.info("optimisation profile: %s", "; ".join(entry.text() for entry in profiles))
+
+
 def _load_timing_cache(config: Any, path: str) -> None:
     data = Path(path).read_bytes() if Path(path).is_file() else b""
     LOG.info("timing cache %s (%s)", path, f"{len(data)} bytes" if data else "new")
@@ -257,6 +270,7 @@ def make_sidecar(
     device: BuildDevice,
     onnx_path: Path,
     plan_path: Path,
+    profiles: tuple[ShapeProfile, ...] = (),
 ) -> EngineSidecar:
     """The sidecar of a plan already written to ``plan_path`` (hashes are computed from the files).
 
@@ -265,6 +279,7 @@ def make_sidecar(
         specs: ``(inputs, outputs)`` of the built network.
         version: the TensorRT version that built the plan.
         device: the GPU it was built on / for.
+        profiles: the optimisation profile of a dynamic-size plan.
     """
     inputs, outputs = specs
     return EngineSidecar(
@@ -289,6 +304,7 @@ def make_sidecar(
         model={k: v for k, v in metadata.items() if k != IO_CONTRACT_KEY},
         converter_version=__version__,
         created_utc=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        profiles=profiles,
     )
 
 
@@ -331,7 +347,10 @@ def build_engine(
         time.monotonic() - start,
         network.num_layers,
     )
+    specs = _network_specs(trt, network, _contract_descriptions(metadata))
+    profiles = optimisation_profiles(specs[0], metadata, options.profile_sizes)
     config = configure(trt, builder, target, options)
+    add_profile(builder, config, profiles)
     if target.typing == "weak" and options.fp32_layers:
         LOG.info("kept %d layers in fp32 (softmax/normalisation/reductions)", len(keep_fp32_layers(trt, network)))
     if options.timing_cache:
@@ -349,13 +368,14 @@ def build_engine(
         atomic_write_bytes(options.timing_cache, memoryview(config.get_timing_cache().serialize()))
     sidecar = make_sidecar(
         metadata,
-        _network_specs(trt, network, _contract_descriptions(metadata)),
+        specs,
         target=target,
         options=options,
         version=version,
         device=build_device(target, options),
         onnx_path=onnx_path,
         plan_path=plan_path,
+        profiles=profiles,
     )
     write_sidecar(sidecar, sidecar_path(plan_path))
     return sidecar
@@ -372,8 +392,8 @@ def sidecar_for_plan(
 ) -> EngineSidecar:
     """Write the sidecar of a plan built elsewhere from ``onnx_path`` (e.g. by ``trtexec``), without TensorRT.
 
-    Inputs and outputs come from the ONNX I/O contract (fixed shapes: the same as the network's);
-    ``options`` must describe the build that was done (DLA core, version compatibility).
+    Inputs and outputs come from the ONNX I/O contract (the same as the network's); ``options`` must
+    describe the build that was done (DLA core, version compatibility, profile sizes).
     """
     onnx_path, plan_path = Path(onnx_path), Path(plan_path)
     if not plan_path.is_file():
@@ -382,15 +402,17 @@ def sidecar_for_plan(
     if "variant" not in metadata or IO_CONTRACT_KEY not in metadata:
         raise ConversionError(f"{onnx_path}: no ma_trt_convert metadata; export it with `ma-trt-convert export`")
     validate_options(target, options)
+    specs = decode_io_contract(metadata)
     sidecar = make_sidecar(
         metadata,
-        decode_io_contract(metadata),
+        specs,
         target=target,
         options=options,
         version=version,
         device=device,
         onnx_path=onnx_path,
         plan_path=plan_path,
+        profiles=optimisation_profiles(specs[0], metadata, options.profile_sizes),
     )
     write_sidecar(sidecar, sidecar_path(plan_path))
     return sidecar

@@ -25,6 +25,8 @@ import shlex
 from dataclasses import dataclass, field
 
 from ma_trt_convert.errors import ConversionError
+from ma_trt_convert.tensorrt.profiles import ProfileSizes
+from ma_trt_ros.contract.sizes import ShapeProfile
 
 # TensorRT's TopK takes K < 3840 (every version we target); the ELoFTR match budget must stay below it.
 TOPK_LIMIT = 3840
@@ -188,6 +190,7 @@ class BuildOptions:
         dla_core: DLA core to place layers on (GPU fallback on), None for GPU only.
         compute_capabilities: TensorRT-RTX targets, ``"major.minor"`` strings.
         fp32_layers: weak typing only: keep softmax/normalisation/reduction/exp/pow layers in fp32.
+        profile_sizes: dynamic-size graphs: the optimisation profile's sizes (defaults from the ONNX).
     """
 
     workspace_gib: float
@@ -198,6 +201,7 @@ class BuildOptions:
     dla_core: int | None = None
     compute_capabilities: tuple[str, ...] = ()
     fp32_layers: bool = True
+    profile_sizes: ProfileSizes = field(default_factory=ProfileSizes)
 
 
 def validate_options(target: Target, options: BuildOptions) -> None:
@@ -228,6 +232,7 @@ def trtexec_command(
     plan_path: str,
     *,
     fp32_layer_names: tuple[str, ...] = (),
+    profiles: tuple[ShapeProfile, ...] = (),
 ) -> str:
     """The ``trtexec`` command that builds the same plan without Python (e.g. on a Jetson).
 
@@ -236,6 +241,7 @@ def trtexec_command(
     ``fp32_layer_names`` (weak typing) become ``--layerPrecisions``/``--layerOutputTypes`` with
     ``--precisionConstraints=obey``: the parser names layers after ONNX nodes, so this keeps the
     same layers in fp32 as the Python build does (as far as one node makes one layer).
+    ``profiles`` (dynamic-size graphs) become ``--minShapes``/``--optShapes``/``--maxShapes``.
     """
     if target.module == "tensorrt_rtx":
         raise ConversionError("desktop-rtx builds with the Python API only here; use `ma-trt-convert build`")
@@ -264,6 +270,10 @@ def trtexec_command(
         parts.append("--excludeLeanRuntime")
     if options.dla_core is not None:
         parts += [f"--useDLACore={options.dla_core}", "--allowGPUFallback"]
+    for flag, key in (("--minShapes", "min"), ("--optShapes", "opt"), ("--maxShapes", "max")):
+        if profiles:
+            shapes = ",".join(f"{p.name}:{'x'.join(map(str, getattr(p, key)))}" for p in profiles)
+            parts.append(f"{flag}={shapes}")
     parts.append("--buildOnly" if legacy else "--skipInference")
     return shlex.join(parts)
 

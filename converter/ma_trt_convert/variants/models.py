@@ -3,7 +3,7 @@ that need it).
 
 Each port (:mod:`ma_trt_convert.eloftr`, :mod:`ma_trt_convert.roma`) exposes
 ``build_export_module(*release files, precision=..., **build options) -> torch.nn.Module`` with
-``input_names``, ``output_names``, ``example_inputs(batch)``, ``metadata()`` and
+``input_names``, ``output_names``, ``example_inputs(batch)``, ``dynamic_axes()``, ``metadata()`` and
 ``forward(*inputs) -> tuple[Tensor, ...]``; the files and options are the variant's
 (:mod:`ma_trt_convert.variants`). ``export`` records the options in the ONNX (``build_args``) and
 ``verify`` rebuilds the same module from them.
@@ -19,11 +19,11 @@ from typing import Any, Protocol
 
 import torch
 
-from ma_trt_convert.errors import ConversionError
+from ma_trt_convert.errors import CheckpointError, ConversionError
 from ma_trt_convert.variants import variant_spec
 from ma_trt_convert.variants.spec import VariantSpec
 
-REQUIRED_ATTRIBUTES = ("input_names", "output_names", "example_inputs", "metadata")
+REQUIRED_ATTRIBUTES = ("input_names", "output_names", "example_inputs", "dynamic_axes", "metadata")
 
 
 class ExportModule(Protocol):
@@ -33,6 +33,10 @@ class ExportModule(Protocol):
     output_names: tuple[str, ...]
 
     def example_inputs(self, batch: int = 1) -> tuple[torch.Tensor, ...]: ...
+
+    def dynamic_axes(self) -> dict[str, dict[int, str]]:
+        """Input name -> {axis: symbolic name} of the axes the graph leaves dynamic (empty: fixed shapes)."""
+        ...
 
     def metadata(self) -> dict[str, str]: ...
 
@@ -73,10 +77,17 @@ def build_module(
     """Load the weights and build ``variant``'s eval export module at ``precision`` with build ``args``.
 
     Raises:
-        ConversionError: a missing file, a missing port, or a module that lacks part of the interface.
+        CheckpointError: a weight file without the released layout.
+        ConversionError: a missing file, a missing port, build arguments the port refuses together (e.g.
+            a size range without a match budget), or a module that lacks part of the interface.
     """
     paths = release_paths(variant_spec(variant), files)
-    module = _port(variant).build_export_module(*paths, precision=precision, **args)
+    try:
+        module = _port(variant).build_export_module(*paths, precision=precision, **args)
+    except CheckpointError:
+        raise
+    except ValueError as exc:
+        raise ConversionError(f"--variant {variant}: {exc}") from exc
     missing = [name for name in REQUIRED_ATTRIBUTES if not hasattr(module, name)]
     if missing:
         raise ConversionError(f"the {variant} export module lacks {', '.join(missing)}")

@@ -7,6 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
+from ma_trt_ros.contract.sizes import SizeRange
 from ma_trt_ros.contract.tensors import TensorSpec
 
 
@@ -17,7 +18,9 @@ class Backend(Protocol):
         name: ``"tensorrt"``, ``"onnxruntime"`` or ``"torch"``.
         variant: the model's variant (``"roma"``, ``"eloftr"``).
         model_id: file name and SHA-256 prefix (``eloftr.onnx@1a2b3c4d``), traced into messages.
-        inputs, outputs: the model's tensors, batch first; every input has the same batch size.
+        inputs, outputs: the model's tensors, batch first; every input has the same batch size. A
+            dynamic-size model has -1 for the height and width of its image inputs.
+        size_range: the input heights and widths a dynamic-size model takes; None for a fixed size.
     """
 
     name: str
@@ -25,9 +28,13 @@ class Backend(Protocol):
     model_id: str
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
+    size_range: SizeRange | None
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-        """Outputs by name (host arrays the caller owns) and the backend's stage times in milliseconds."""
+        """Outputs by name (host arrays the caller owns) and the backend's stage times in milliseconds.
+
+        Every input has a concrete shape: a dynamic-size model's within :attr:`size_range`.
+        """
         ...
 
     def gpu_memory_bytes(self) -> int | None:
@@ -42,3 +49,8 @@ class Backend(Protocol):
 def batch_size(specs: tuple[TensorSpec, ...]) -> int:
     """The fixed batch size of a model's inputs."""
     return specs[0].shape[0]
+
+
+def concrete_inputs(specs: tuple[TensorSpec, ...], height: int, width: int) -> tuple[TensorSpec, ...]:
+    """``specs`` with the dynamic height and width (axes 2 and 3) set to ``height × width``."""
+    return tuple(spec.with_shape((*spec.shape[:2], height, width)) if spec.is_dynamic else spec for spec in specs)

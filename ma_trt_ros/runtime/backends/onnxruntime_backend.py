@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ma_trt_ros.contract.tensors import TensorSpec
+from ma_trt_ros.contract.sizes import SizeRange, size_range_of
+from ma_trt_ros.contract.tensors import DYNAMIC, TensorSpec
 from ma_trt_ros.contract.variants import variant_contract
 from ma_trt_ros.runtime.errors import BackendUnavailableError, ModelError
 from ma_trt_ros.runtime.model_files import model_id
@@ -38,9 +39,25 @@ def _import_onnxruntime():
 
 
 def _spec(arg, descriptions: Mapping[str, str]) -> TensorSpec:
-    if not all(isinstance(d, int) and d > 0 for d in arg.shape):
-        raise ModelError(f"tensor {arg.name!r} has a dynamic shape {arg.shape}; export with fixed shapes")
-    return TensorSpec(arg.name, tuple(arg.shape), ORT_DTYPES.get(arg.type, arg.type), descriptions.get(arg.name, ""))
+    """A session input/output as a TensorSpec; symbolic axes (names or None) become :data:`DYNAMIC`."""
+    shape = tuple(d if isinstance(d, int) and d > 0 else DYNAMIC for d in arg.shape)
+    return TensorSpec(arg.name, shape, ORT_DTYPES.get(arg.type, arg.type), descriptions.get(arg.name, ""))
+
+
+def _size_range(path: Path, metadata: Mapping[str, str], specs: tuple[TensorSpec, ...]) -> SizeRange | None:
+    """The graph's size range (metadata ``size_range``) when it has dynamic inputs; ModelError when the
+    dynamic axes are not the image height and width or the range is missing, or an output is dynamic."""
+    dynamic = [s for s in specs if s.is_dynamic]
+    if not dynamic:
+        return None
+    if "size_range" not in metadata or any(
+        s.shape[2:] != (DYNAMIC, DYNAMIC) or DYNAMIC in s.shape[:2] for s in dynamic
+    ):
+        raise ModelError(
+            f"{path}: dynamic axes {[(s.name, s.shape) for s in dynamic]} without a size range from "
+            "ma-trt-convert export --size-range; re-export it"
+        )
+    return size_range_of(dict(metadata))
 
 
 class OnnxRuntimeBackend:
@@ -73,6 +90,7 @@ class OnnxRuntimeBackend:
         self.model_id = model_id(path)
         self.inputs = tuple(_spec(a, descriptions) for a in self._session.get_inputs())
         self.outputs = tuple(_spec(a, descriptions) for a in self._session.get_outputs())
+        self.size_range = _size_range(path, metadata, self.inputs + self.outputs)
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
         start = time.perf_counter()

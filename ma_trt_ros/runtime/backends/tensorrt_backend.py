@@ -5,6 +5,11 @@ import the TensorRT module the plan was built with, read the GPU's identity, ref
 another TensorRT version or GPU with a message that names the mismatch and the rebuild command,
 deserialise, check the engine's tensors against the sidecar, allocate buffers once, bind their
 addresses, and optionally capture the enqueue as a CUDA graph. No PyTorch anywhere.
+
+Dynamic-size plans (an optimisation profile in the sidecar): buffers are allocated once for the
+profile's largest shapes; each call sets the inputs' shapes when they differ from the previous call's
+(``set_input_shape``) and uploads only the call's elements; with CUDA graphs, one graph is captured
+per input shape, on the first call of that shape.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from ma_trt_ros.contract.sidecar import EngineSidecar, read_sidecar, runtime_mis
 from ma_trt_ros.contract.variants import variant_contract
 from ma_trt_ros.runtime.cuda_graph import CapturedGraph
 from ma_trt_ros.runtime.cuda_stream import CudaContext, EngineBuffers, GpuIdentity
-from ma_trt_ros.runtime.errors import MatcherError, ModelError
+from ma_trt_ros.runtime.errors import InputError, MatcherError, ModelError
 from ma_trt_ros.runtime.model_files import model_id
 from ma_trt_ros.runtime.tensorrt_api import check_io_matches_sidecar, deserialize, engine_io, import_tensorrt
 
@@ -103,7 +108,9 @@ class TensorRTBackend:
         self._owns_context = context is None
         self._context = context or CudaContext(_device_index(device))
         self._buffers: EngineBuffers | None = None
-        self._graph: CapturedGraph | None = None
+        self._graphs: dict[tuple[tuple[int, ...], ...], CapturedGraph] = {}
+        self._shapes: tuple[tuple[int, ...], ...] = tuple(spec.shape for spec in sidecar.inputs)
+        self._cuda_graph = cuda_graph
         try:
             check_runtime(plan, sidecar, module_name, trt.__version__, self._context.identity)
             self._open(trt, plan, sidecar, stream, cuda_graph)
@@ -113,6 +120,7 @@ class TensorRTBackend:
         self.variant = sidecar.variant
         self.model_id = model_id(plan, sidecar.plan.sha256)
         self.inputs, self.outputs = sidecar.inputs, sidecar.outputs
+        self.size_range = sidecar.size_range()
         self.sidecar = sidecar
 
     def _open(self, trt: Any, plan: Path, sidecar: EngineSidecar, stream: Any, cuda_graph: bool) -> None:
@@ -121,28 +129,62 @@ class TensorRTBackend:
             check_io_matches_sidecar(engine_io(trt, self._engine), sidecar)
             self._execution = self._engine.create_execution_context()
             for spec in sidecar.inputs:
-                self._execution.set_input_shape(spec.name, spec.shape)
-        self._buffers = EngineBuffers(self._context, sidecar.inputs, sidecar.outputs, stream)
+                if not spec.is_dynamic:
+                    self._execution.set_input_shape(spec.name, spec.shape)
+        self._buffers = EngineBuffers(self._context, sidecar.buffer_shapes(), sidecar.outputs, stream)
         with self._context.active():
             for name, address in self._buffers.addresses.items():
                 self._execution.set_tensor_address(name, address)
-            if cuda_graph:
-                self._enqueue(self._buffers.stream_handle)  # TensorRT finishes its set-up on the first enqueue
-                self._graph = CapturedGraph(self._buffers.stream_handle, self._enqueue)
+        if cuda_graph and not sidecar.profiles:
+            self._capture()
+
+    def _capture(self) -> None:
+        """Capture the enqueue for the current input shapes (TensorRT finishes its set-up for a shape on the
+        first enqueue, so one uncaptured enqueue runs first, on the buffers as they are)."""
+        with self._context.active():
+            self._enqueue(self._buffers.stream_handle)
+            self._graphs[self._shapes] = CapturedGraph(self._buffers.stream_handle, self._enqueue)
+
+    def _checked_shapes(self, inputs: Mapping[str, np.ndarray]) -> tuple[tuple[int, ...], ...]:
+        """This call's input shapes; InputError for a shape the plan cannot take (fixed: its own; dynamic:
+        fixed axes equal and height/width within the optimisation profile)."""
+        shapes = tuple(tuple(inputs[spec.name].shape) for spec in self.inputs)
+        for spec, shape in zip(self.inputs, shapes, strict=True):
+            try:
+                spec.with_shape(shape)
+            except ValueError as exc:
+                raise InputError(f"{exc}: the plan's input") from exc
+            if spec.is_dynamic and (problem := self.size_range.problem(shape[2], shape[3])):
+                raise InputError(f"input {spec.name}: {problem}, the plan's optimisation profile")
+        return shapes
+
+    def _set_shapes(self, shapes: tuple[tuple[int, ...], ...]) -> None:
+        """Give the execution context new input shapes (dynamic plans) and capture their graph if asked."""
+        with self._context.active():
+            for spec, shape in zip(self.inputs, shapes, strict=True):
+                if not self._execution.set_input_shape(spec.name, shape):
+                    raise InputError(f"TensorRT refused shape {shape} for input {spec.name}")
+        self._shapes = shapes
+        if self._cuda_graph and shapes not in self._graphs:
+            self._capture()
 
     def _enqueue(self, stream_handle: int) -> None:
         if not self._execution.execute_async_v3(stream_handle):
             raise MatcherError("TensorRT failed to enqueue the engine (see its log); the pair was not matched")
 
     def _execute(self, stream_handle: int) -> None:
-        if self._graph is not None:
-            self._graph.launch(stream_handle)
+        graph = self._graphs.get(self._shapes)
+        if graph is not None:
+            graph.launch(stream_handle)
         else:
             self._enqueue(stream_handle)
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
         if self._buffers is None:
             raise MatcherError("the TensorRT backend was closed")
+        shapes = self._checked_shapes(inputs)
+        if shapes != self._shapes:
+            self._set_shapes(shapes)
         return self._buffers.run(inputs, self._execute)
 
     def gpu_memory_bytes(self) -> int | None:
@@ -155,9 +197,9 @@ class TensorRTBackend:
         if getattr(self, "_context", None) is None:
             return
         with self._context.active():
-            if self._graph is not None:
-                self._graph.close()
-            self._graph = None
+            for graph in self._graphs.values():
+                graph.close()
+            self._graphs = {}
             self._execution = self._engine = self._runtime = None
         if self._buffers is not None:
             self._buffers.free()

@@ -3,7 +3,8 @@
 For machines without TensorRT, and as the reference the engines are checked against. PyTorch and the
 converter are imported only when this backend is chosen. The model is the export module (the same
 graph the ONNX holds), in eval mode, on ``settings.device``; on CUDA, ``settings.cuda_graph`` runs the
-fast path of :mod:`ma_trt_convert.fast` (rewritten copy of the module, replayed as a CUDA graph).
+fast path of :mod:`ma_trt_convert.fast` (rewritten copy of the module, replayed as a CUDA graph, one
+graph per input size). Build arguments with a ``size_range`` (ELoFTR) give a dynamic-size model.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ma_trt_ros.contract.tensors import TensorSpec
+from ma_trt_ros.contract.sizes import size_range_of
+from ma_trt_ros.contract.tensors import DYNAMIC, TensorSpec
 from ma_trt_ros.contract.variants import variant_contract
 from ma_trt_ros.runtime.errors import BackendUnavailableError, ModelError
 from ma_trt_ros.runtime.model_files import model_id
@@ -69,8 +71,12 @@ class TorchBackend:
         examples = module.example_inputs(1)
         with torch.no_grad():
             outputs = module(*(t.to(self._device) for t in examples))
+        self.size_range = size_range_of(module.metadata())
+        dynamic = module.dynamic_axes()
         self.inputs = tuple(
-            TensorSpec(n, tuple(t.shape), _dtype_name(t), contract.descriptions.get(n, ""))
+            TensorSpec(
+                n, _open_axes(tuple(t.shape), dynamic.get(n, {})), _dtype_name(t), contract.descriptions.get(n, "")
+            )
             for n, t in zip(module.input_names, examples, strict=True)
         )
         self.outputs = tuple(
@@ -116,6 +122,11 @@ class TorchBackend:
         self._runner = None
         if self._device.type == "cuda":
             self._torch.cuda.empty_cache()
+
+
+def _open_axes(shape: tuple[int, ...], axes: Mapping[int, str]) -> tuple[int, ...]:
+    """``shape`` with the given dynamic axes set to :data:`DYNAMIC`."""
+    return tuple(DYNAMIC if axis in axes else size for axis, size in enumerate(shape))
 
 
 def _dtype_name(tensor: Any) -> str:
