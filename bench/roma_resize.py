@@ -280,10 +280,10 @@ def graph_timings(layout: str, uint8: tuple[np.ndarray, np.ndarray], runs: int, 
     return row
 
 
-def latency(runs: int, warmup: int) -> list[dict[str, object]]:
-    """Per camera size: today's path and the in-graph path (uint8 / float32 camera upload), ms per pair."""
+def latency(runs: int, warmup: int, sizes: list[tuple[int, int]]) -> list[dict[str, object]]:
+    """Per camera ``(height, width)``: today's path and the in-graph path (uint8 / float32 upload), ms per pair."""
     rows = []
-    for height, width in LATENCY_SIZES:
+    for height, width in sizes:
         uint8 = (camera_image(height, width, "texture"), camera_image(height, width, "texture", seed=7))
         floats = tuple(as_float_image(i, "image") for i in uint8)
         today = TodayPath(roma_specs(*FULL))
@@ -299,12 +299,21 @@ def latency(runs: int, warmup: int) -> list[dict[str, object]]:
     return rows
 
 
+def camera_size(text: str) -> tuple[int, int]:
+    """``"640x480"`` -> ``(480, 640)`` (height, width)."""
+    width, height = (int(part) for part in text.lower().split("x"))
+    return height, width
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True)
     parser.add_argument("--sections", nargs="+", default=["accuracy", "gate"])
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument(
+        "--latency-sizes", nargs="+", type=camera_size, default=list(LATENCY_SIZES), help="WxH camera sizes"
+    )
     parser.add_argument("--commit", help="git commit measured (default: asked from git)")
     args = parser.parse_args()
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
@@ -321,7 +330,7 @@ def main() -> None:
         for section in args.sections:
             start = time.monotonic()
             if section == "latency":
-                report[section] = latency(args.runs, args.warmup)
+                report[section] = latency(args.runs, args.warmup, args.latency_sizes)
             else:
                 report[section] = {"accuracy": accuracy, "end_to_end": end_to_end, "gate": gate}[section](Path(tmp))
             print(f"{section}: {time.monotonic() - start:.1f} s", flush=True)
