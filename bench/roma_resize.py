@@ -42,7 +42,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "converter"), str(ROOT / "test")]
 
-from ma_trt_convert.roma.camera_input import LAYOUTS, RomaCameraInput, stretch_bicubic  # noqa: E402
+from ma_trt_convert.roma.camera_input import (  # noqa: E402
+    LAYOUTS,
+    RomaCameraInput,
+    export_camera_input,
+    stretch_bicubic,
+)
 from ma_trt_convert.synthetic.pairs import textured_pair  # noqa: E402
 from ma_trt_ros.contract.roma import ROMA  # noqa: E402
 from ma_trt_ros.contract.tensors import TensorSpec  # noqa: E402
@@ -80,22 +85,6 @@ def upstream_resize(images: tuple[np.ndarray, ...], sides: tuple[int, int], dtyp
     """Upstream's stretch (torch bicubic on the float image, CPU) in ``dtype``, in ``RomaIO``'s output order."""
     floats = [torch.from_numpy(as_float_image(i, "image")).permute(2, 0, 1)[None].to(dtype) for i in images]
     return [stretch_bicubic(f, side).numpy() for side in sides for f in floats]
-
-
-def export_camera_input(module: RomaCameraInput, path: Path) -> Path:
-    """Trace ``module`` to ONNX (opset 17) with named dynamic heights and widths."""
-    with torch.no_grad():
-        torch.onnx.export(
-            module,
-            module.example_inputs(((480, 640), (479, 641))),
-            str(path),
-            dynamo=False,
-            opset_version=17,
-            input_names=list(module.input_names),
-            output_names=list(module.output_names),
-            dynamic_axes=module.dynamic_axes(),
-        )
-    return path
 
 
 def session(path: Path) -> object:

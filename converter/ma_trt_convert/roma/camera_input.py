@@ -26,10 +26,15 @@ inputs of :class:`~ma_trt_convert.roma.export_module.RomaExportModule`. Bicubic 
 
 from __future__ import annotations
 
+import os
+import warnings
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ma_trt_convert.tensorrt.targets import DEFAULT_OPSET
 from ma_trt_ros.contract.roma import ROMA
 
 LAYOUTS = ("uint8_nhwc", "float32_nhwc", "float32_nchw")
@@ -111,3 +116,25 @@ class RomaCameraInput(nn.Module):
         """``image0_coarse, image1_coarse[, image0_upsample, image1_upsample]`` (see module docstring)."""
         images = (self.to_float_nchw(image0), self.to_float_nchw(image1))
         return tuple(stretch_bicubic(image, side) for side in self.sides for image in images)
+
+
+def export_camera_input(module: RomaCameraInput, path: str | os.PathLike[str], opset: int = DEFAULT_OPSET) -> Path:
+    """Trace ``module`` to ONNX at ``path`` with each image's height and width as named dynamic dimensions.
+
+    The converter's ``export_onnx`` writes fixed shapes; this is the dynamic-size export of the resize
+    alone (traced at 480x640 and 479x641, so no size is baked in). Returns ``path`` as a Path.
+    """
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        torch.onnx.export(
+            module,
+            module.example_inputs(((480, 640), (479, 641))),
+            os.fspath(path),
+            dynamo=False,
+            opset_version=opset,
+            input_names=list(module.input_names),
+            output_names=list(module.output_names),
+            dynamic_axes=module.dynamic_axes(),
+        )
+    return Path(path)
