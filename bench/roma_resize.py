@@ -153,6 +153,8 @@ def end_to_end(folder: Path) -> list[dict[str, object]]:
         }
         outputs = {k: roma.run(None, dict(zip(ROMA.input_names, v, strict=True))) for k, v in feeds.items()}
         row: dict[str, object] = {"camera": [width, height], "coarse": SMALL[0], "upsample": SMALL[1]}
+        reference = dict(zip(ROMA.output_names, outputs["torch_fp32"], strict=True))
+        row["reference_spread"] = {name: float(np.std(value)) for name, value in reference.items()}
         for label in ("opencv", "onnx_graph"):
             for index, name in enumerate(ROMA.output_names):
                 row[f"{label}_{name}"] = difference(outputs[label][index], outputs["torch_fp32"][index])
