@@ -42,4 +42,5 @@ ELOFTR = VariantContract(
         "cells": "identity",
     },
     input_color="gray",
+    size_sources={"image0": 0, "image1": 0},
 )

@@ -1,7 +1,9 @@
 """MatchAnything-RoMa engines: tensor names and meanings (standard library only).
 
 The network sees each image as RGB float32 ``[1, 3, R, R]`` in [0, 1], stretched (aspect ignored,
-bicubic) to the coarse square and, for the second pass, to the upsample square. Its outputs are
+bicubic) to the coarse square and, for the second pass, to the upsample square: by the runtime
+(fixed-size graphs, inputs ``image*_coarse``/``image*_upsample``) or inside the graph (camera-input
+graphs, inputs ``image0``/``image1`` at the camera's size). Its outputs are
 dense warps on the output square grid, normalised to [-1, 1]; the runtime turns them into pixels of
 the images as received.
 """
@@ -13,6 +15,10 @@ from ma_trt_ros.contract.variant_contract import VariantContract
 _IMAGE = (
     "float32 NCHW in [0, 1], RGB; the whole image stretched (aspect ignored) by the runtime to {res} x {res} with "
     "bicubic resize, no ImageNet normalisation"
+)
+_CAMERA = (
+    "camera image {index}: float32 NCHW in [0, 1], RGB, its own height and width within the graph's size_range; the "
+    "graph stretches it (bicubic) to the coarse and upsample squares"
 )
 _WARP = (
     "{src}->{dst}: for the centre of pixel (j, i) of the {src} grid (R = upsample or coarse res), the matching "
@@ -29,6 +35,8 @@ ROMA = VariantContract(
         "image1_coarse": _IMAGE.format(res="coarse_res"),
         "image0_upsample": _IMAGE.format(res="upsample_res") + " (same picture as image0_coarse)",
         "image1_upsample": _IMAGE.format(res="upsample_res") + " (same picture as image1_coarse)",
+        "image0": _CAMERA.format(index=0),
+        "image1": _CAMERA.format(index=1),
         "warp": _WARP.format(src="image 0", dst="image 1"),
         "certainty": _CERTAINTY.format(src="image 0", dst="image 1"),
         "warp_1to0": _WARP.format(src="image 1", dst="image 0"),
@@ -41,4 +49,5 @@ ROMA = VariantContract(
         "certainty_1to0": "score",
     },
     input_color="rgb",
+    size_sources={"image0": 0, "image1": 1},
 )

@@ -21,6 +21,9 @@ class VariantContract:
         descriptions: tensor name -> layout, value range, units and coordinate convention in words.
         output_kinds: output name -> how it is compared (one of :data:`OUTPUT_KIND_NAMES`).
         input_color: ``"gray"`` (1 channel) or ``"rgb"`` (3 channels) network inputs.
+        size_sources: the inputs a dynamic-size graph takes, each with the image (0 or 1) whose size
+            sets its height and width (ELoFTR: both follow image 0, the graph needs one size; RoMa's
+            camera-input graph: each image its own).
     """
 
     name: str
@@ -29,11 +32,12 @@ class VariantContract:
     descriptions: Mapping[str, str]
     output_kinds: Mapping[str, str]
     input_color: str
+    size_sources: Mapping[str, int]
 
     def __post_init__(self) -> None:
         unknown = set(self.output_kinds.values()) - set(OUTPUT_KIND_NAMES)
         if unknown:
             raise ValueError(f"{self.name}: unknown output kinds {sorted(unknown)}")
-        undocumented = set(self.input_names + self.output_names) - set(self.descriptions)
+        undocumented = set(self.input_names + self.output_names + tuple(self.size_sources)) - set(self.descriptions)
         if undocumented:
             raise ValueError(f"{self.name}: tensors without a description {sorted(undocumented)}")

@@ -23,9 +23,11 @@ class Matcher:
     Images: ``[H, W]`` grayscale or ``[H, W, 3]`` RGB, float32 in [0, 1] or uint8, any size (the two
     images may differ); :attr:`input_color` says which the network uses, so callers can convert
     once. Results are in pixels of the images as given (:mod:`ma_trt_ros.runtime.result`).
-    A dynamic-size model (``size_range`` not None) runs each engine call at the size
-    :meth:`~ma_trt_ros.contract.sizes.SizeRange.fit` picks for the call's first image 0 (its own size
-    when the range allows); every image of the call is stretched to that size.
+    A dynamic-size model (``size_range`` not None) runs each engine call at the sizes
+    :meth:`~ma_trt_ros.contract.sizes.SizeRange.fit` picks for the call's first pair (an image's own
+    size when the range allows): each dynamic input follows the image its variant says
+    (``contract.size_sources``: ELoFTR both image 0, RoMa's camera inputs each their own); every pair
+    of the call is stretched to those sizes.
     Not thread-safe: call it from one thread (GPU backends own their CUDA context there).
     """
 
@@ -67,7 +69,7 @@ class Matcher:
     def _run_chunk(self, pairs: Sequence[ImagePair]) -> list[MatchResult]:
         start = time.perf_counter()
         images = [(as_float_image(image0, "image0"), as_float_image(image1, "image1")) for image0, image1 in pairs]
-        specs = self.input_specs(images[0][0].shape[0], images[0][0].shape[1])
+        specs = self.input_specs(images[0][0].shape[:2], images[0][1].shape[:2])
         prepared = [self._io.prepare(image0, image1, specs) for image0, image1 in images]
         prepared += [prepared[-1]] * (self.batch - len(prepared))
         stacked = {name: np.concatenate([item[name] for item in prepared]) for name in specs}
@@ -99,13 +101,15 @@ class Matcher:
             )
         return results
 
-    def input_specs(self, height: int, width: int) -> dict[str, TensorSpec]:
-        """The network inputs by name for a call whose first image 0 is ``height × width`` pixels
-        (the model's own for a fixed-size model)."""
+    def input_specs(self, size0: tuple[int, int], size1: tuple[int, int]) -> dict[str, TensorSpec]:
+        """The network inputs by name for a call whose first pair has images of ``(height, width)``
+        ``size0`` and ``size1`` pixels (the model's own inputs for a fixed-size model)."""
         sizes = self._backend.size_range
         if sizes is None:
             return self._inputs
-        return {spec.name: spec for spec in concrete_inputs(self._backend.inputs, *sizes.fit(height, width))}
+        images = (size0, size1)
+        chosen = {name: sizes.fit(*images[index]) for name, index in self._io.contract.size_sources.items()}
+        return {spec.name: spec for spec in concrete_inputs(self._backend.inputs, chosen)}
 
     def gpu_memory_bytes(self) -> int | None:
         """Device memory the backend holds (None on CPU backends)."""

@@ -76,3 +76,29 @@ def test_roma_backends_agree(roma_model: ExportedModel) -> None:
 def torch_backend_matcher(model: ExportedModel, options: MatchOptions):
     settings = BackendSettings(device="cpu", dinov2=str(model.dinov2), build_args=model.build_args)
     return open_matcher(model.checkpoint, "torch", options, settings)
+
+
+@pytest.mark.slow
+def test_roma_camera_input_graph_equals_resizing_before_the_graph(roma_model: ExportedModel, tmp_path) -> None:
+    """The camera-input export (resize inside the graph, each image its own size) gives the dense fields of the
+    fixed-size graph fed by the runtime's CPU resize, through the same matcher API (docs/roma_resize.md)."""
+    from ma_trt_convert import cli
+
+    camera_onnx = tmp_path / "roma_camera.onnx"
+    args = ["export", "--variant", "roma", "--checkpoint", str(roma_model.checkpoint), "--dinov2"]
+    args += [str(roma_model.dinov2), "--output", str(camera_onnx), "--precision", "fp32", "--camera-sizes"]
+    coarse, upsample = roma_model.build_args["coarse_res"], roma_model.build_args["upsample_res"]
+    args += ["32x32:720x1280", "--coarse-res", str(coarse), "--upsample-res", str(upsample)]
+    assert cli.main(args) == 0
+    image0 = to_rgb(textured_images(120, 90)[0])
+    image1 = to_rgb(textured_images(97, 131)[1])  # another camera: its own size
+    options = MatchOptions(num_matches=300, certainty_threshold=0.0)
+    with open_matcher(camera_onnx, options=options) as camera, open_matcher(roma_model.onnx, options=options) as fixed:
+        assert [s.shape for s in camera._backend.inputs] == [(1, 3, -1, -1)] * 2
+        specs = camera.input_specs(image0.shape[:2], image1.shape[:2])
+        assert (specs["image0"].shape, specs["image1"].shape) == ((1, 3, 120, 90), (1, 3, 97, 131))
+        ours, reference = camera.match(image0, image1), fixed.match(image0, image1)
+    np.testing.assert_allclose(ours.dense.warp, reference.dense.warp, atol=1e-3)  # pixels of image 1
+    np.testing.assert_allclose(ours.dense.certainty, reference.dense.certainty, atol=1e-4)
+    np.testing.assert_allclose(ours.points0, reference.points0, atol=1e-3)
+    assert ours.count == reference.count == 300

@@ -53,8 +53,8 @@ def test_backend_reports_the_range_and_open_axes(dynamic_model: tuple[Path, Path
         backend = matcher._backend
         assert backend.size_range == SizeRange.parse(RANGE)
         assert [spec.shape for spec in backend.inputs] == [(1, 1, -1, -1)] * 2
-        assert matcher.input_specs(480, 640)["image0"].shape == (1, 1, 384, 512)  # scaled down to fit 512
-        assert matcher.input_specs(224, 288)["image1"].shape == (1, 1, 224, 288)
+        assert matcher.input_specs((480, 640), (224, 288))["image0"].shape == (1, 1, 384, 512)  # scaled to fit 512
+        assert matcher.input_specs((224, 288), (480, 640))["image1"].shape == (1, 1, 224, 288)  # follows image 0
 
 
 @pytest.mark.parametrize(("camera", "network"), [((224, 288), (224, 288)), ((480, 640), (384, 512))])

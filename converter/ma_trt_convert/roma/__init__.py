@@ -10,13 +10,15 @@ import os
 
 from torch import nn
 
+from ma_trt_convert.roma.camera_input import RomaCameraExportModule
 from ma_trt_convert.roma.export_module import RomaExportModule
 from ma_trt_convert.roma.loading import build_matcher
 from ma_trt_convert.variants.roma import GP_SOLVERS
+from ma_trt_ros.contract.sizes import SizeRange
 
 DEFAULT_GP_SOLVER = GP_SOLVERS[0]
 
-__all__ = ["DEFAULT_GP_SOLVER", "RomaExportModule", "build_export_module"]
+__all__ = ["DEFAULT_GP_SOLVER", "RomaCameraExportModule", "RomaExportModule", "build_export_module"]
 
 
 def build_export_module(
@@ -28,6 +30,7 @@ def build_export_module(
     precision: str = "fp32",
     gp_solver: str = DEFAULT_GP_SOLVER,
     gp_iterations: int | None = None,
+    camera_sizes: str | None = None,
 ) -> nn.Module:
     """Build the eval-mode export module from the two released files.
 
@@ -40,6 +43,9 @@ def build_export_module(
         gp_solver: ``"newton_schulz"``, ``"neumann"``, ``"conjugate_gradient"`` (exportable) or ``"dense"``.
         gp_iterations: solver steps; default: converged in the worst case for the coarse grid
             (Newton–Schulz/Neumann) or 200 (conjugate gradient). See ``docs/gp_solve.md``.
+        camera_sizes: ``"MIN_HxMIN_W:MAX_HxMAX_W"``: the graph takes the camera images themselves, any
+            size in that range, and resizes them inside (:class:`RomaCameraExportModule`,
+            docs/roma_resize.md); None: the four fixed-size inputs.
 
     Returns:
         A :class:`RomaExportModule` (attributes ``input_names``, ``output_names``; methods
@@ -58,4 +64,7 @@ def build_export_module(
         gp_solver=gp_solver,
         gp_iterations=gp_iterations,
     )
-    return RomaExportModule(matcher).set_precision(precision).eval().requires_grad_(False)
+    module = RomaExportModule(matcher)
+    if camera_sizes is not None:
+        module = RomaCameraExportModule(module, SizeRange.parse(camera_sizes, multiple=1))
+    return module.set_precision(precision).eval().requires_grad_(False)

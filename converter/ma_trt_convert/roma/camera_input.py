@@ -36,9 +36,10 @@ from torch import nn
 
 from ma_trt_convert.tensorrt.targets import DEFAULT_OPSET
 from ma_trt_ros.contract.roma import ROMA
+from ma_trt_ros.contract.sizes import SizeRange
 
 LAYOUTS = ("uint8_nhwc", "float32_nhwc", "float32_nchw")
-INPUT_NAMES = ("image0", "image1")
+INPUT_NAMES = tuple(ROMA.size_sources)
 # Dynamic dimension names per input (ONNX ``dim_param`` and TensorRT profile keys).
 SIZE_NAMES = {"image0": ("height0", "width0"), "image1": ("height1", "width1")}
 
@@ -138,3 +139,66 @@ def export_camera_input(module: RomaCameraInput, path: str | os.PathLike[str], o
             dynamic_axes=module.dynamic_axes(),
         )
     return Path(path)
+
+
+TRACED_SIZES = ((480, 640), (479, 641))  # (height, width) of image 0 and image 1 when tracing, clamped into the range
+
+
+class RomaCameraExportModule(nn.Module):
+    """RoMa that takes the camera images themselves and resizes them inside the graph (docs/roma_resize.md).
+
+    Inputs ``image0``, ``image1``: float32 ``[N, 3, H, W]`` RGB in [0, 1] (layout ``float32_nchw``), each
+    image its own ``H x W`` within ``size_range`` (named dynamic axes ``height0``/``width0``,
+    ``height1``/``width1``). Outputs: those of :class:`~ma_trt_convert.roma.export_module.RomaExportModule`,
+    whose pixel conventions are unchanged (the in-graph stretch maps pixel centres as the runtime's did).
+
+    Args:
+        roma: the fixed-size export module.
+        size_range: the camera sizes the graph must take (``multiple`` 1: any size in it).
+    """
+
+    def __init__(self, roma: nn.Module, size_range: SizeRange) -> None:
+        super().__init__()
+        self.roma = roma
+        self.size_range = size_range
+        self.resize = RomaCameraInput(roma.matcher.coarse_res, roma.matcher.upsample_res, "float32_nchw")
+        self.input_names: tuple[str, ...] = self.resize.input_names
+        self.output_names: tuple[str, ...] = roma.output_names
+        self.traced = tuple(self._inside(size) for size in TRACED_SIZES)
+
+    def _inside(self, size: tuple[int, int]) -> tuple[int, int]:
+        r = self.size_range
+        return min(max(size[0], r.min_height), r.max_height), min(max(size[1], r.min_width), r.max_width)
+
+    @property
+    def precision(self) -> str:
+        return self.roma.precision
+
+    def set_precision(self, precision: str) -> RomaCameraExportModule:
+        """See :meth:`RomaExportModule.set_precision`; returns self."""
+        self.roma.set_precision(precision)
+        return self
+
+    def example_inputs(self, batch: int = 1) -> tuple[torch.Tensor, ...]:
+        """Seeded camera images in [0, 1] of two different sizes (no size may be baked into the trace)."""
+        return self.resize.example_inputs(self.traced, batch)
+
+    def dynamic_axes(self) -> dict[str, dict[int, str]]:
+        return self.resize.dynamic_axes()
+
+    def metadata(self) -> dict[str, str]:
+        """RoMa's metadata plus the camera size range; ``height``/``width`` are image 0's traced size."""
+        return {
+            **self.roma.metadata(),
+            "inputs": ",".join(self.input_names),
+            "input_convention": "camera images, RGB float32 NCHW in [0,1], any size in size_range; stretched bicubic "
+            "(a=-0.75, half-pixel, no antialias) to the coarse and upsample squares inside the graph",
+            "size_range": self.size_range.text(),
+            "size_multiple": str(self.size_range.multiple),
+            "height": str(self.traced[0][0]),
+            "width": str(self.traced[0][1]),
+        }
+
+    def forward(self, image0: torch.Tensor, image1: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``warp, certainty, warp_1to0, certainty_1to0`` of two camera images (see the class docstring)."""
+        return self.roma(*self.resize(image0, image1))

@@ -51,6 +51,6 @@ def batch_size(specs: tuple[TensorSpec, ...]) -> int:
     return specs[0].shape[0]
 
 
-def concrete_inputs(specs: tuple[TensorSpec, ...], height: int, width: int) -> tuple[TensorSpec, ...]:
-    """``specs`` with the dynamic height and width (axes 2 and 3) set to ``height × width``."""
-    return tuple(spec.with_shape((*spec.shape[:2], height, width)) if spec.is_dynamic else spec for spec in specs)
+def concrete_inputs(specs: tuple[TensorSpec, ...], sizes: Mapping[str, tuple[int, int]]) -> tuple[TensorSpec, ...]:
+    """``specs`` with each dynamic input's height and width (axes 2 and 3) set to ``sizes[name]`` (pixels)."""
+    return tuple(spec.with_shape((*spec.shape[:2], *sizes[spec.name])) if spec.is_dynamic else spec for spec in specs)
