@@ -19,7 +19,6 @@ import torch
 from ma_trt_convert import cli
 from ma_trt_convert.eloftr import ELoFTRMatcher, build_export_module
 from ma_trt_convert.errors import ConversionError
-from ma_trt_convert.onnx.export import export_onnx
 from ma_trt_convert.onnx.metadata import decode_io_contract, read_onnx_metadata
 from ma_trt_convert.synthetic.eloftr_weights import matching_state
 from ma_trt_convert.synthetic.pairs import textured_pair
@@ -45,12 +44,16 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _export(checkpoint: Path, path: Path, *extra: str) -> Path:
+    args = ["export", "--variant", "eloftr", "--checkpoint", str(checkpoint), "--output", str(path), "--precision"]
+    args += ["fp32", "--height", str(TRACED[0]), "--width", str(TRACED[1]), "--max-matches", str(ROWS), *extra]
+    assert cli.main(args) == 0
+    return path
+
+
 @pytest.fixture(scope="module")
 def dynamic_onnx(checkpoint: Path) -> Path:
-    module = build_export_module(checkpoint, height=TRACED[0], width=TRACED[1], max_matches=ROWS, size_range=RANGE)
-    path = checkpoint.with_name("eloftr_dynamic.onnx")
-    export_onnx(module, path, metadata={"variant": "eloftr", "precision": "fp32"})
-    return path
+    return _export(checkpoint, checkpoint.with_name("eloftr_dynamic.onnx"), "--size-range", RANGE)
 
 
 def test_graph_has_named_dynamic_height_width_and_fixed_outputs(dynamic_onnx: Path) -> None:
@@ -87,10 +90,7 @@ def test_one_dynamic_onnx_equals_the_fixed_size_port_at_each_size(
 
 @pytest.fixture(scope="module")
 def fixed_onnx(checkpoint: Path) -> Path:
-    module = build_export_module(checkpoint, height=TRACED[0], width=TRACED[1], max_matches=ROWS)
-    path = checkpoint.with_name("eloftr_fixed.onnx")
-    export_onnx(module, path, metadata={"variant": "eloftr", "precision": "fp32"})
-    return path
+    return _export(checkpoint, checkpoint.with_name("eloftr_fixed.onnx"))
 
 
 def test_fixed_export_keeps_rope_tables_as_constants(fixed_onnx: Path) -> None:
@@ -161,3 +161,17 @@ def test_profile_options_on_a_fixed_graph_are_refused(fixed_onnx: Path) -> None:
     with pytest.raises(ConversionError, match="apply to dynamic-size graphs"):
         optimisation_profiles(decode_io_contract(meta)[0], meta, ProfileSizes(max=(480, 640)))
     assert optimisation_profiles(decode_io_contract(meta)[0], meta, ProfileSizes()) == ()
+
+
+def test_verify_checks_a_dynamic_graph_at_each_size_asked(
+    dynamic_onnx: Path, fixed_onnx: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    verify = ["verify", "--checkpoint", str(checkpoint), "--pair", "shifted"]
+    assert cli.main([*verify, "--onnx", str(dynamic_onnx), "--size", "288x224", "--size", "224x320"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("verify passed") == 2
+    assert "--- input sizes image0 288x224, image1 288x224" in out and "image1 224x320" in out
+    assert cli.main([*verify, "--onnx", str(dynamic_onnx), "--size", "960x960"]) == 2
+    assert "960x960 is outside 224x224:896x896" in capsys.readouterr().err
+    assert cli.main([*verify, "--onnx", str(fixed_onnx), "--size", "224x320"]) == 2
+    assert "--size applies to dynamic-size graphs" in capsys.readouterr().err

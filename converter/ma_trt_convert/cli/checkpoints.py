@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ma_trt_convert.cli.arguments import size_argument
 from ma_trt_convert.errors import ConversionError
 from ma_trt_convert.variants import VARIANTS, variant_spec
 
@@ -66,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     rnd.add_argument(
         "--matching",
         metavar="HxW",
-        type=parse_size,
+        type=size_argument,
         help="ELoFTR only: rescale the weights so that `verify --pair shifted --seed SEED` of an export at "
         "this network size (e.g. 160x224) finds many matches (for tests and demos; still meaningless weights)",
     )
@@ -111,15 +112,6 @@ def run_random_checkpoint(args: argparse.Namespace) -> int:
         note = "" if args.matching is None else f", rescaled to match the shifted pair at {args.matching}"
         print(f"wrote {path}: {len(layout)} entries in the {layout.file_name} layout (seed {args.seed}{note})")
     return 0
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``HxW`` -> ``(height, width)`` in pixels."""
-    try:
-        height, width = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH such as 160x224, got {text!r}") from None
-    return height, width
 
 
 def _matching(function: str, state: State, size: tuple[int, int], seed: int) -> State:

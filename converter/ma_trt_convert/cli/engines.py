@@ -9,11 +9,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from ma_trt_convert.cli.arguments import size_argument
 from ma_trt_convert.errors import ConversionError
 from ma_trt_convert.tensorrt.profiles import ProfileSizes
 from ma_trt_convert.tensorrt.targets import TARGETS, default_options, get_target, trtexec_command
 from ma_trt_ros.contract.sidecar import sidecar_path
-from ma_trt_ros.contract.sizes import parse_size
 
 TARGET_HELP = "where the plan will run; each target is described above"
 
@@ -118,13 +118,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     inf.set_defaults(run=run_info)
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        return parse_size(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
 def _add_profile_sizes(parser: argparse.ArgumentParser) -> None:
     """``--min-size``/``--opt-size``/``--max-size``: the optimisation profile of a dynamic-size ONNX."""
     for bound, default in (
@@ -134,7 +127,7 @@ def _add_profile_sizes(parser: argparse.ArgumentParser) -> None:
     ):
         parser.add_argument(
             f"--{bound}-size",
-            type=_size,
+            type=size_argument,
             metavar="HxW",
             help=f"dynamic-size ONNX only: {bound} input height x width of the optimisation profile, pixels, "
             f"multiples of 32 (default {default})",

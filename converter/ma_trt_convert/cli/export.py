@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ma_trt_convert.cli.arguments import size_argument
 from ma_trt_convert.errors import ConversionError
 from ma_trt_convert.tensorrt.targets import DEFAULT_OPSET, SUPPORTED_OPSETS
 from ma_trt_convert.variants import SPECS, VARIANTS, build_options, variant_spec
@@ -23,6 +24,7 @@ from ma_trt_ros.contract.sidecar import PRECISIONS
 
 if TYPE_CHECKING:
     from ma_trt_ros.contract.compare import Tolerances
+    from ma_trt_ros.contract.tensors import TensorSpec
 
 LOG = logging.getLogger(__name__)
 EXIT_NOT_JUDGED = 3
@@ -116,6 +118,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     ver.add_argument("--onnx", required=True, help="ONNX file written by `ma-trt-convert export`")
     _add_release_files(ver, "the weights the ONNX was exported from")
     ver.add_argument("--seed", type=int, default=0, help="seed of the synthetic image pair (default 0)")
+    ver.add_argument(
+        "--size",
+        type=size_argument,
+        action="append",
+        metavar="HxW",
+        help="dynamic-size graphs: verify at this input height x width (pixels; repeat for several sizes; default "
+        "the size the graph was traced at)",
+    )
     ver.add_argument(
         "--pair",
         choices=("octaves", "shifted"),
@@ -244,23 +254,54 @@ def run_verify(args: argparse.Namespace) -> int:
     build_args = decode_build_args(metadata[BUILD_ARGS_KEY])
     specs_in, specs_out = decode_io_contract(metadata)
     names = tuple(s.name for s in specs_out)
-    inputs = synthetic_inputs(specs_in, seed=args.seed, pair=args.pair)
     precision = metadata["precision"]
+    modules: dict[str, Any] = {}
 
-    def torch_result(at: str) -> list:
-        module = build_module(spec.name, files, precision=at, args=build_args).to(args.device)
+    def torch_result(at: str, inputs: list) -> list:
+        if at not in modules:
+            modules[at] = build_module(spec.name, files, precision=at, args=build_args).to(args.device)
         start = time.monotonic()
-        outputs = run_torch(module, inputs)
+        outputs = run_torch(modules[at], inputs)
         print(f"PyTorch {at} on {args.device}: {time.monotonic() - start:.1f} s")
         return outputs
 
-    reference = torch_result("fp32")
-    start = time.monotonic()
-    candidate = run_onnxruntime(onnx_path, tuple(s.name for s in specs_in), inputs)
-    print(f"{onnx_path}: {spec.name} {precision} graph on ONNX Runtime: {time.monotonic() - start:.1f} s")
-    if precision == "fp16":
-        return _judge_fp16(args, names, reference, torch_result("fp16"), candidate)
-    return _check_fp32(args, names, reference, candidate)
+    codes = []
+    for specs in _verification_inputs(specs_in, metadata, args.size):
+        if any(s.is_dynamic for s in specs_in):
+            print(f"--- input sizes {', '.join(f'{s.name} {s.shape[2]}x{s.shape[3]}' for s in specs)}")
+        inputs = synthetic_inputs(specs, seed=args.seed, pair=args.pair)
+        reference = torch_result("fp32", inputs)
+        start = time.monotonic()
+        candidate = run_onnxruntime(onnx_path, tuple(s.name for s in specs_in), inputs)
+        print(f"{onnx_path}: {spec.name} {precision} graph on ONNX Runtime: {time.monotonic() - start:.1f} s")
+        if precision == "fp16":
+            codes.append(_judge_fp16(args, names, reference, torch_result("fp16", inputs), candidate))
+        else:
+            codes.append(_check_fp32(args, names, reference, candidate))
+    return next((code for code in codes if code == 1), max(codes))
+
+
+def _verification_inputs(
+    specs: tuple[TensorSpec, ...], metadata: dict[str, str], sizes: list[tuple[int, int]] | None
+) -> list[tuple[TensorSpec, ...]]:
+    """The input specs to verify at: the graph's own (fixed size), or each ``--size`` (default: the traced
+    size) of a dynamic-size graph, every dynamic input at that size.
+
+    Raises:
+        ConversionError: ``--size`` for a fixed-size graph, or a size outside the graph's range.
+    """
+    from ma_trt_ros.contract.sizes import size_range_of
+
+    graph = size_range_of(metadata)
+    if graph is None:
+        if sizes:
+            raise ConversionError("--size applies to dynamic-size graphs; this ONNX has fixed input shapes")
+        return [specs]
+    problems = [problem for size in sizes or [] if (problem := graph.problem(*size))]
+    if problems:
+        raise ConversionError(f"--size: {'; '.join(problems)}")
+    chosen = sizes or [(int(metadata["height"]), int(metadata["width"]))]
+    return [tuple(s.with_shape((*s.shape[:2], *size)) if s.is_dynamic else s for s in specs) for size in chosen]
 
 
 def _check_fp32(args: argparse.Namespace, names: tuple[str, ...], reference: list, candidate: list) -> int:

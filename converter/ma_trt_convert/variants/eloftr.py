@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ma_trt_convert.tensorrt.targets import TARGETS, TOPK_LIMIT
-from ma_trt_convert.variants.spec import BuildOption, ReleaseFile, VariantSpec, positive_multiple
-from ma_trt_ros.contract.sizes import DEFAULT_SIZE_RANGE_TEXT, SizeRange
+from ma_trt_convert.variants.spec import BuildOption, ReleaseFile, VariantSpec, positive_multiple, size_range_option
+from ma_trt_ros.contract.sizes import DEFAULT_SIZE_RANGE_TEXT
 
 # Output rows of the ELoFTR graph (its global match budget): below TensorRT's TopK limit (K < 3840) and
 # 72 % of the 4256 interior cells at 640x480; the fine stage is then 0.5 % of the FLOPs
@@ -23,14 +23,6 @@ def parse_max_matches(text: str) -> int | None:
     if not word.isdigit():
         raise argparse.ArgumentTypeError(f"expected a positive number of rows, 'all' or 0, got {text!r}")
     return int(word) or None
-
-
-def parse_size_range(text: str) -> str:
-    """``--size-range`` value: ``MIN_HxMIN_W:MAX_HxMAX_W`` (multiples of 32) or ``default``, normalised."""
-    try:
-        return SizeRange.parse(text, SIZE_MULTIPLE).text()
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _threshold_check(value: float) -> str | None:
@@ -66,7 +58,7 @@ ELOFTR_SPEC = VariantSpec(
         ),
         BuildOption(
             "size_range",
-            parse_size_range,
+            size_range_option(SIZE_MULTIPLE),
             None,
             "dynamic input size MIN_HxMIN_W:MAX_HxMAX_W, heights first, multiples of 32 (e.g. "
             f"{DEFAULT_SIZE_RANGE_TEXT}, or 'default' for that range): one graph for every size in it, traced at "

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
-
-from ma_trt_convert.variants.spec import BuildOption, ReleaseFile, VariantSpec, positive_multiple
-from ma_trt_ros.contract.sizes import SizeRange
+from ma_trt_convert.variants.spec import BuildOption, ReleaseFile, VariantSpec, positive_multiple, size_range_option
 
 # The coarse side feeds DINOv2 (patch 14) and the VGG pyramid down to scale 8: a multiple of both.
 COARSE_MULTIPLE = 56
@@ -18,14 +15,6 @@ GP_SOLVERS = ("newton_schulz", "neumann", "conjugate_gradient", "dense")
 def parse_upsample_res(text: str) -> int | None:
     """``--upsample-res`` value: pixels, or None (single pass) for ``0``."""
     return int(text) or None
-
-
-def parse_camera_sizes(text: str) -> str:
-    """``--camera-sizes`` value: ``MIN_HxMIN_W:MAX_HxMAX_W`` in pixels (any size in it), normalised."""
-    try:
-        return SizeRange.parse(text, multiple=1).text()
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 ROMA_SPEC = VariantSpec(
@@ -56,7 +45,7 @@ ROMA_SPEC = VariantSpec(
         ),
         BuildOption(
             "camera_sizes",
-            parse_camera_sizes,
+            size_range_option(1),
             None,
             "take the camera images themselves, any size MIN_HxMIN_W:MAX_HxMAX_W (heights first, e.g. "
             "240x320:1080x1920), and resize them inside the graph (about 9 ms less per pair on an H200 machine, "

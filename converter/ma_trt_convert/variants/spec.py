@@ -6,12 +6,14 @@ imported, and checks every option before a checkpoint is loaded.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ma_trt_convert.errors import ConversionError
 from ma_trt_ros.contract.sidecar import PRECISIONS
+from ma_trt_ros.contract.sizes import SizeRange
 from ma_trt_ros.contract.variant_contract import VariantContract
 from ma_trt_ros.contract.variants import variant_contract
 
@@ -146,6 +148,18 @@ def positive_multiple(step: int) -> Check:
         return None if value > 0 and value % step == 0 else f"must be a positive multiple of {step}, got {value}"
 
     return check
+
+
+def size_range_option(multiple: int) -> Callable[[str], str]:
+    """An option type: ``MIN_HxMIN_W:MAX_HxMAX_W`` (bounds multiples of ``multiple``) -> its normalised text."""
+
+    def parse(text: str) -> str:
+        try:
+            return SizeRange.parse(text, multiple).text()
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+
+    return parse
 
 
 def precision_change(current: str, requested: str, variant: str) -> bool:
