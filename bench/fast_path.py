@@ -2,20 +2,28 @@
 
     python bench/fast_path.py --variant roma --out roma.json [--profile roma_profile.txt]
     python bench/fast_path.py --variant eloftr --out eloftr.json
+    python bench/fast_path.py --variant eloftr --out compiled.json --compile default   # torch.compile only
 
 Seeded synthetic weights (RoMa: the release layout at random; ELoFTR: rescaled so that textured pairs
 give hundreds of matches, :mod:`ma_trt_convert.eloftr.synthetic`). Measured and written as JSON:
 
-* fidelity gate: the fast path's deviation from the fp32 reference against the reference's own fp16
-  deviation from its fp32 (RoMa: warp error in pixels at the output resolution, median / p99 / max,
-  and certainty |Δ|, both directions; ELoFTR: match-set Jaccard and keypoint error on shared matches);
+* fidelity gate (:mod:`fidelity_gate`): each candidate's deviation from the fp32 reference against
+  the reference's own fp16 deviation from its fp32, with arg-max flips counted apart, and a pass/fail
+  verdict per criterion (``gate``). RoMa's fp32 reference runs with romatch's CUDA autocast removed
+  (``roma_rounding_floor.reference_autocast_off``); ELoFTR's is ``efficientloftr-inference`` with the
+  fp16 autocast of its fine matching removed (it enters one on CUDA in every inference run).
+  The former tables (``fidelity``: RoMa against romatch as-is and against our export module in fp32,
+  all pixels; ELoFTR against the reference and our export module) are kept;
 * latency, CUDA events, median / p90 / p99 over ``--repeats`` calls after warm-up, batch 1: the
-  reference, our export module eager, the fast runner (CUDA graph) and the fast runner with one
-  rewrite left out at a time;
+  reference (RoMa: 30 calls), our export module eager, the fast runner (CUDA graph) and, for ELoFTR,
+  the fast runner with one rewrite left out at a time (RoMa's were measured in runs 2 and 3);
 * throughput of the fast runner at batch 4 and 8 (pairs per second);
 * start-up time of the fast runner (copy, rewrites, warm-up, capture) and its peak GPU memory;
 * per-stage time of the fast module run eagerly (CUDA events around each stage; launch gaps included),
-  FLOPs per stage (``torch.utils.flop_counter``), and with ``--profile`` the top CUDA kernels.
+  FLOPs per stage (``torch.utils.flop_counter``), and with ``--profile`` the top CUDA kernels;
+* with ``--compile MODE`` instead of all the above: the fast fp16 runner with ``torch.compile`` (start-up
+  including compilation, latency, memory, deviation from the uncompiled fast fp16 runner) next to the
+  uncompiled one; run it twice with one ``TORCHINDUCTOR_CACHE_DIR`` for a cold and a warm start.
 
 References (installed from wheels, see ``bench/gpu_batch.sh``): ``romatch`` 0.1.2 driven as
 ``bench/roma_gpu_parity.py`` does; ``efficientloftr-inference`` 0.1.1 with MatchAnything's coarse rule
@@ -25,12 +33,14 @@ References (installed from wheels, see ``bench/gpu_batch.sh``): ``romatch`` 0.1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -40,8 +50,17 @@ sys.path[:0] = [str(BENCH.parent), str(BENCH.parent / "converter"), str(BENCH.pa
 sys.path.insert(0, str(BENCH))
 
 from bench_timing import peak_memory_mb, run_facts, stage_medians, time_cuda  # noqa: E402
+from fidelity_gate import (  # noqa: E402
+    TIE_HALO_CELLS,
+    eloftr_arrays,
+    eloftr_deviation,
+    eloftr_verdict,
+    roma_deviation,
+    roma_verdict,
+)
 
 from ma_trt_convert.fast import FastRunner, build_fast_runner  # noqa: E402
+from ma_trt_convert.fast.runner import COMPILE_MODES  # noqa: E402
 
 BATCHES = (4, 8)
 
@@ -109,16 +128,24 @@ def _stage_report(
     return out
 
 
-def _runner_report(export_module: torch.nn.Module, precision: str, args: argparse.Namespace, **options: object) -> dict:
+def _runner_report(
+    export_module: torch.nn.Module,
+    precision: str,
+    args: argparse.Namespace,
+    inputs: tuple[torch.Tensor, ...] | None = None,
+    check: Callable[[tuple[torch.Tensor, ...]], object] | None = None,
+    **options: object,
+) -> dict:
     """Start-up, GPU memory and batch-1 latency of one fast-runner configuration.
 
     Memory (MB, above what the process held before the build): ``build_peak`` (includes the private
     copy of the export module before its fp16 conversion), ``held`` and ``reserved`` after the build
     (weights, static buffers, the CUDA graph's private pool), ``run_peak`` (allocated at the peak of
-    three calls).
+    three calls). Timed on ``inputs`` (default: the module's example inputs); ``check`` of the outputs
+    on them is recorded as ``check``.
     """
     torch.cuda.empty_cache()
-    inputs = tuple(x.cuda() for x in export_module.example_inputs(1))
+    inputs = tuple(x.cuda() for x in (inputs or export_module.example_inputs(1)))
     torch.cuda.synchronize()
     base, base_reserved = torch.cuda.memory_allocated(), torch.cuda.memory_reserved()
     torch.cuda.reset_peak_memory_stats()
@@ -139,6 +166,8 @@ def _runner_report(export_module: torch.nn.Module, precision: str, args: argpars
         "memory_mb": memory,
         "latency_ms": time_cuda(lambda: runner(*inputs), warmup=args.warmup, repeats=args.repeats),
     }
+    if check is not None:
+        report["check"] = check(runner(*inputs))
     runner = None
     torch.cuda.empty_cache()
     return report
@@ -160,16 +189,19 @@ def _throughput(export_module: torch.nn.Module, precision: str, args: argparse.N
 # ----------------------------------------------------------------------------------------------- RoMa
 
 
-def bench_roma(args: argparse.Namespace, report: dict) -> None:
-    """Everything for RoMa at ``--coarse-res`` / ``--upsample-res``; fills ``report``."""
-    from oracles.roma_reference import build_reference, match_reference
-    from roma_gpu_parity import compare, write_synthetic_release
+def _roma_setup(args: argparse.Namespace, report: dict) -> tuple:
+    """Seeded synthetic release tensors, our fp32 and fp16 export modules on the GPU, and the images.
+
+    Returns:
+        ``(ours32, ours16, images, roma_state, dinov2_state)``; images ``[1, 3, s, s]`` in [0, 1] at the
+        coarse, coarse, upsample, upsample sizes.
+    """
+    from roma_gpu_parity import write_synthetic_release
 
     from ma_trt_convert.roma import build_export_module
 
     coarse, up = args.coarse_res, args.upsample_res
     report.update({"variant": "roma", "coarse_res": coarse, "upsample_res": up})
-    torch.backends.cuda.matmul.allow_tf32 = False
     with tempfile.TemporaryDirectory() as tmp:
         roma_path, dinov2_path, roma_state, dinov2_state = write_synthetic_release(Path(tmp), args.seed)
         start = time.perf_counter()
@@ -180,41 +212,85 @@ def bench_roma(args: argparse.Namespace, report: dict) -> None:
         report["export_modules_build_s"] = time.perf_counter() - start
     gen = torch.Generator().manual_seed(args.seed)
     images = tuple(torch.rand(1, 3, s, s, generator=gen).cuda() for s in (coarse, coarse, up, up))
+    return ours32, ours16, images, roma_state, dinov2_state
+
+
+def _roma_gate(outputs: dict, modes: dict) -> dict[str, object]:
+    """:func:`fidelity_gate.roma_deviation` of each candidate from romatch fp32 with its autocast removed,
+    and :func:`fidelity_gate.roma_verdict` of each against romatch fp16's deviation."""
+    baseline, allowance = "reference_fp32_autocast_off", "reference_fp16"
+    deviations = {
+        name: roma_deviation(outputs[name], outputs[baseline], modes[name], modes[baseline])
+        for name in (allowance, "export_fp32", "export_fp16", "fast_fp32", "fast_fp16")
+        if name in modes
+    }
+    return {
+        "baseline": baseline,
+        "allowance": f"{allowance}_vs_{baseline}",
+        "tie_halo_cells": TIE_HALO_CELLS,
+        "deviation": deviations,
+        "verdict": {
+            name: roma_verdict(dev, deviations[allowance]) for name, dev in deviations.items() if name != allowance
+        },
+    }
+
+
+def bench_roma(args: argparse.Namespace, report: dict) -> None:
+    """Everything for RoMa at ``--coarse-res`` / ``--upsample-res``; fills ``report``."""
+    from oracles.roma_reference import build_reference, match_reference
+    from roma_gpu_parity import anchor_modes_of, compare
+    from roma_rounding_floor import reference_autocast_off, reference_modes
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    ours32, ours16, images, roma_state, dinov2_state = _roma_setup(args, report)
+    up = args.upsample_res
     names = ours32.output_names
 
     def as_dict(outputs: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
         return dict(zip(names, outputs, strict=True))
 
-    ref = {}
+    outputs: dict[str, dict] = {}
     for precision, dtype, cudnn_tf32 in (("fp32", torch.float32, False), ("fp16", torch.float16, True)):
         torch.backends.cudnn.allow_tf32 = cudnn_tf32
         model = build_reference(
-            roma_state, dinov2_state, coarse_res=coarse, upsample_res=up, amp_dtype=dtype, device="cuda"
+            roma_state, dinov2_state, coarse_res=args.coarse_res, upsample_res=up, amp_dtype=dtype, device="cuda"
         )
-        ref[precision] = match_reference(model, *images)
-        if precision == "fp16":
+        outputs[f"reference_{precision}"] = match_reference(model, *images)
+        if precision == "fp32":
+            with reference_autocast_off():
+                outputs["reference_fp32_autocast_off"] = match_reference(model, *images)
+        else:
             _guard(
                 report,
                 "reference_fp16_latency_ms",
-                lambda model=model: time_cuda(lambda: match_reference(model, *images), warmup=3, repeats=args.repeats),
+                lambda model=model: time_cuda(lambda: match_reference(model, *images), warmup=3, repeats=30),
             )
         del model
         torch.cuda.empty_cache()
     torch.backends.cudnn.allow_tf32 = False
-    outputs = {"reference_fp32": ref["fp32"], "reference_fp16": ref["fp16"]}
-    with torch.inference_mode():
-        outputs["export_fp32"] = as_dict(ours32(*images))
-        outputs["export_fp16"] = as_dict(ours16(*images))
+    modes = {name: reference_modes(out) for name, out in outputs.items() if name != "reference_fp32"}
+    for name, module in (("export_fp32", ours32), ("export_fp16", ours16)):
+        with anchor_modes_of(module) as seen, torch.inference_mode():
+            outputs[name] = as_dict(module(*images))
+        modes[name] = seen[0]
+
+    def fast(precision: str) -> dict[str, torch.Tensor]:
+        # the runner's private copy keeps the recording hook; after a replay the anchors recorded at
+        # capture hold this call's values
+        with anchor_modes_of(ours32) as seen:
+            result = as_dict(build_fast_runner(ours32, precision=precision)(*images))
+        modes[f"fast_{precision}"] = seen[-1].clone()
+        return result
+
     for precision in ("fp32", "fp16"):
-        _guard(
-            outputs, f"fast_{precision}", lambda p=precision: as_dict(build_fast_runner(ours32, precision=p)(*images))
-        )
+        _guard(outputs, f"fast_{precision}", lambda p=precision: fast(p))
     fidelity: dict[str, object] = {}
     for base in ("reference_fp32", "export_fp32"):
         for name in ("reference_fp16", "export_fp32", "export_fp16", "fast_fp32", "fast_fp16"):
             if name != base and "error" not in outputs[name]:
                 fidelity[f"{name}_vs_{base}"] = compare(outputs[name], outputs[base], up)
     report["fidelity"] = fidelity
+    _guard(report, "gate", lambda: _roma_gate(outputs, modes))
     outputs = None
     torch.backends.cudnn.allow_tf32 = True
     with torch.inference_mode():
@@ -229,23 +305,10 @@ def bench_roma(args: argparse.Namespace, report: dict) -> None:
         }
     ours16 = None
     torch.cuda.empty_cache()
-    # measured once each on 2026-12-01 (bench/results/fast_path_roma_560_864_h200_run2.json) and not
-    # repeated here to save device time: gp "export" (+10 ms), channels_last False (+2 ms), correlation
-    # "export" (+29 ms)
-    configs = {
-        "fast_fp16": {},
-        "fast_fp16_no_cuda_graph": {"cuda_graph": False},
-        "fast_fp16_export_blocks": {"blocks": "export"},
-        "fast_fp32": {"precision": "fp32"},
-    }
-    for name, options in configs.items():
-        options = dict(options)
-        precision = str(options.pop("precision", "fp16"))
-        _guard(
-            report,
-            name,
-            lambda precision=precision, options=options: _runner_report(ours32, precision, args, **options),
-        )
+    # measured in run 3 (bench/results/fast_path_roma_560_864_h200_run3.json) and not repeated here to
+    # save device time: no CUDA graph, blocks as exported, fp32; in run 2: gp "export", channels_last
+    # False, correlation "export"
+    _guard(report, "fast_fp16", lambda: _runner_report(ours32, "fp16", args))
     _guard(report, "fast_fp16_throughput", lambda: _throughput(ours32, "fp16", args))
 
     def stages() -> dict[str, object]:
@@ -261,46 +324,13 @@ def bench_roma(args: argparse.Namespace, report: dict) -> None:
 # --------------------------------------------------------------------------------------------- ELoFTR
 
 
-def _match_sets(cells: torch.Tensor, valid: torch.Tensor, kp0: torch.Tensor, kp1: torch.Tensor) -> dict:
-    """``{(cell0, cell1): (kp0, kp1)}`` of the valid rows of one pair's outputs."""
-    rows = valid[0].nonzero().flatten().tolist()
-    return {tuple(cells[0, r].tolist()): (kp0[0, r], kp1[0, r]) for r in rows}
+def _eloftr_setup(args: argparse.Namespace, report: dict) -> tuple:
+    """Seeded synthetic weights rescaled to match the textured pair, our fp32 and fp16 export modules.
 
-
-def _oracle_sets(matches: object) -> dict:
-    return {
-        (int(i), int(j)): (k0, k1)
-        for i, j, k0, k1 in zip(matches.i, matches.j, matches.keypoints0, matches.keypoints1, strict=True)
-    }
-
-
-def _set_deviation(candidate: dict, reference: dict) -> dict[str, object]:
-    """Jaccard of the match sets and keypoint error (px, Euclidean) on the shared matches."""
-    shared = candidate.keys() & reference.keys()
-    union = candidate.keys() | reference.keys()
-    out: dict[str, object] = {
-        "matches": len(candidate),
-        "reference_matches": len(reference),
-        "shared": len(shared),
-        "jaccard": len(shared) / len(union) if union else None,
-    }
-    for index, name in ((0, "keypoints0_error_px"), (1, "keypoints1_error_px")):
-        if shared:
-            errors = torch.stack(
-                [(candidate[k][index].float().cpu() - reference[k][index].float().cpu()).norm() for k in shared]
-            )
-            out[name] = {
-                "median": errors.median().item(),
-                "p99": torch.quantile(errors.double(), 0.99).item(),
-                "max": errors.max().item(),
-            }
-    return out
-
-
-def bench_eloftr(args: argparse.Namespace, report: dict) -> None:
-    """Everything for ELoFTR at ``--height`` × ``--width``; fills ``report``."""
-    from oracles.eloftr_reference import build_oracle, oracle_match
-
+    Returns:
+        ``(ours32, ours16, pair, state)``: the modules on the GPU, the pair ``[1, 1, H, W]`` on the GPU,
+        the release tensors (for the oracle).
+    """
     from ma_trt_convert.eloftr import build_export_module
     from ma_trt_convert.synthetic.eloftr_weights import matching_state
     from ma_trt_convert.synthetic.pairs import textured_pair
@@ -308,8 +338,6 @@ def bench_eloftr(args: argparse.Namespace, report: dict) -> None:
 
     height, width = args.height, args.width
     report.update({"variant": "eloftr", "height": height, "width": width, "threshold": args.threshold})
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
     image0, image1 = textured_pair(height, width)
     layout = load_layout("matchanything_eloftr")
     state = matching_state(random_state_dict(layout, args.seed), image0, image1)
@@ -320,29 +348,78 @@ def bench_eloftr(args: argparse.Namespace, report: dict) -> None:
         ours16 = build_export_module(
             path, height=height, width=width, threshold=args.threshold, precision="fp16"
         ).cuda()
-    pair = (image0.cuda(), image1.cuda())
-    oracle = build_oracle(state, args.threshold, max(height, width)).cuda()
+    return ours32, ours16, (image0.cuda(), image1.cuda()), state
+
+
+@contextlib.contextmanager
+def _oracle_fine_autocast_off(oracle: torch.nn.Module) -> Iterator[None]:
+    """While open, the oracle's fine matching runs in fp32 on CUDA.
+
+    ``efficientloftr-inference`` computes its fine similarity under ``torch.autocast("cuda")`` (fp16)
+    whenever its ``FineMatching`` is neither training nor validating, so an "fp32" run on a GPU is not
+    fp32 there (its window arg-max then rounds like an fp16 run). Its ``validate`` flag switches that
+    autocast off; besides, it only stores two diagnostic tensors in the data dict.
+    """
+    oracle.fine_matching.validate = True
+    try:
+        yield
+    finally:
+        oracle.fine_matching.validate = False
+
+
+def _ours_arrays(outputs: tuple[torch.Tensor, ...]) -> dict:
+    """:func:`fidelity_gate.eloftr_arrays` of our outputs (keypoints0, keypoints1, confidence, valid, n, cells)."""
+    kp0, kp1, _conf, valid, _n, cells = outputs
+    return eloftr_arrays(cells, valid, kp0, kp1)
+
+
+def bench_eloftr(args: argparse.Namespace, report: dict) -> None:
+    """Everything for ELoFTR at ``--height`` × ``--width``; fills ``report``."""
+    from oracles.eloftr_reference import build_oracle, oracle_match
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    ours32, ours16, pair, state = _eloftr_setup(args, report)
+    oracle = build_oracle(state, args.threshold, max(args.height, args.width)).cuda()
 
     def run_oracle(autocast: bool) -> object:
         with torch.autocast("cuda", dtype=torch.float16, enabled=autocast):
             return oracle_match(oracle, *pair)
 
-    def ours_sets(outputs: tuple[torch.Tensor, ...]) -> dict:
-        kp0, kp1, _conf, valid, _n, cells = outputs
-        return _match_sets(cells, valid, kp0, kp1)
+    def oracle_arrays(autocast: bool, fine_autocast: bool = True) -> dict:
+        with contextlib.nullcontext() if fine_autocast else _oracle_fine_autocast_off(oracle):
+            m = run_oracle(autocast)
+        cells = torch.stack((m.i, m.j), dim=-1)
+        return eloftr_arrays(cells, torch.ones_like(m.i, dtype=torch.bool), m.keypoints0, m.keypoints1)
 
     with torch.inference_mode():
-        sets = {"export_fp32": ours_sets(ours32(*pair)), "export_fp16": ours_sets(ours16(*pair))}
+        results = {"export_fp32": _ours_arrays(ours32(*pair)), "export_fp16": _ours_arrays(ours16(*pair))}
     for precision in ("fp32", "fp16"):
-        _guard(sets, f"fast_{precision}", lambda p=precision: ours_sets(build_fast_runner(ours32, precision=p)(*pair)))
-    _guard(sets, "reference_fp32", lambda: _oracle_sets(run_oracle(False)))
-    _guard(sets, "reference_fp16", lambda: _oracle_sets(run_oracle(True)))
+        _guard(
+            results,
+            f"fast_{precision}",
+            lambda p=precision: _ours_arrays(build_fast_runner(ours32, precision=p)(*pair)),
+        )
+    _guard(results, "reference_fp32", lambda: oracle_arrays(False))
+    _guard(results, "reference_fp32_autocast_off", lambda: oracle_arrays(False, fine_autocast=False))
+    _guard(results, "reference_fp16", lambda: oracle_arrays(True))
     fidelity: dict[str, object] = {}
-    for base in ("reference_fp32", "export_fp32"):
-        for name in ("reference_fp16", "export_fp32", "export_fp16", "fast_fp32", "fast_fp16"):
-            if name != base and "error" not in sets[name] and "error" not in sets[base]:
-                fidelity[f"{name}_vs_{base}"] = _set_deviation(sets[name], sets[base])
+    for base in ("reference_fp32", "reference_fp32_autocast_off", "export_fp32"):
+        for name in ("reference_fp32", "reference_fp16", "export_fp32", "export_fp16", "fast_fp32", "fast_fp16"):
+            if name != base and "error" not in results[name] and "error" not in results[base]:
+                fidelity[f"{name}_vs_{base}"] = eloftr_deviation(results[name], results[base])
     report["fidelity"] = fidelity
+    baseline = "reference_fp32_autocast_off"
+    allowance = f"reference_fp16_vs_{baseline}"
+    report["gate"] = {
+        "baseline": baseline,
+        "allowance": allowance,
+        "verdict": {
+            name: eloftr_verdict(fidelity[f"{name}_vs_{baseline}"], fidelity[allowance])
+            for name in ("export_fp32", "export_fp16", "fast_fp32", "fast_fp16")
+            if f"{name}_vs_{baseline}" in fidelity and allowance in fidelity
+        },
+    }
     _guard(
         report,
         "reference_fp32_latency_ms",
@@ -375,6 +452,49 @@ def bench_eloftr(args: argparse.Namespace, report: dict) -> None:
     _guard(report, "fast_fp16_stages", stages)
 
 
+# -------------------------------------------------------------------------------------- torch.compile
+
+
+def bench_compile(args: argparse.Namespace, report: dict) -> None:
+    """The fast fp16 runner with ``torch.compile(mode=args.compile)`` next to the uncompiled one; fills ``report``.
+
+    ``startup_s`` of the compiled runner includes the compilation (it happens in the build's warm-up);
+    run twice with the same ``TORCHINDUCTOR_CACHE_DIR`` for a cold and a warm start. ``check``: the
+    compiled runner's deviation from the uncompiled one on the same inputs (RoMa: warp px / certainty,
+    all pixels; ELoFTR: match sets and keypoints, :func:`fidelity_gate.eloftr_deviation`).
+    """
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = args.variant == "roma"  # as bench_roma / bench_eloftr time fp16
+    report["compile_mode"] = args.compile
+    report["inductor_cache_dir"] = os.environ.get("TORCHINDUCTOR_CACHE_DIR", "(default)")
+    if args.variant == "roma":
+        from roma_gpu_parity import compare
+
+        ours32, _, inputs, *_ = _roma_setup(args, report)
+        names = ours32.output_names
+
+        def deviation(ours: tuple, expected: tuple) -> dict:
+            return compare(
+                dict(zip(names, ours, strict=True)), dict(zip(names, expected, strict=True)), args.upsample_res
+            )
+    else:
+        ours32, _, inputs, _ = _eloftr_setup(args, report)
+
+        def deviation(ours: tuple, expected: tuple) -> dict:
+            return eloftr_deviation(_ours_arrays(ours), _ours_arrays(expected))
+
+    torch.cuda.empty_cache()
+    expected = build_fast_runner(ours32, precision="fp16")(*inputs)
+    _guard(report, "fast_fp16", lambda: _runner_report(ours32, "fp16", args, inputs=inputs))
+    _guard(
+        report,
+        f"fast_fp16_compile_{args.compile}",
+        lambda: _runner_report(
+            ours32, "fp16", args, inputs=inputs, check=lambda out: deviation(out, expected), compile=args.compile
+        ),
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", choices=("roma", "eloftr"), required=True)
@@ -388,11 +508,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--threshold", type=float, default=0.1)
+    parser.add_argument(
+        "--compile", choices=COMPILE_MODES, help="measure only the fast fp16 runner with this torch.compile mode"
+    )
     args = parser.parse_args(argv)
     report = Report(Path(args.out), **run_facts(), repeats=args.repeats, warmup=args.warmup, seed=args.seed)
     _ROOT.append(report)
     try:
-        (bench_roma if args.variant == "roma" else bench_eloftr)(args, report)
+        if args.compile:
+            bench_compile(args, report)
+        else:
+            (bench_roma if args.variant == "roma" else bench_eloftr)(args, report)
     finally:
         report.save()
     print(json.dumps(report, default=str)[:8000])

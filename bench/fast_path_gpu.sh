@@ -11,6 +11,6 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --tar
 export PYTHONPATH="/tmp/ma_site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv,noheader | tee "$out/device.txt"
 status=0
-timeout 80 python3 bench/fast_path.py --variant eloftr --out "$out/eloftr.json" --profile "$out/eloftr_profile.txt" || status=1
-timeout 195 python3 bench/fast_path.py --variant roma --out "$out/roma.json" --profile "$out/roma_profile.txt" || status=1
+timeout 90 python3 bench/fast_path.py --variant eloftr --out "$out/eloftr.json" --profile "$out/eloftr_profile.txt" || status=1
+timeout 200 python3 bench/fast_path.py --variant roma --out "$out/roma.json" --profile "$out/roma_profile.txt" || status=1
 exit $status

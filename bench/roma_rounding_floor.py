@@ -22,9 +22,11 @@ the accelerator comparison, the accelerator's difference is rounding amplificati
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -44,8 +46,13 @@ def forced_outputs(module: torch.nn.Module, images: tuple[torch.Tensor, ...], mo
         return dict(zip(module.output_names, module(*images), strict=True))
 
 
-def disable_reference_autocast() -> None:
-    """Make romatch skip the ``torch.autocast`` it enters on every CUDA device even for fp32."""
+@contextlib.contextmanager
+def reference_autocast_off() -> Iterator[None]:
+    """While open, romatch skips the ``torch.autocast`` it enters on every CUDA device even for fp32.
+
+    romatch's ``get_autocast_params`` (looked up at call time by its encoders, matcher and transformer)
+    is replaced by one that disables autocast; the originals are restored on exit.
+    """
     import_romatch()
     import romatch.models.encoders
     import romatch.models.matcher
@@ -54,8 +61,15 @@ def disable_reference_autocast() -> None:
     def without_autocast(device=None, enabled=False, dtype=None):
         return ("cuda" if "cuda" in str(device) else "cpu"), False, torch.float32
 
-    for module in (romatch.models.encoders, romatch.models.matcher, romatch.models.transformer):
+    modules = (romatch.models.encoders, romatch.models.matcher, romatch.models.transformer)
+    originals = [module.get_autocast_params for module in modules]
+    for module in modules:
         module.get_autocast_params = without_autocast
+    try:
+        yield
+    finally:
+        for module, original in zip(modules, originals, strict=True):
+            module.get_autocast_params = original
 
 
 def reference_modes(ref: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -78,15 +92,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     coarse, up = args.coarse_res, args.upsample_res
     _set_tf32(matmul=False, cudnn=False)
-    if args.reference_autocast_off:
-        disable_reference_autocast()
+    autocast = reference_autocast_off() if args.reference_autocast_off else contextlib.nullcontext()
     results: dict[str, object] = {
         "coarse_res": coarse,
         "upsample_res": up,
         "seed": args.seed,
         "torch": torch.__version__,
     }
-    with tempfile.TemporaryDirectory() as tmp:
+    with autocast, tempfile.TemporaryDirectory() as tmp:
         roma_path, dinov2_path, roma_state, dinov2_state = write_synthetic_release(Path(tmp), args.seed)
         gen = torch.Generator().manual_seed(args.seed)
         images_cpu = tuple(torch.rand(1, 3, s, s, generator=gen) for s in (coarse, coarse, up, up))

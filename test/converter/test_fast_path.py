@@ -201,3 +201,22 @@ def test_eloftr_fast_runner_refuses_fp32_of_an_fp16_module(eloftr_case) -> None:
     fp16 = copy.deepcopy(module).set_precision("fp16")
     with pytest.raises(ValueError, match="cannot become fp32"):
         build_fast_runner(fp16, device="cpu", precision="fp32")
+
+
+def test_compile_option_compiles_the_prepared_module_once(eloftr_case, monkeypatch) -> None:
+    """The plumbing only: a real Inductor compile of ELoFTR takes minutes on 2 CPU cores, so it is
+    measured on the GPU (``bench/fast_path_compile.py``) and ``torch.compile`` is stood in for here."""
+    module, images = eloftr_case
+    calls = []
+
+    def fake_compile(model: nn.Module, **kwargs: object) -> nn.Module:
+        calls.append((model, kwargs))
+        return model
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    runner = build_fast_runner(module, device="cpu", precision="fp32", compile="default")
+    assert calls == [(runner.module, {"mode": "default", "dynamic": False})]
+    assert runner.compile_mode == "default"
+    assert torch.equal(runner(*images)[5], build_fast_runner(module, device="cpu", precision="fp32")(*images)[5])
+    with pytest.raises(ValueError, match="compile must be"):
+        build_fast_runner(module, device="cpu", precision="fp32", compile="reduce-overhead")

@@ -3,12 +3,19 @@
 A CUDA graph replays every kernel of a forward pass with a single launch, which removes the launch
 overhead that dominates small models (ELoFTR) and the host work between kernels. Capture needs a
 forward pass with no host synchronisation and no host tensors copied in; the ports are written so.
+
+Optionally the prepared module is compiled with ``torch.compile`` (Inductor) first, which fuses the
+many small elementwise kernels; the compiled forward is then captured in the same CUDA graph (modes
+without Inductor's own CUDA graphs only, :data:`COMPILE_MODES`). Compilation happens during the
+runner's warm-up; Inductor caches its kernels on disk (``TORCHINDUCTOR_CACHE_DIR``, default a
+folder under the system's temporary directory), so a second process with the same cache starts faster.
 """
 
 from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -16,6 +23,9 @@ from torch import nn
 from ma_trt_ros.contract.sidecar import PRECISIONS
 
 WARMUP_CALLS = 2
+# torch.compile modes that leave CUDA graphs to the runner ("reduce-overhead"/"max-autotune" would
+# capture Inductor's own graphs inside ours)
+COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
 
 Shapes = tuple[tuple[int, ...], ...]
 
@@ -23,7 +33,12 @@ Shapes = tuple[tuple[int, ...], ...]
 class _Graph:
     """One captured forward pass: static input buffers, the graph, and its output tensors."""
 
-    def __init__(self, module: nn.Module, inputs: tuple[torch.Tensor, ...], pool: tuple[int, int] | None) -> None:
+    def __init__(
+        self,
+        module: Callable[..., tuple[torch.Tensor, ...]],
+        inputs: tuple[torch.Tensor, ...],
+        pool: tuple[int, int] | None,
+    ) -> None:
         self.inputs = tuple(x.clone() for x in inputs)
         device = inputs[0].device
         cudnn = torch.backends.cudnn
@@ -52,7 +67,8 @@ class FastRunner:
 
     Attributes:
         input_names, output_names: the export module's names, in call and return order.
-        module: the prepared (rewritten) module that runs, in eval mode.
+        module: the prepared (rewritten) module, in eval mode.
+        compile_mode: the ``torch.compile`` mode its forward runs under, or None (eager kernels).
         device: where inputs are copied to and outputs live.
         cuda_graph: whether calls replay captured CUDA graphs (one per distinct input shape, captured
             on first use of that shape; the batch-1 graph is captured by :func:`build_fast_runner`).
@@ -69,8 +85,11 @@ class FastRunner:
         output_names: tuple[str, ...],
         device: torch.device,
         cuda_graph: bool,
+        compile_mode: str | None = None,
     ) -> None:
         self.module = module
+        self.compile_mode = compile_mode
+        self._forward = module if compile_mode is None else torch.compile(module, mode=compile_mode, dynamic=False)
         self.input_names = tuple(input_names)
         self.output_names = tuple(output_names)
         self.device = device
@@ -86,11 +105,11 @@ class FastRunner:
             raise ValueError(f"expected {len(self.input_names)} inputs {self.input_names}, got {len(inputs)}")
         inputs = tuple(x.to(self.device, non_blocking=True) for x in inputs)
         if not self.cuda_graph:
-            return tuple(self.module(*inputs))
+            return tuple(self._forward(*inputs))
         shapes = tuple(tuple(x.shape) for x in inputs)
         graph = self._graphs.get(shapes)
         if graph is None:
-            graph = self._graphs[shapes] = _Graph(self.module, inputs, self._pool)
+            graph = self._graphs[shapes] = _Graph(self._forward, inputs, self._pool)
         return graph(inputs)
 
 
@@ -100,6 +119,7 @@ def build_fast_runner(
     device: str = "cuda",
     precision: str = "fp16",
     cuda_graph: bool = True,
+    compile: str | None = None,
     **options: object,
 ) -> FastRunner:
     """Rewrite a copy of ``export_module`` for speed and wrap it in a :class:`FastRunner`.
@@ -111,6 +131,8 @@ def build_fast_runner(
         precision: ``"fp32"`` or ``"fp16"``; an fp32 export module is converted to the variant's fp16
             regions, an fp16 one cannot be run as fp32 (its weights are already rounded).
         cuda_graph: capture and replay CUDA graphs (ignored off CUDA).
+        compile: a ``torch.compile`` mode of :data:`COMPILE_MODES` to compile the prepared module with
+            (on first call; with ``cuda_graph`` inside the build), or None for eager kernels.
         options: variant-specific switches passed to its preparer (e.g. RoMa's ``gp``,
             ``channels_last``; see :mod:`.roma`), for measuring each rewrite on its own.
 
@@ -118,18 +140,20 @@ def build_fast_runner(
         The runner, with the batch-1 graph already captured (so start-up cost is paid here).
 
     Raises:
-        ValueError: unknown precision, or fp32 asked of an fp16 module.
+        ValueError: unknown precision or compile mode, or fp32 asked of an fp16 module.
         KeyError: no fast path is registered for the module's type.
     """
     from ma_trt_convert.fast.variants import preparer_for
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if compile is not None and compile not in COMPILE_MODES:
+        raise ValueError(f"compile must be None or one of {COMPILE_MODES}, got {compile!r}")
     start = time.perf_counter()
     target = torch.device(device)
     prepare = preparer_for(export_module)
     module = prepare(copy.deepcopy(export_module), precision, **options).to(target).eval().requires_grad_(False)
-    runner = FastRunner(module, export_module.input_names, export_module.output_names, target, cuda_graph)
+    runner = FastRunner(module, export_module.input_names, export_module.output_names, target, cuda_graph, compile)
     if runner.cuda_graph:
         runner(*export_module.example_inputs(1))
         torch.cuda.synchronize(target)

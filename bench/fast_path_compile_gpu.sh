@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# torch.compile of the fast path (bench/fast_path.py --compile), cold and warm start, both variants:
+#   bash bench/fast_path_compile_gpu.sh OUT_DIR [MODE]
+# Each variant runs twice, in fresh processes sharing one cache folder (Inductor's and Triton's): the
+# first compiles from an empty cache (cold), the second finds the compiled kernels on disk (warm).
+# A run cut off by its time limit keeps what its JSON had (the uncompiled runner, no compiled entry).
+set -uo pipefail
+out="$1"; mode="${2:-default}"
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1
+status=0
+for variant in eloftr roma; do
+  cache=$(mktemp -d)
+  for start in cold warm; do
+    case "$variant/$start" in
+      eloftr/cold) limit=90 ;; eloftr/warm) limit=60 ;; roma/cold) limit=130 ;; roma/warm) limit=80 ;;
+    esac
+    began=$(date +%s)
+    TORCHINDUCTOR_CACHE_DIR="$cache/inductor" TRITON_CACHE_DIR="$cache/triton" timeout "$limit" \
+      python3 bench/fast_path.py --variant "$variant" --compile "$mode" \
+      --out "$out/${variant}_compile_${mode}_${start}.json" || status=1
+    echo "$variant $start: $(( $(date +%s) - began )) s of at most $limit"
+  done
+done
+exit $status
