@@ -63,6 +63,8 @@ from ma_trt_convert.fast import FastRunner, build_fast_runner  # noqa: E402
 from ma_trt_convert.fast.runner import COMPILE_MODES  # noqa: E402
 
 BATCHES = (4, 8)
+# the ELoFTR gate's baseline: the oracle in fp32 with its fine-matching autocast removed
+ELOFTR_BASELINE = "reference_fp32_autocast_off"
 
 
 class Report(dict):
@@ -167,7 +169,7 @@ def _runner_report(
         "latency_ms": time_cuda(lambda: runner(*inputs), warmup=args.warmup, repeats=args.repeats),
     }
     if check is not None:
-        report["check"] = check(runner(*inputs))
+        _guard(report, "check", lambda: check(runner(*inputs)))
     runner = None
     torch.cuda.empty_cache()
     return report
@@ -373,25 +375,61 @@ def _ours_arrays(outputs: tuple[torch.Tensor, ...]) -> dict:
     return eloftr_arrays(cells, valid, kp0, kp1)
 
 
-def bench_eloftr(args: argparse.Namespace, report: dict) -> None:
-    """Everything for ELoFTR at ``--height`` × ``--width``; fills ``report``."""
+def _eloftr_references(oracle: torch.nn.Module, run_oracle: Callable[[bool], object]) -> dict[str, dict]:
+    """:func:`fidelity_gate.eloftr_arrays` of the oracle as-is in fp32, in fp32 with its fine-matching autocast
+    removed (the gate's baseline) and under fp16 autocast (the allowance); ``{"error": ...}`` where one fails.
+
+    Args:
+        run_oracle: runs the oracle on the pair, under fp16 autocast when given True.
+    """
+
+    def arrays(autocast: bool, fine_autocast: bool = True) -> dict:
+        with contextlib.nullcontext() if fine_autocast else _oracle_fine_autocast_off(oracle):
+            m = run_oracle(autocast)
+        cells = torch.stack((m.i, m.j), dim=-1)
+        return eloftr_arrays(cells, torch.ones_like(m.i, dtype=torch.bool), m.keypoints0, m.keypoints1)
+
+    results: dict[str, dict] = {}
+    _guard(results, "reference_fp32", lambda: arrays(False))
+    _guard(results, ELOFTR_BASELINE, lambda: arrays(False, fine_autocast=False))
+    _guard(results, "reference_fp16", lambda: arrays(True))
+    return results
+
+
+def _eloftr_gate(fidelity: dict, candidates: tuple[str, ...]) -> dict[str, object]:
+    """:func:`fidelity_gate.eloftr_verdict` of each candidate's ``{name}_vs_{baseline}`` entry of ``fidelity``
+    against the reference fp16 entry."""
+    allowance = f"reference_fp16_vs_{ELOFTR_BASELINE}"
+    return {
+        "baseline": ELOFTR_BASELINE,
+        "allowance": allowance,
+        "verdict": {
+            name: eloftr_verdict(fidelity[f"{name}_vs_{ELOFTR_BASELINE}"], fidelity[allowance])
+            for name in candidates
+            if f"{name}_vs_{ELOFTR_BASELINE}" in fidelity and allowance in fidelity
+        },
+    }
+
+
+def _eloftr_oracle(args: argparse.Namespace, state: dict, pair: tuple) -> tuple[torch.nn.Module, Callable]:
+    """The oracle on the GPU and ``run_oracle(autocast)``, which matches ``pair`` (under fp16 autocast if asked)."""
     from oracles.eloftr_reference import build_oracle, oracle_match
 
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    ours32, ours16, pair, state = _eloftr_setup(args, report)
     oracle = build_oracle(state, args.threshold, max(args.height, args.width)).cuda()
 
     def run_oracle(autocast: bool) -> object:
         with torch.autocast("cuda", dtype=torch.float16, enabled=autocast):
             return oracle_match(oracle, *pair)
 
-    def oracle_arrays(autocast: bool, fine_autocast: bool = True) -> dict:
-        with contextlib.nullcontext() if fine_autocast else _oracle_fine_autocast_off(oracle):
-            m = run_oracle(autocast)
-        cells = torch.stack((m.i, m.j), dim=-1)
-        return eloftr_arrays(cells, torch.ones_like(m.i, dtype=torch.bool), m.keypoints0, m.keypoints1)
+    return oracle, run_oracle
 
+
+def bench_eloftr(args: argparse.Namespace, report: dict) -> None:
+    """Everything for ELoFTR at ``--height`` × ``--width``; fills ``report``."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    ours32, ours16, pair, state = _eloftr_setup(args, report)
+    oracle, run_oracle = _eloftr_oracle(args, state, pair)
     with torch.inference_mode():
         results = {"export_fp32": _ours_arrays(ours32(*pair)), "export_fp16": _ours_arrays(ours16(*pair))}
     for precision in ("fp32", "fp16"):
@@ -400,26 +438,14 @@ def bench_eloftr(args: argparse.Namespace, report: dict) -> None:
             f"fast_{precision}",
             lambda p=precision: _ours_arrays(build_fast_runner(ours32, precision=p)(*pair)),
         )
-    _guard(results, "reference_fp32", lambda: oracle_arrays(False))
-    _guard(results, "reference_fp32_autocast_off", lambda: oracle_arrays(False, fine_autocast=False))
-    _guard(results, "reference_fp16", lambda: oracle_arrays(True))
+    results.update(_eloftr_references(oracle, run_oracle))
     fidelity: dict[str, object] = {}
-    for base in ("reference_fp32", "reference_fp32_autocast_off", "export_fp32"):
+    for base in ("reference_fp32", ELOFTR_BASELINE, "export_fp32"):
         for name in ("reference_fp32", "reference_fp16", "export_fp32", "export_fp16", "fast_fp32", "fast_fp16"):
             if name != base and "error" not in results[name] and "error" not in results[base]:
                 fidelity[f"{name}_vs_{base}"] = eloftr_deviation(results[name], results[base])
     report["fidelity"] = fidelity
-    baseline = "reference_fp32_autocast_off"
-    allowance = f"reference_fp16_vs_{baseline}"
-    report["gate"] = {
-        "baseline": baseline,
-        "allowance": allowance,
-        "verdict": {
-            name: eloftr_verdict(fidelity[f"{name}_vs_{baseline}"], fidelity[allowance])
-            for name in ("export_fp32", "export_fp16", "fast_fp32", "fast_fp16")
-            if f"{name}_vs_{baseline}" in fidelity and allowance in fidelity
-        },
-    }
+    report["gate"] = _eloftr_gate(fidelity, ("export_fp32", "export_fp16", "fast_fp32", "fast_fp16"))
     _guard(
         report,
         "reference_fp32_latency_ms",
@@ -478,10 +504,21 @@ def bench_compile(args: argparse.Namespace, report: dict) -> None:
                 dict(zip(names, ours, strict=True)), dict(zip(names, expected, strict=True)), args.upsample_res
             )
     else:
-        ours32, _, inputs, _ = _eloftr_setup(args, report)
+        ours32, _, inputs, state = _eloftr_setup(args, report)
+        results = _eloftr_references(*_eloftr_oracle(args, state, inputs))
 
         def deviation(ours: tuple, expected: tuple) -> dict:
-            return eloftr_deviation(_ours_arrays(ours), _ours_arrays(expected))
+            results.update({"fast_fp16": _ours_arrays(expected), "fast_fp16_compiled": _ours_arrays(ours)})
+            fidelity = {
+                f"{name}_vs_{ELOFTR_BASELINE}": eloftr_deviation(results[name], results[ELOFTR_BASELINE])
+                for name in ("reference_fp16", "fast_fp16", "fast_fp16_compiled")
+                if "error" not in results[name] and "error" not in results[ELOFTR_BASELINE]
+            }
+            return {
+                "vs_fast_fp16": eloftr_deviation(results["fast_fp16_compiled"], results["fast_fp16"]),
+                "fidelity": fidelity,
+                "gate": _eloftr_gate(fidelity, ("fast_fp16", "fast_fp16_compiled")),
+            }
 
     torch.cuda.empty_cache()
     expected = build_fast_runner(ours32, precision="fp16")(*inputs)

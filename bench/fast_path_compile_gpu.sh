@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # torch.compile of the fast path (bench/fast_path.py --compile), cold and warm start, both variants:
-#   bash bench/fast_path_compile_gpu.sh OUT_DIR [MODE]
+#   bash bench/fast_path_compile_gpu.sh OUT_DIR [MODE [VARIANTS]]   (VARIANTS default "eloftr roma")
 # Each variant runs twice, in fresh processes sharing one cache folder (Inductor's and Triton's): the
 # first compiles from an empty cache (cold), the second finds the compiled kernels on disk (warm).
 # A run cut off by its time limit keeps what its JSON had (the uncompiled runner, no compiled entry).
 set -uo pipefail
-out="$1"; mode="${2:-default}"
+out="$1"; mode="${2:-default}"; variants="${3:-eloftr roma}"
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
 status=0
-for variant in eloftr roma; do
+for variant in $variants; do
   cache=$(mktemp -d)
   for start in cold warm; do
     case "$variant/$start" in
