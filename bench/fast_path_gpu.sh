@@ -3,12 +3,9 @@
 #   bash bench/fast_path_gpu.sh OUT_DIR WHEEL_DIR
 # WHEEL_DIR holds the reference packages the GPU machine lacks (see bench/gpu_batch.sh).
 set -uo pipefail
-out="$1"; wheels="$2"
+out="$1"
 mkdir -p "$out"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/ma_site \
-  "$wheels"/romatch-*.whl "$wheels"/efficientloftr_inference-*.whl "$wheels"/kornia-*.whl \
-  "$wheels"/kornia_rs-*.whl "$wheels"/loguru-*.whl || exit 1
-export PYTHONPATH="/tmp/ma_site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+source bench/reference_wheels.sh "$2" || exit 1
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv,noheader | tee "$out/device.txt"
 status=0
 timeout 90 python3 bench/fast_path.py --variant eloftr --out "$out/eloftr.json" --profile "$out/eloftr_profile.txt" || status=1

@@ -8,10 +8,7 @@ set -uo pipefail
 out="$1"; wheels="${2:-}"
 mkdir -p "$out"
 if [[ -n "$wheels" ]]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/ma_site \
-    "$wheels"/romatch-*.whl "$wheels"/efficientloftr_inference-*.whl "$wheels"/kornia-*.whl \
-    "$wheels"/kornia_rs-*.whl "$wheels"/loguru-*.whl || exit 1
-  export PYTHONPATH="/tmp/ma_site${PYTHONPATH:+:$PYTHONPATH}"
+  source bench/reference_wheels.sh "$wheels" || exit 1
 fi
 export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/device.txt"
