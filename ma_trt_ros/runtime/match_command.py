@@ -62,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     torch_group.add_argument("--coarse-res", type=int, help="RoMa pass-1 side (default 560)")
     torch_group.add_argument("--upsample-res", type=int, help="RoMa pass-2 side (default 864)")
     torch_group.add_argument("--cuda-graph", action="store_true", help="replay the model as a CUDA graph (GPU)")
+    torch_group.add_argument(
+        "--compile",
+        choices=("default", "max-autotune-no-cudagraphs"),
+        help="with --cuda-graph: torch.compile the fast path first (ELoFTR about 45 s the first time; set "
+        "TORCHINDUCTOR_CACHE_DIR and TRITON_CACHE_DIR to a kept folder so later starts reuse the kernels)",
+    )
     sampling = parser.add_argument_group("RoMa sparse matches")
     sampling.add_argument("--num-matches", type=int, default=5000, help="matches drawn from the dense field")
     sampling.add_argument("--certainty-threshold", type=float, default=0.05, help="cells at or below are not drawn")
@@ -81,6 +87,7 @@ def _settings(args: argparse.Namespace) -> BackendSettings:
     return BackendSettings(
         device=args.device,
         cuda_graph=args.cuda_graph,
+        compile=args.compile,
         dinov2=args.dinov2,
         precision=args.precision,
         build_args={k: v for k, v in sizes.items() if v is not None},

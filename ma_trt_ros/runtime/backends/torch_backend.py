@@ -50,6 +50,8 @@ class TorchBackend:
     name = "torch"
 
     def __init__(self, checkpoint: str | os.PathLike[str], settings: BackendSettings) -> None:
+        if settings.compile and not settings.cuda_graph:
+            raise ModelError("compile applies to the fast path: turn cuda_graph on as well (--cuda-graph)")
         torch, variants, models = _import_port()
         from ma_trt_convert.errors import USER_ERRORS
 
@@ -92,7 +94,9 @@ class TorchBackend:
             raise BackendUnavailableError("cuda_graph needs a CUDA device; set device to cuda or turn it off")
         from ma_trt_convert.fast import build_fast_runner
 
-        return build_fast_runner(module, device=str(self._device), precision=settings.precision, cuda_graph=True)
+        return build_fast_runner(
+            module, device=str(self._device), precision=settings.precision, cuda_graph=True, compile=settings.compile
+        )
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
         torch = self._torch
