@@ -53,6 +53,8 @@ def test_output_kinds() -> None:
 
 def test_contract_rejects_undocumented_tensors_and_unknown_kinds() -> None:
     with pytest.raises(ValueError, match="without a description"):
-        VariantContract("x", ("a",), ("b",), {"a": "input"}, {}, "gray")
+        VariantContract("x", ("a",), ("b",), {"a": "input"}, {}, "gray", {})
+    with pytest.raises(ValueError, match="without a description"):
+        VariantContract("x", ("a",), ("b",), {"a": "in", "b": "out"}, {}, "gray", {"camera": 0})
     with pytest.raises(ValueError, match="unknown output kinds"):
-        VariantContract("x", ("a",), ("b",), {"a": "in", "b": "out"}, {"b": "pixel"}, "gray")
+        VariantContract("x", ("a",), ("b",), {"a": "in", "b": "out"}, {"b": "pixel"}, "gray", {})
