@@ -9,6 +9,7 @@ engine built from such a graph has an optimisation profile: :class:`ShapeProfile
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ma_trt_ros.contract.errors import SidecarError
@@ -73,20 +74,24 @@ class SizeRange:
         """The network size ``(height, width)`` for a ``height × width`` camera image.
 
         The image keeps its size when the range allows; a larger one is scaled down to fit the
-        maximum, a smaller one up to the minimum (one factor for both sides, so the aspect is kept),
-        then each side is rounded to the nearest multiple and clamped into the range (the stretch
-        this leaves is at most half a multiple per side).
+        maximum, a smaller one up to the minimum (one factor for both sides, so the aspect is kept).
+        Each side then goes to the multiple just below or just above (within the range), choosing the
+        combination whose aspect ratio is closest to the image's (ties: the larger area): the stretch
+        this leaves is at most one multiple per side, and usually far less in aspect.
         """
         scale = min(1.0, self.max_height / height, self.max_width / width)
         scale = max(scale, self.min_height / height, self.min_width / width)
-
-        def side(value: float, low: int, high: int) -> int:
-            rounded = round(value / self.multiple) * self.multiple
-            return min(max(rounded, low), high)
-
-        return side(height * scale, self.min_height, self.max_height), side(
-            width * scale, self.min_width, self.max_width
+        heights = self._neighbours(height * scale, self.min_height, self.max_height)
+        widths = self._neighbours(width * scale, self.min_width, self.max_width)
+        aspect = math.log(width / height)
+        return min(
+            ((h, w) for h in heights for w in widths), key=lambda s: (abs(math.log(s[1] / s[0]) - aspect), -s[0] * s[1])
         )
+
+    def _neighbours(self, value: float, low: int, high: int) -> set[int]:
+        """The multiples just below and above ``value``, clamped into ``[low, high]``."""
+        below = math.floor(value / self.multiple) * self.multiple
+        return {min(max(side, low), high) for side in (below, below + self.multiple)}
 
 
 def size_range_of(metadata: dict[str, str]) -> SizeRange | None:
