@@ -208,8 +208,8 @@ def test_dynamic_plan_runs_each_call_at_its_own_shape(tmp_path: Path, context: C
         np.testing.assert_allclose(y, expected, rtol=1e-5)
         assert backend._execution.shapes["x"] == (1, 1, height, width)
         enqueues.append(backend._execution.enqueues)
-    if cuda_graph:  # one warm-up enqueue per new shape, then replays only; the repeated shape adds none
-        assert enqueues == [1, 2, 2, 3] and len(backend._graphs) == 3
+    if cuda_graph:  # per new shape one warm-up enqueue and one captured; replays add none (the repeated shape)
+        assert enqueues == [2, 4, 4, 6] and len(backend._graphs) == 3
     else:
         assert enqueues == [1, 2, 3, 4]
     backend.close()
