@@ -15,8 +15,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ma_trt_convert.eloftr import build_export_module as build_eloftr
+from ma_trt_convert.eloftr.coarse_matching import budget_selection, confidence_matrix
 from ma_trt_convert.fast import build_fast_runner
 from ma_trt_convert.fast.correlation import gathered_local_correlation
+from ma_trt_convert.fast.eloftr import FastELoFTRMatcher, budget_selection_sorted, confidence_fp16
 from ma_trt_convert.fast.refiner import PaddedRefiner, pad_refiner_channels
 from ma_trt_convert.fast.retype import retype
 from ma_trt_convert.fast.roma import CholeskyGaussianProcess
@@ -196,6 +198,32 @@ def test_eloftr_fast_runner_fp32_matches_the_export_module(eloftr_case) -> None:
     assert (confidence - expected[2]).abs().max().item() <= 1e-6
 
 
+@pytest.mark.parametrize("budget", [1, 37, 300])
+def test_sorted_budget_selection_equals_the_exported_one(budget) -> None:
+    gen = torch.Generator().manual_seed(budget)
+    score = torch.rand(2, 300, generator=gen)
+    valid = score > 0.7
+    assert torch.equal(budget_selection_sorted(score, valid, budget), budget_selection(score, valid, budget))
+
+
+def test_fp16_coarse_confidence_is_close_to_the_fp32_one() -> None:
+    gen = torch.Generator().manual_seed(0)
+    feat0, feat1 = (torch.randn(1, n, 256, generator=gen) * 4 for n in (48, 40))
+    expected = confidence_matrix(feat0, feat1)
+    ours = confidence_fp16(feat0, feat1)
+    assert ours.dtype == torch.float32
+    assert (ours - expected).abs().max().item() <= 1e-2  # fp16 rounding of logits up to ~60 (the formula: O(1))
+
+
+def test_eloftr_fast_rewrites_only_apply_with_a_budget_and_coarse_fp16_only_in_fp16(eloftr_case) -> None:
+    module, images = eloftr_case
+    runner = build_fast_runner(module, device="cpu", precision="fp32")
+    assert isinstance(runner.module, FastELoFTRMatcher)
+    assert runner.module.coarse_fp16 and runner.module.budget_sort
+    plain = build_fast_runner(module, device="cpu", precision="fp32", coarse_fp16=False, budget_sort=False)
+    assert all(torch.equal(a, b) for a, b in zip(runner(*images), plain(*images), strict=True))
+
+
 def test_eloftr_fast_runner_refuses_fp32_of_an_fp16_module(eloftr_case) -> None:
     module, _ = eloftr_case
     fp16 = copy.deepcopy(module).set_precision("fp16")
@@ -220,3 +248,27 @@ def test_compile_option_compiles_the_prepared_module_once(eloftr_case, monkeypat
     assert torch.equal(runner(*images)[5], build_fast_runner(module, device="cpu", precision="fp32")(*images)[5])
     with pytest.raises(ValueError, match="compile must be"):
         build_fast_runner(module, device="cpu", precision="fp32", compile="reduce-overhead")
+    with pytest.raises(ValueError, match="need a compile mode"):
+        build_fast_runner(module, device="cpu", precision="fp32", inductor={"coordinate_descent_tuning": True})
+
+
+def test_inductor_settings_are_in_force_while_the_compiled_forward_runs(eloftr_case, monkeypatch) -> None:
+    import torch._inductor.config as inductor_config
+
+    module, images = eloftr_case
+    seen = []
+
+    def fake_compile(model: nn.Module, **kwargs: object) -> nn.Module:
+        def forward(*inputs: torch.Tensor) -> tuple:
+            seen.append(inductor_config.coordinate_descent_tuning)
+            return model(*inputs)
+
+        return forward
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    before = inductor_config.coordinate_descent_tuning
+    runner = build_fast_runner(
+        module, device="cpu", precision="fp32", compile="default", inductor={"coordinate_descent_tuning": not before}
+    )
+    runner(*images)
+    assert seen == [not before] and inductor_config.coordinate_descent_tuning == before

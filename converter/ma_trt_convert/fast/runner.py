@@ -9,13 +9,17 @@ many small elementwise kernels; the compiled forward is then captured in the sam
 without Inductor's own CUDA graphs only, :data:`COMPILE_MODES`). Compilation happens during the
 runner's warm-up; Inductor caches its kernels on disk (``TORCHINDUCTOR_CACHE_DIR``, default a
 folder under the system's temporary directory), so a second process with the same cache starts faster.
+Inductor settings (``torch._inductor.config`` names, e.g. ``coordinate_descent_tuning``) may be given
+with the mode: they are in force whenever the compiled forward runs, so also for a later compilation
+(a new input shape).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
@@ -62,6 +66,18 @@ class _Graph:
         return tuple(out.clone() for out in self.outputs)
 
 
+def _with_inductor_config(forward: Callable[..., tuple], settings: dict[str, object]) -> Callable[..., tuple]:
+    """``forward`` called with ``torch._inductor.config`` patched by ``settings``."""
+    import torch._inductor.config as inductor_config
+
+    @functools.wraps(forward)
+    def patched(*inputs: torch.Tensor) -> tuple:
+        with inductor_config.patch(settings):
+            return forward(*inputs)
+
+    return patched
+
+
 class FastRunner:
     """Callable with the export module's inputs and outputs, run on ``device``.
 
@@ -69,6 +85,7 @@ class FastRunner:
         input_names, output_names: the export module's names, in call and return order.
         module: the prepared (rewritten) module, in eval mode.
         compile_mode: the ``torch.compile`` mode its forward runs under, or None (eager kernels).
+        inductor: Inductor settings in force while the compiled forward runs (empty: Inductor's own).
         device: where inputs are copied to and outputs live.
         cuda_graph: whether calls replay captured CUDA graphs (one per distinct input shape, captured
             on first use of that shape; the batch-1 graph is captured by :func:`build_fast_runner`).
@@ -86,10 +103,14 @@ class FastRunner:
         device: torch.device,
         cuda_graph: bool,
         compile_mode: str | None = None,
+        inductor: Mapping[str, object] | None = None,
     ) -> None:
         self.module = module
         self.compile_mode = compile_mode
+        self.inductor = dict(inductor or {})
         self._forward = module if compile_mode is None else torch.compile(module, mode=compile_mode, dynamic=False)
+        if self.inductor:
+            self._forward = _with_inductor_config(self._forward, self.inductor)
         self.input_names = tuple(input_names)
         self.output_names = tuple(output_names)
         self.device = device
@@ -120,6 +141,7 @@ def build_fast_runner(
     precision: str = "fp16",
     cuda_graph: bool = True,
     compile: str | None = None,
+    inductor: Mapping[str, object] | None = None,
     **options: object,
 ) -> FastRunner:
     """Rewrite a copy of ``export_module`` for speed and wrap it in a :class:`FastRunner`.
@@ -133,6 +155,8 @@ def build_fast_runner(
         cuda_graph: capture and replay CUDA graphs (ignored off CUDA).
         compile: a ``torch.compile`` mode of :data:`COMPILE_MODES` to compile the prepared module with
             (on first call; with ``cuda_graph`` inside the build), or None for eager kernels.
+        inductor: ``torch._inductor.config`` settings for the compilation (with ``compile`` only),
+            e.g. ``{"coordinate_descent_tuning": True}``.
         options: variant-specific switches passed to its preparer (e.g. RoMa's ``gp``,
             ``channels_last``; see :mod:`.roma`), for measuring each rewrite on its own.
 
@@ -140,7 +164,8 @@ def build_fast_runner(
         The runner, with the batch-1 graph already captured (so start-up cost is paid here).
 
     Raises:
-        ValueError: unknown precision or compile mode, or fp32 asked of an fp16 module.
+        ValueError: unknown precision or compile mode, Inductor settings without a mode, or fp32 asked
+            of an fp16 module.
         KeyError: no fast path is registered for the module's type.
     """
     from ma_trt_convert.fast.variants import preparer_for
@@ -149,11 +174,14 @@ def build_fast_runner(
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if compile is not None and compile not in COMPILE_MODES:
         raise ValueError(f"compile must be None or one of {COMPILE_MODES}, got {compile!r}")
+    if inductor and compile is None:
+        raise ValueError("Inductor settings need a compile mode")
     start = time.perf_counter()
     target = torch.device(device)
     prepare = preparer_for(export_module)
     module = prepare(copy.deepcopy(export_module), precision, **options).to(target).eval().requires_grad_(False)
-    runner = FastRunner(module, export_module.input_names, export_module.output_names, target, cuda_graph, compile)
+    names = export_module.input_names, export_module.output_names
+    runner = FastRunner(module, *names, target, cuda_graph, compile, inductor)
     if runner.cuda_graph:
         runner(*export_module.example_inputs(1))
         torch.cuda.synchronize(target)
