@@ -136,6 +136,7 @@ def _runner_report(
     args: argparse.Namespace,
     inputs: tuple[torch.Tensor, ...] | None = None,
     check: Callable[[tuple[torch.Tensor, ...]], object] | None = None,
+    after: Callable[[FastRunner], object] | None = None,
     **options: object,
 ) -> dict:
     """Start-up, GPU memory and batch-1 latency of one fast-runner configuration.
@@ -144,7 +145,7 @@ def _runner_report(
     copy of the export module before its fp16 conversion), ``held`` and ``reserved`` after the build
     (weights, static buffers, the CUDA graph's private pool), ``run_peak`` (allocated at the peak of
     three calls). Timed on ``inputs`` (default: the module's example inputs); ``check`` of the outputs
-    on them is recorded as ``check``.
+    on them is recorded as ``check``, ``after`` of the runner (e.g. a profile) as ``after``.
     """
     torch.cuda.empty_cache()
     inputs = tuple(x.cuda() for x in (inputs or export_module.example_inputs(1)))
@@ -170,6 +171,8 @@ def _runner_report(
     }
     if check is not None:
         _guard(report, "check", lambda: check(runner(*inputs)))
+    if after is not None:
+        _guard(report, "after", lambda: after(runner))
     runner = None
     torch.cuda.empty_cache()
     return report

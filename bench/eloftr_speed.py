@@ -1,0 +1,155 @@
+"""ELoFTR 640×480 fast-path variants on one GPU: the rewrites of ``fast/eloftr.py`` and Inductor settings.
+
+    python bench/eloftr_speed.py --out run.json [--profile compiled_profile.txt] [--deadline 200]
+    python bench/eloftr_speed.py --out warm.json --warm compile_default compile_default_plain
+
+Each variant is a fast runner (CUDA graph) measured as ``bench/fast_path.py`` measures one (start-up,
+GPU memory, median / p90 / p99 latency, :func:`fast_path._runner_report`) with the fidelity gate of its
+outputs against the fp32 reference (``efficientloftr-inference``, fine-matching autocast off) and the
+reference's own fp16 deviation as the allowance (:mod:`fidelity_gate`). Uncompiled variants first
+(cheap), then the ``torch.compile`` ones in order of priority (:data:`COMPILED`), each cut off by an alarm and skipped
+once ``--deadline`` seconds of the process are spent. The first compiled variant runs on an empty
+cache (set ``TORCHINDUCTOR_CACHE_DIR`` / ``TRITON_CACHE_DIR`` to a fresh folder): a cold start; the
+later ones in the same process reuse the kernels they share with it. ``--warm NAMES`` builds only
+those compiled variants (no gate), for a warm start from the cache a former process filled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+import fast_path  # noqa: E402  (puts the repository on sys.path)
+from bench_timing import run_facts  # noqa: E402
+from fidelity_gate import eloftr_deviation, eloftr_verdict  # noqa: E402
+
+PLAIN = {"coarse_fp16": False, "budget_sort": False}  # the run-4 fast path
+# name: (precision, build_fast_runner options); uncompiled
+EAGER = {
+    "fast_fp32": ("fp32", {}),
+    "fast_fp32_plain": ("fp32", PLAIN),
+    "fast_fp16_plain": ("fp16", PLAIN),
+    "fast_fp16_coarse_fp16_only": ("fp16", {"budget_sort": False}),
+    "fast_fp16_budget_sort_only": ("fp16", {"coarse_fp16": False}),
+    "fast_fp16": ("fp16", {}),
+}
+# name: (estimated seconds, options); fp16, in order of priority
+COMPILED = {
+    "compile_default": (45, {"compile": "default"}),
+    "compile_default_channels_last": (55, {"compile": "default", "channels_last": True}),
+    "compile_default_plain": (45, {"compile": "default", **PLAIN}),
+    "compile_default_coordinate_descent": (
+        80,
+        {"compile": "default", "inductor": {"coordinate_descent_tuning": True}},
+    ),
+    "compile_default_freezing": (55, {"compile": "default", "inductor": {"freezing": True}}),
+    "compile_max_autotune_no_cudagraphs": (120, {"compile": "max-autotune-no-cudagraphs"}),
+}
+WARM_ESTIMATE = 15
+PROFILED = "compile_default"
+
+
+def _alarm(signum: int, frame: object) -> None:
+    raise TimeoutError("time limit of the variant reached")
+
+
+def _profile_compiled(runner: fast_path.FastRunner, inputs: tuple, path: Path) -> str:
+    """Kernel table of the compiled forward run outside the CUDA graph (same kernels, no recompilation)."""
+
+    def forward() -> object:
+        with torch.inference_mode():
+            return runner._forward(*inputs)
+
+    fast_path._profile(forward, path)
+    return str(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--profile", help="kernel table of the compiled fast fp16 forward (compile_default)")
+    parser.add_argument("--deadline", type=float, default=200.0, help="start no compile after this many s")
+    parser.add_argument("--warm", nargs="+", choices=tuple(COMPILED), help="warm start of these only, no gate")
+    parser.add_argument("--only", nargs="+", choices=tuple(COMPILED), help="compiled variants to run")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=100)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--threshold", type=float, default=0.1)
+    args = parser.parse_args(argv)
+    began = time.perf_counter()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    report = fast_path.Report(Path(args.out), **run_facts(), repeats=args.repeats, warmup=args.warmup, seed=args.seed)
+    fast_path._ROOT.append(report)
+    report["inductor_cache_dir"] = fast_path.os.environ.get("TORCHINDUCTOR_CACHE_DIR", "(default)")
+    ours32, _, pair, state = fast_path._eloftr_setup(args, report)
+    check = None
+    if not args.warm:
+        results = fast_path._eloftr_references(*fast_path._eloftr_oracle(args, state, pair))
+        baseline = results[fast_path.ELOFTR_BASELINE]
+        allowance = eloftr_deviation(results["reference_fp16"], baseline)
+        report["allowance"] = allowance
+
+        def check(outputs: tuple) -> dict:
+            deviation = eloftr_deviation(fast_path._ours_arrays(outputs), baseline)
+            return {"vs_baseline": deviation, "verdict": eloftr_verdict(deviation, allowance)}
+
+        for name, (precision, options) in EAGER.items():
+            fast_path._guard(
+                report,
+                name,
+                lambda p=precision, o=options: fast_path._runner_report(ours32, p, args, inputs=pair, check=check, **o),
+            )
+    signal.signal(signal.SIGALRM, _alarm)
+    names = args.warm or args.only or tuple(COMPILED)
+    for name in names:
+        estimate, options = COMPILED[name]
+        estimate = WARM_ESTIMATE if args.warm else estimate
+        left = args.deadline - (time.perf_counter() - began)
+        if left < estimate:
+            report[name] = {"skipped": f"{left:.0f} s left before the deadline, {estimate} s estimated"}
+            print(f"[{name}] skipped", flush=True)
+            continue
+        after = None
+        if args.profile and name == PROFILED and not args.warm:
+            after = lambda runner: _profile_compiled(runner, pair, Path(args.profile))  # noqa: E731
+        torch._dynamo.reset()
+        signal.alarm(max(1, int(left)))
+        try:
+            fast_path._guard(
+                report,
+                name,
+                lambda o=options, a=after: fast_path._runner_report(
+                    ours32, "fp16", args, inputs=pair, check=check, after=a, **o
+                ),
+            )
+        finally:
+            signal.alarm(0)
+        report[name]["options"] = options
+        report.save()
+    report["process_s"] = time.perf_counter() - began
+    report.save()
+    for name in (*EAGER, *COMPILED):
+        entry = report.get(name)
+        if isinstance(entry, dict) and "latency_ms" in entry:
+            lat, verdict = entry["latency_ms"], entry.get("check", {}).get("verdict", {})
+            print(
+                f"{name:40s} {lat['median']:7.3f} {lat['p90']:7.3f} {lat['p99']:7.3f} ms  "
+                f"start {entry['startup_s']:6.1f} s  gate {verdict.get('pass')}",
+                flush=True,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
