@@ -10,8 +10,8 @@ source bench/reference_wheels.sh "$2" || exit 1
 cache=$(mktemp -d)
 export TORCHINDUCTOR_CACHE_DIR="$cache/inductor" TRITON_CACHE_DIR="$cache/triton"
 status=0
-timeout 222 python3 bench/eloftr_speed.py --out "$out/eloftr_speed_$suffix.json" --deadline 205 \
+timeout 205 python3 bench/eloftr_speed.py --out "$out/eloftr_speed_$suffix.json" --deadline 188 \
   --profile "$out/eloftr_compiled_profile_$suffix.txt" || status=1
-timeout 58 python3 bench/eloftr_speed.py --out "$out/eloftr_speed_warm_$suffix.json" --deadline 52 \
+timeout 55 python3 bench/eloftr_speed.py --out "$out/eloftr_speed_warm_$suffix.json" --deadline 50 \
   --warm compile_default compile_default_channels_last || status=1
 exit $status
