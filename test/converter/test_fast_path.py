@@ -252,6 +252,22 @@ def test_compile_option_compiles_the_prepared_module_once(eloftr_case, monkeypat
         build_fast_runner(module, device="cpu", precision="fp32", inductor={"coordinate_descent_tuning": True})
 
 
+def test_compiled_eloftr_is_traced_once_per_shape(eloftr_case, monkeypatch) -> None:
+    """Traced before its RoPE tables are cached, the forward would be traced again on the second call
+    (twice the compile time); the runner's eager first pass fills them. Dynamo only, no Inductor."""
+    from torch._dynamo.testing import CompileCounter
+
+    module, images = eloftr_case
+    counter = CompileCounter()
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda model, **_: real_compile(model, backend=counter, dynamic=False))
+    torch._dynamo.reset()
+    runner = build_fast_runner(module, device="cpu", precision="fp32", compile="default")
+    for _ in range(3):
+        runner(*images)
+    assert counter.frame_count == 1
+
+
 def test_inductor_settings_are_in_force_while_the_compiled_forward_runs(eloftr_case, monkeypatch) -> None:
     import torch._inductor.config as inductor_config
 

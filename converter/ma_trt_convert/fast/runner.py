@@ -7,7 +7,8 @@ forward pass with no host synchronisation and no host tensors copied in; the por
 Optionally the prepared module is compiled with ``torch.compile`` (Inductor) first, which fuses the
 many small elementwise kernels; the compiled forward is then captured in the same CUDA graph (modes
 without Inductor's own CUDA graphs only, :data:`COMPILE_MODES`). Compilation happens during the
-runner's warm-up; Inductor caches its kernels on disk (``TORCHINDUCTOR_CACHE_DIR``, default a
+runner's warm-up, after one eager pass per input shape (it fills per-size caches, so that each shape
+is traced once); Inductor caches its kernels on disk (``TORCHINDUCTOR_CACHE_DIR``, default a
 folder under the system's temporary directory), so a second process with the same cache starts faster.
 Inductor settings (``torch._inductor.config`` names, e.g. ``coordinate_descent_tuning``) may be given
 with the mode: they are in force whenever the compiled forward runs, so also for a later compilation
@@ -117,6 +118,7 @@ class FastRunner:
         self.cuda_graph = cuda_graph and device.type == "cuda"
         self.startup_s = 0.0
         self._graphs: dict[Shapes, _Graph] = {}
+        self._eager_shapes: set[Shapes] = set()
         self._pool = torch.cuda.graph_pool_handle() if self.cuda_graph else None
 
     @torch.inference_mode()
@@ -125,9 +127,14 @@ class FastRunner:
         if len(inputs) != len(self.input_names):
             raise ValueError(f"expected {len(self.input_names)} inputs {self.input_names}, got {len(inputs)}")
         inputs = tuple(x.to(self.device, non_blocking=True) for x in inputs)
+        shapes = tuple(tuple(x.shape) for x in inputs)
+        if self.compile_mode is not None and shapes not in self._eager_shapes:
+            # one eager pass first fills the module's per-size caches (ELoFTR's RoPE tables): traced
+            # with them empty, the compiled forward would be compiled twice (once more when they fill)
+            self.module(*inputs)
+            self._eager_shapes.add(shapes)
         if not self.cuda_graph:
             return tuple(self._forward(*inputs))
-        shapes = tuple(tuple(x.shape) for x in inputs)
         graph = self._graphs.get(shapes)
         if graph is None:
             graph = self._graphs[shapes] = _Graph(self._forward, inputs, self._pool)
