@@ -44,6 +44,7 @@ EAGER = {
 # name: (estimated seconds, options); fp16, in order of priority
 COMPILED = {
     "compile_default": (45, {"compile": "default"}),
+    "compile_default_exact_coarse": (45, {"compile": "default", "coarse_fp16": False}),
     "compile_default_channels_last": (55, {"compile": "default", "channels_last": True}),
     "compile_default_plain": (45, {"compile": "default", **PLAIN}),
     "compile_default_coordinate_descent": (

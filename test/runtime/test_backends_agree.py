@@ -3,6 +3,10 @@ the converter's ``verify`` requires of an fp32 export (the same comparison and t
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
 import numpy as np
 import pytest
 from support.exported_models import ELOFTR_SIZE, ExportedModel, textured_images
@@ -78,23 +82,37 @@ def torch_backend_matcher(model: ExportedModel, options: MatchOptions):
     return open_matcher(model.checkpoint, "torch", options, settings)
 
 
-@pytest.mark.slow
-def test_roma_camera_input_graph_equals_resizing_before_the_graph(roma_model: ExportedModel, tmp_path) -> None:
-    """The camera-input export (resize inside the graph, each image its own size) gives the dense fields of the
-    fixed-size graph fed by the runtime's CPU resize, through the same matcher API (docs/roma_resize.md)."""
+CAMERA_SIZES = "32x32:720x1280"
+
+
+@pytest.fixture(scope="module")
+def roma_camera_onnx(roma_model: ExportedModel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The RoMa weights of ``roma_model`` exported as a camera-input graph (resize inside, 1.6 GB; deleted after)."""
     from ma_trt_convert import cli
 
-    camera_onnx = tmp_path / "roma_camera.onnx"
+    folder = tmp_path_factory.mktemp("roma_camera")
+    path = folder / "roma_camera.onnx"
     args = ["export", "--variant", "roma", "--checkpoint", str(roma_model.checkpoint), "--dinov2"]
-    args += [str(roma_model.dinov2), "--output", str(camera_onnx), "--precision", "fp32", "--camera-sizes"]
+    args += [str(roma_model.dinov2), "--output", str(path), "--precision", "fp32", "--camera-sizes", CAMERA_SIZES]
     coarse, upsample = roma_model.build_args["coarse_res"], roma_model.build_args["upsample_res"]
-    args += ["32x32:720x1280", "--coarse-res", str(coarse), "--upsample-res", str(upsample)]
-    assert cli.main(args) == 0
+    assert cli.main([*args, "--coarse-res", str(coarse), "--upsample-res", str(upsample)]) == 0
+    yield path
+    shutil.rmtree(folder)
+
+
+@pytest.mark.slow
+def test_roma_camera_input_graph_equals_resizing_before_the_graph(
+    roma_model: ExportedModel, roma_camera_onnx: Path
+) -> None:
+    """The camera-input export (resize inside the graph, each image its own size) gives the dense fields of the
+    fixed-size graph fed by the runtime's CPU resize, through the same matcher API (docs/roma_resize.md)."""
     image0 = to_rgb(textured_images(120, 90)[0])
     image1 = to_rgb(textured_images(97, 131)[1])  # another camera: its own size
     options = MatchOptions(num_matches=300, certainty_threshold=0.0)
-    with open_matcher(camera_onnx, options=options) as camera, open_matcher(roma_model.onnx, options=options) as fixed:
-        assert [s.shape for s in camera._backend.inputs] == [(1, 3, -1, -1)] * 2
+    with (
+        open_matcher(roma_camera_onnx, options=options) as camera,
+        open_matcher(roma_model.onnx, options=options) as fixed,
+    ):
         specs = camera.input_specs(image0.shape[:2], image1.shape[:2])
         assert (specs["image0"].shape, specs["image1"].shape) == ((1, 3, 120, 90), (1, 3, 97, 131))
         ours, reference = camera.match(image0, image1), fixed.match(image0, image1)
@@ -102,3 +120,21 @@ def test_roma_camera_input_graph_equals_resizing_before_the_graph(roma_model: Ex
     np.testing.assert_allclose(ours.dense.certainty, reference.dense.certainty, atol=1e-4)
     np.testing.assert_allclose(ours.points0, reference.points0, atol=1e-3)
     assert ours.count == reference.count == 300
+
+
+@pytest.mark.slow
+def test_tensorrt_rtx_builds_the_roma_camera_graph_with_its_profile(roma_camera_onnx: Path, tmp_path: Path) -> None:
+    pytest.importorskip("tensorrt_rtx", reason="the TensorRT-RTX builder (pip install tensorrt-rtx-cu13)")
+    from ma_trt_convert import cli
+    from ma_trt_ros.contract.sidecar import read_sidecar, sidecar_path
+
+    plan = tmp_path / "roma_camera.plan"
+    build = ["build", "--onnx", str(roma_camera_onnx), "--target", "desktop-rtx", "--output", str(plan)]
+    assert cli.main([*build, "--opt-size", "480x640"]) == 0
+    sidecar = read_sidecar(sidecar_path(plan))
+    assert [s.shape for s in sidecar.inputs] == [(1, 3, -1, -1)] * 2
+    assert [(p.min, p.opt, p.max) for p in sidecar.profiles] == [
+        ((1, 3, 32, 32), (1, 3, 480, 640), (1, 3, 720, 1280))
+    ] * 2
+    assert sidecar.size_range().text() == CAMERA_SIZES
+    assert {s.name: s.shape for s in sidecar.outputs}["warp"] == (1, 64, 64, 2)
