@@ -26,9 +26,9 @@ class BackendSettings:
         dinov2: torch, RoMa: the ``dinov2_vitl14_pretrain.pth`` file that goes with the checkpoint.
         precision: torch: ``"fp16"`` or ``"fp32"``.
         compile: torch with ``cuda_graph``: a ``torch.compile`` mode for the fast path (``"default"``), or
-            None. Compiling takes about 45 s for ELoFTR on an H200 machine the first time; set
+            None. Compiling takes about 35 s for ELoFTR on an H200 machine the first time; set
             ``TORCHINDUCTOR_CACHE_DIR`` and ``TRITON_CACHE_DIR`` to a kept folder and later starts reuse
-            it (about 13 s); docs/benchmarks.md.
+            it (about 7 s); each input size of a dynamic-size model compiles once; docs/benchmarks.md.
         build_args: torch: network sizes, as ``ma-trt-convert export`` takes them (ELoFTR ``height``,
             ``width``; RoMa ``coarse_res``, ``upsample_res``).
     """

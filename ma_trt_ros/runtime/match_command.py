@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     torch_group.add_argument(
         "--compile",
         choices=("default", "max-autotune-no-cudagraphs"),
-        help="with --cuda-graph: torch.compile the fast path first (ELoFTR about 45 s the first time; set "
+        help="with --cuda-graph: torch.compile the fast path first (ELoFTR about 35 s the first time; set "
         "TORCHINDUCTOR_CACHE_DIR and TRITON_CACHE_DIR to a kept folder so later starts reuse the kernels)",
     )
     sampling = parser.add_argument_group("RoMa sparse matches")

@@ -12,7 +12,7 @@ import pytest
 from support.exported_models import ELOFTR_SIZE, ExportedModel, textured_images
 
 from ma_trt_ros.contract.compare import Tolerances, compare_outputs
-from ma_trt_ros.runtime import BackendSettings, MatchOptions, open_matcher
+from ma_trt_ros.runtime import BackendSettings, MatchOptions, ModelError, open_matcher
 from ma_trt_ros.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 from ma_trt_ros.runtime.backends.torch_backend import TorchBackend
 from ma_trt_ros.runtime.images import to_rgb
@@ -138,3 +138,8 @@ def test_tensorrt_rtx_builds_the_roma_camera_graph_with_its_profile(roma_camera_
     ] * 2
     assert sidecar.size_range().text() == CAMERA_SIZES
     assert {s.name: s.shape for s in sidecar.outputs}["warp"] == (1, 64, 64, 2)
+
+
+def test_compile_is_refused_without_the_fast_path(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="turn cuda_graph on as well"):
+        TorchBackend(tmp_path / "matchanything_eloftr.ckpt", BackendSettings(device="cpu", compile="default"))
