@@ -174,6 +174,21 @@ def test_roma_fast_runner_fp32_matches_the_export_module(roma_fp32) -> None:
         assert (ours - ref).abs().max().item() <= tolerance, name
 
 
+def test_roma_camera_input_fast_runner_matches_its_module(roma_release_files) -> None:
+    camera = build_roma(
+        *roma_release_files, coarse_res=ROMA_COARSE, upsample_res=ROMA_UPSAMPLE, camera_sizes="32x32:256x256"
+    )
+    runner = build_fast_runner(camera, device="cpu", precision="fp32")
+    assert runner.input_names == ("image0", "image1")
+    inputs = camera.example_inputs(1)
+    assert inputs[0].shape != inputs[1].shape  # each camera its own size
+    with torch.no_grad():
+        expected = camera(*inputs)
+    for name, ours, ref in zip(runner.output_names, runner(*inputs), expected, strict=True):
+        tolerance = 1e-5 if name.startswith("warp") else 5e-5
+        assert (ours - ref).abs().max().item() <= tolerance, name
+
+
 @pytest.fixture(scope="module")
 def eloftr_case(tmp_path_factory: pytest.TempPathFactory) -> tuple[nn.Module, tuple[torch.Tensor, torch.Tensor]]:
     images = textured_pair(ELOFTR_HEIGHT, ELOFTR_WIDTH)

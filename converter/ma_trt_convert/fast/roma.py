@@ -28,6 +28,7 @@ from torch import nn
 
 from ma_trt_convert.fast.refiner import pad_refiner_channels, refiner_class
 from ma_trt_convert.fast.retype import retype_all
+from ma_trt_convert.roma.camera_input import RomaCameraExportModule
 from ma_trt_convert.roma.export_module import RomaExportModule
 from ma_trt_convert.roma.folding import fold_batch_norms
 from ma_trt_convert.roma.gp import GaussianProcess
@@ -115,4 +116,10 @@ def prepare(
     if channels_last:
         matcher.vgg.to(memory_format=torch.channels_last)
         matcher.dinov2.to(memory_format=torch.channels_last)
+    return module
+
+
+def prepare_camera_input(module: RomaCameraExportModule, precision: str, **options: object) -> RomaCameraExportModule:
+    """:func:`prepare` for the RoMa inside a camera-input module (the in-graph resize stays as it is); returns it."""
+    prepare(module.roma, precision, **options)
     return module

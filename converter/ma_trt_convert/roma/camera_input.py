@@ -141,7 +141,7 @@ def export_camera_input(module: RomaCameraInput, path: str | os.PathLike[str], o
     return Path(path)
 
 
-TRACED_SIZES = ((480, 640), (479, 641))  # (height, width) of image 0 and image 1 when tracing, clamped into the range
+TRACED_SIZE = (480, 640)  # (height, width) of image 0 when tracing (clamped into the range); image 1 one pixel less
 
 
 class RomaCameraExportModule(nn.Module):
@@ -164,11 +164,18 @@ class RomaCameraExportModule(nn.Module):
         self.resize = RomaCameraInput(roma.matcher.coarse_res, roma.matcher.upsample_res, "float32_nchw")
         self.input_names: tuple[str, ...] = self.resize.input_names
         self.output_names: tuple[str, ...] = roma.output_names
-        self.traced = tuple(self._inside(size) for size in TRACED_SIZES)
+        self.traced = self._traced_sizes()
 
     def _inside(self, size: tuple[int, int]) -> tuple[int, int]:
         r = self.size_range
         return min(max(size[0], r.min_height), r.max_height), min(max(size[1], r.min_width), r.max_width)
+
+    def _traced_sizes(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Two different sizes in the range (one pixel apart per side where it allows), so that no image's
+        size can stand in for the other's in the trace."""
+        height, width = self._inside(TRACED_SIZE)
+        step = -1 if (height, width) != (self.size_range.min_height, self.size_range.min_width) else 1
+        return (height, width), self._inside((height + step, width + step))
 
     @property
     def precision(self) -> str:
