@@ -44,9 +44,9 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _export(checkpoint: Path, path: Path, *extra: str) -> Path:
+def _export(checkpoint: Path, path: Path, *extra: str, precision: str = "fp32") -> Path:
     args = ["export", "--variant", "eloftr", "--checkpoint", str(checkpoint), "--output", str(path), "--precision"]
-    args += ["fp32", "--height", str(TRACED[0]), "--width", str(TRACED[1]), "--max-matches", str(ROWS), *extra]
+    args += [precision, "--height", str(TRACED[0]), "--width", str(TRACED[1]), "--max-matches", str(ROWS), *extra]
     assert cli.main(args) == 0
     return path
 
@@ -175,3 +175,19 @@ def test_verify_checks_a_dynamic_graph_at_each_size_asked(
     assert "960x960 is outside 224x224:896x896" in capsys.readouterr().err
     assert cli.main([*verify, "--onnx", str(fixed_onnx), "--size", "224x320"]) == 2
     assert "--size applies to dynamic-size graphs" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_fp16_dynamic_graph_verifies_at_two_sizes_and_builds_with_tensorrt_rtx(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    onnx_path = _export(checkpoint, tmp_path / "eloftr_dynamic_fp16.onnx", "--size-range", RANGE, precision="fp16")
+    assert read_onnx_metadata(onnx_path)["precision"] == "fp16"
+    verify = ["verify", "--onnx", str(onnx_path), "--checkpoint", str(checkpoint), "--pair", "shifted"]
+    assert cli.main([*verify, "--size", "224x320", "--size", "288x352"]) == 0
+    assert capsys.readouterr().out.count("verify passed") == 2  # judged against PyTorch's own fp16 at each size
+    pytest.importorskip("tensorrt_rtx", reason="the TensorRT-RTX builder (pip install tensorrt-rtx-cu13)")
+    plan = tmp_path / "eloftr_dynamic_fp16.plan"
+    assert cli.main(["build", "--onnx", str(onnx_path), "--target", "desktop-rtx", "--output", str(plan)]) == 0
+    sidecar = read_sidecar(sidecar_path(plan))
+    assert sidecar.precision == "fp16" and sidecar.size_range() == SizeRange.parse(RANGE)
