@@ -87,13 +87,12 @@ class _Rows(NamedTuple):
     cell1: torch.Tensor
 
 
-def _budget_rows(candidates: _Rows, budget: int) -> _Rows:
-    """The ``budget`` rows :func:`.coarse_matching.budget_selection` keeps, confidence 0 on invalid ones.
+def _budget_rows(candidates: _Rows, kept: torch.Tensor) -> _Rows:
+    """The rows ``kept`` (int64 ``[N, K]`` candidate indices, a budget selection), confidence 0 on invalid ones.
 
     Which invalid candidates fill the rows depends on near-ties of tiny confidences, so zeroing their
     confidence makes every backend report the same confidence row by row.
     """
-    kept = budget_selection(candidates.score, candidates.valid, budget)
     score, valid, cell0, cell1 = (torch.gather(t, 1, kept) for t in candidates)
     return _Rows(torch.where(valid, score, torch.zeros_like(score)), valid, cell0, cell1)
 
@@ -163,7 +162,6 @@ class ELoFTRMatcher(nn.Module):
             matches. Values >= 3840 exceed older TensorRT's TopK limit.
         size_range: the input sizes an exported graph must take (dynamic ``H``/``W``), or None for
             ``height × width`` only. Needs a budget that the smallest size's candidates fill.
-        rope_reference_size: None (default) uses each input's long side, as MatchAnything's demo does.
     """
 
     input_names = INPUT_NAMES
@@ -227,7 +225,7 @@ class ELoFTRMatcher(nn.Module):
         feat0, feat1 = self.loftr_coarse(*coarse.chunk(2))
         h, w = feat0.shape[2], feat0.shape[3]
         interior = interior_mask(h, w, device=feat0.device)
-        conf = confidence_matrix(feat0.flatten(2).transpose(1, 2), feat1.flatten(2).transpose(1, 2))
+        conf = self.confidence(feat0.flatten(2).transpose(1, 2), feat1.flatten(2).transpose(1, 2))
         score, cell1, valid = (t.flatten(1) for t in top_candidates(conf, interior, interior, k, self.threshold))
         num_valid = valid.float().sum(dim=1).to(torch.int32)
         fine0, fine1 = self.fine_preprocess(torch.cat([feat0, feat1], dim=0), x2, x1).chunk(2)
@@ -236,11 +234,21 @@ class ELoFTRMatcher(nn.Module):
             w0 = windows0(fine0).unsqueeze(2)
             w1 = windows1(fine1, cell1).unflatten(1, (-1, k))
         else:
-            rows = _budget_rows(rows, self.max_matches)
+            rows = _budget_rows(rows, self.select_budget(rows.score, rows.valid, self.max_matches))
             w0 = select_windows0(fine0, rows.cell0).unsqueeze(2)
             w1 = windows1(fine1, rows.cell1).unsqueeze(2)
         keypoints0, keypoints1 = self._refine(_Windows(w0, w1), rows.cell0, rows.cell1, w)
         return MatchResult(keypoints0, keypoints1, rows.score, rows.valid, num_valid, rows.cell0, rows.cell1)
+
+    def confidence(self, feat0: torch.Tensor, feat1: torch.Tensor) -> torch.Tensor:
+        """Coarse dual-softmax confidence ``[N, L, S]`` float32 of transformed features ``[N, L, C]``,
+        ``[N, S, C]`` (:func:`.coarse_matching.confidence_matrix`; the fast path may form it otherwise)."""
+        return confidence_matrix(feat0, feat1)
+
+    def select_budget(self, score: torch.Tensor, valid: torch.Tensor, budget: int) -> torch.Tensor:
+        """The ``budget`` candidates to keep, int64 ``[N, K]`` (:func:`.coarse_matching.budget_selection`,
+        whose contract any override keeps: same rows, same order)."""
+        return budget_selection(score, valid, budget)
 
     def _refine(
         self, windows: _Windows, cell0: torch.Tensor, cell1: torch.Tensor, grid_width: int | torch.Tensor

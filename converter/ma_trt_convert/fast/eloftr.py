@@ -29,16 +29,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ma_trt_convert.eloftr.coarse_matching import (
-    TEMPERATURE,
-    confidence_matrix,
-    dual_softmax,
-    interior_mask,
-    top_candidates,
-)
+from ma_trt_convert.eloftr.coarse_matching import TEMPERATURE, dual_softmax
 from ma_trt_convert.eloftr.coarse_transformer import AggregatedAttentionLayer
-from ma_trt_convert.eloftr.fine_preprocess import select_windows0, windows1
-from ma_trt_convert.eloftr.matcher import ELoFTRMatcher, MatchResult, _budget_rows, _Rows, _Windows
+from ma_trt_convert.eloftr.matcher import ELoFTRMatcher
 from ma_trt_convert.fast.retype import retype, retype_all
 
 
@@ -74,40 +67,23 @@ def budget_selection_sorted(score: torch.Tensor, valid: torch.Tensor, budget: in
     return torch.sort(kept + rejected.long() * m, dim=1).values % m
 
 
-def _budget_rows_sorted(candidates: _Rows, budget: int) -> _Rows:
-    """The export module's ``_budget_rows`` with :func:`budget_selection_sorted`."""
-    kept = budget_selection_sorted(candidates.score, candidates.valid, budget)
-    score, valid, cell0, cell1 = (torch.gather(t, 1, kept) for t in candidates)
-    return _Rows(torch.where(valid, score, torch.zeros_like(score)), valid, cell0, cell1)
-
-
 class FastELoFTRMatcher(ELoFTRMatcher):
     """:class:`ELoFTRMatcher` with the coarse matching of the module docstring (with a match budget only;
-    without one, the export module's forward). Set ``coarse_fp16`` and ``budget_sort`` after :func:`retype`."""
+    without one, the export module's). Set ``coarse_fp16`` and ``budget_sort`` after :func:`retype`."""
 
     coarse_fp16 = False
     budget_sort = False
 
-    def match(self, image0: torch.Tensor, image1: torch.Tensor) -> MatchResult:
-        if self.max_matches is None:
-            return super().match(image0, image1)
-        n, k = image0.shape[0], self.top_k
-        dtype = self.fine_preprocess.layer3_outconv.weight.dtype
-        coarse, x2, x1 = self.backbone(torch.cat([image0, image1], dim=0).to(dtype))
-        feat0, feat1 = self.loftr_coarse(*coarse.chunk(2))
-        interior = interior_mask(feat0.shape[2], feat0.shape[3], device=feat0.device)
-        flat0, flat1 = feat0.flatten(2).transpose(1, 2), feat1.flatten(2).transpose(1, 2)
-        fp16 = self.coarse_fp16 and dtype == torch.float16
-        conf = (confidence_fp16 if fp16 else confidence_matrix)(flat0, flat1)
-        score, cell1, valid = (t.flatten(1) for t in top_candidates(conf, interior, interior, k, self.threshold))
-        num_valid = valid.float().sum(dim=1).to(torch.int32)
-        cell0 = (torch.arange(score.shape[1], device=score.device) // k).expand(n, -1)
-        rows = _budget_rows_sorted if self.budget_sort else _budget_rows
-        rows = rows(_Rows(score, valid, cell0, cell1), self.max_matches)
-        fine0, fine1 = self.fine_preprocess(torch.cat([feat0, feat1], dim=0), x2, x1).chunk(2)
-        windows = _Windows(select_windows0(fine0, rows.cell0).unsqueeze(2), windows1(fine1, rows.cell1).unsqueeze(2))
-        keypoints0, keypoints1 = self._refine(windows, rows.cell0, rows.cell1, feat0.shape[3])
-        return MatchResult(keypoints0, keypoints1, rows.score, rows.valid, num_valid, rows.cell0, rows.cell1)
+    def confidence(self, feat0: torch.Tensor, feat1: torch.Tensor) -> torch.Tensor:
+        fp16 = self.fine_preprocess.layer3_outconv.weight.dtype == torch.float16
+        if self.coarse_fp16 and fp16 and self.max_matches is not None:
+            return confidence_fp16(feat0, feat1)
+        return super().confidence(feat0, feat1)
+
+    def select_budget(self, score: torch.Tensor, valid: torch.Tensor, budget: int) -> torch.Tensor:
+        if self.budget_sort:
+            return budget_selection_sorted(score, valid, budget)
+        return super().select_budget(score, valid, budget)
 
 
 def prepare(
