@@ -55,6 +55,10 @@ class TensorSpec:
             raise ValueError(f"tensor {self.name}: shape {list(shape)} does not fit {list(self.shape)}")
         return TensorSpec(self.name, tuple(shape), self.dtype, self.description)
 
+    def at_size(self, height: int, width: int) -> TensorSpec:
+        """An NCHW image input with its open height and width (axes 2, 3) set; a fixed tensor as it is."""
+        return self.with_shape((*self.shape[:2], height, width)) if self.is_dynamic else self
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "description": self.description}
 

@@ -301,7 +301,7 @@ def _verification_inputs(
     if problems:
         raise ConversionError(f"--size: {'; '.join(problems)}")
     chosen = sizes or [(int(metadata["height"]), int(metadata["width"]))]
-    return [tuple(s.with_shape((*s.shape[:2], *size)) if s.is_dynamic else s for s in specs) for size in chosen]
+    return [tuple(s.at_size(*size) for s in specs) for size in chosen]
 
 
 def _check_fp32(args: argparse.Namespace, names: tuple[str, ...], reference: list, candidate: list) -> int:

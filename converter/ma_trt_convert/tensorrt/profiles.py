@@ -73,6 +73,5 @@ def optimisation_profiles(
     for spec in dynamic:
         if [axis for axis, d in enumerate(spec.shape) if d == DYNAMIC] != [2, 3]:
             raise ConversionError(f"input {spec.name} {list(spec.shape)}: only height and width may be dynamic")
-        head = spec.shape[:2]
-        profiles.append(ShapeProfile(spec.name, (*head, *low), (*head, *opt), (*head, *high)))
+        profiles.append(ShapeProfile(spec.name, *(spec.at_size(*size).shape for size in (low, opt, high))))
     return tuple(profiles)

@@ -53,4 +53,4 @@ def batch_size(specs: tuple[TensorSpec, ...]) -> int:
 
 def concrete_inputs(specs: tuple[TensorSpec, ...], sizes: Mapping[str, tuple[int, int]]) -> tuple[TensorSpec, ...]:
     """``specs`` with each dynamic input's height and width (axes 2 and 3) set to ``sizes[name]`` (pixels)."""
-    return tuple(spec.with_shape((*spec.shape[:2], *sizes[spec.name])) if spec.is_dynamic else spec for spec in specs)
+    return tuple(spec.at_size(*sizes[spec.name]) if spec.is_dynamic else spec for spec in specs)
