@@ -1,19 +1,19 @@
 """TensorRT-RTX parse + build of an ONNX with dynamic inputs under one optimisation profile (no GPU needed).
 
-The converter's ``build`` takes fixed shapes today; this gate adds the profile itself and reuses the
-converter's TensorRT helpers for the rest (module import, logger, strongly typed network, parser,
-``desktop-rtx`` builder settings).
+For graphs without the converter's metadata (the RoMa resize alone), which ``build`` refuses: the
+converter's TensorRT steps (module import, logger, strongly typed network, parser, ``desktop-rtx``
+builder settings, the profile) without the metadata, the sidecar and the written plan.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-ProfileShapes = Mapping[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]
+from ma_trt_ros.contract.sizes import ShapeProfile
 
 
 @dataclass
@@ -47,16 +47,17 @@ def _tensorrt_errors() -> Iterator[list[str]]:
         logger.removeHandler(handler)
 
 
-def build_with_profile(onnx_path: str | os.PathLike[str], shapes: ProfileShapes) -> GateResult:
+def build_with_profile(onnx_path: str | os.PathLike[str], profiles: tuple[ShapeProfile, ...]) -> GateResult:
     """Parse ``onnx_path`` with ``tensorrt_rtx`` and build it for ``desktop-rtx`` with one profile.
 
     Args:
-        shapes: input name -> ``(min, opt, max)`` shapes.
+        profiles: the min/opt/max shapes of each dynamic input.
 
     Raises:
         ma_trt_convert.errors.ConversionError: ``tensorrt_rtx`` is missing or of another major version.
     """
     from ma_trt_convert.tensorrt.build import (
+        add_profile,
         checked_version,
         configure,
         create_network,
@@ -77,10 +78,7 @@ def build_with_profile(onnx_path: str | os.PathLike[str], shapes: ProfileShapes)
         if errors:
             return GateResult(version, False, errors=errors)
         config = configure(trt, builder, target, default_options(target, os.fspath(onnx_path) + ".plan"))
-        profile = builder.create_optimization_profile()
-        for name, (smallest, optimal, largest) in shapes.items():
-            profile.set_shape(name, smallest, optimal, largest)
-        config.add_optimization_profile(profile)
+        add_profile(builder, config, profiles)
         serialized = builder.build_serialized_network(network, config)
         del parser
     if serialized is None:

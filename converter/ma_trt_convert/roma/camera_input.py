@@ -36,7 +36,7 @@ from torch import nn
 
 from ma_trt_convert.tensorrt.targets import DEFAULT_OPSET
 from ma_trt_ros.contract.roma import ROMA
-from ma_trt_ros.contract.sizes import SizeRange
+from ma_trt_ros.contract.sizes import ShapeProfile, SizeRange
 
 LAYOUTS = ("uint8_nhwc", "float32_nhwc", "float32_nchw")
 INPUT_NAMES = tuple(ROMA.size_sources)
@@ -86,10 +86,10 @@ class RomaCameraInput(nn.Module):
 
     def profile_shapes(
         self, batch: int, smallest: tuple[int, int], optimal: tuple[int, int], largest: tuple[int, int]
-    ) -> dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
-        """TensorRT optimisation-profile ``(min, opt, max)`` shapes of both inputs from ``(height, width)`` pairs."""
+    ) -> tuple[ShapeProfile, ...]:
+        """The TensorRT optimisation profile of both inputs from ``(height, width)`` pairs (min, opt, max)."""
         shapes = tuple(self.input_shape(batch, *size) for size in (smallest, optimal, largest))
-        return {name: shapes for name in self.input_names}
+        return tuple(ShapeProfile(name, *shapes) for name in self.input_names)
 
     def example_inputs(
         self, sizes: tuple[tuple[int, int], tuple[int, int]], batch: int = 1
@@ -122,8 +122,9 @@ class RomaCameraInput(nn.Module):
 def export_camera_input(module: RomaCameraInput, path: str | os.PathLike[str], opset: int = DEFAULT_OPSET) -> Path:
     """Trace ``module`` to ONNX at ``path`` with each image's height and width as named dynamic dimensions.
 
-    The converter's ``export_onnx`` writes fixed shapes; this is the dynamic-size export of the resize
-    alone (traced at 480x640 and 479x641, so no size is baked in). Returns ``path`` as a Path.
+    The resize alone has no variant metadata, so the converter's ``export_onnx`` (which exports it as part
+    of :class:`RomaCameraExportModule`) does not take it; this traces it by itself for its tests and the
+    resize benchmark (at 480x640 and 479x641, so no size is baked in). Returns ``path`` as a Path.
     """
     with warnings.catch_warnings(), torch.no_grad():
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)

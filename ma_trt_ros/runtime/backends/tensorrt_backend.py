@@ -113,7 +113,7 @@ class TensorRTBackend:
         self._cuda_graph = cuda_graph
         try:
             check_runtime(plan, sidecar, module_name, trt.__version__, self._context.identity)
-            self._open(trt, plan, sidecar, stream, cuda_graph)
+            self._open(trt, plan, sidecar, stream)
         except BaseException:
             self.close()
             raise
@@ -123,7 +123,7 @@ class TensorRTBackend:
         self.size_range = sidecar.size_range()
         self.sidecar = sidecar
 
-    def _open(self, trt: Any, plan: Path, sidecar: EngineSidecar, stream: Any, cuda_graph: bool) -> None:
+    def _open(self, trt: Any, plan: Path, sidecar: EngineSidecar, stream: Any) -> None:
         with self._context.active():
             self._runtime, self._engine = deserialize(trt, plan.read_bytes(), sidecar)
             check_io_matches_sidecar(engine_io(trt, self._engine), sidecar)
@@ -135,7 +135,7 @@ class TensorRTBackend:
         with self._context.active():
             for name, address in self._buffers.addresses.items():
                 self._execution.set_tensor_address(name, address)
-        if cuda_graph and not sidecar.profiles:
+        if self._cuda_graph and not sidecar.profiles:
             self._capture()
 
     def _capture(self) -> None:
