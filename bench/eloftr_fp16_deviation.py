@@ -33,7 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "converter"))
 
-from ma_trt_convert.eloftr import ELoFTRMatcher, MatchResult, build_export_module
+from ma_trt_convert.eloftr import ELoFTRExportModule, MatchResult, build_export_module
 from ma_trt_convert.synthetic.eloftr_weights import matching_state
 from ma_trt_convert.synthetic.pairs import textured_pair
 from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file
@@ -59,7 +59,7 @@ def _identities(result: MatchResult) -> tuple[np.ndarray, np.ndarray]:
     return torch.stack([result.cell0, result.cell1], dim=-1).cpu().numpy(), result.valid.cpu().numpy()
 
 
-def _time_ms(module: ELoFTRMatcher, inputs: tuple[torch.Tensor, torch.Tensor], repeats: int) -> float:
+def _time_ms(module: ELoFTRExportModule, inputs: tuple[torch.Tensor, torch.Tensor], repeats: int) -> float:
     """Median wall time of one forward in ms."""
     device = inputs[0].device
     times = []

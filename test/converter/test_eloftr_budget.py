@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from ma_trt_convert.eloftr import DEFAULT_MAX_MATCHES, ELoFTRMatcher, MatchResult
+from ma_trt_convert.eloftr import DEFAULT_MAX_MATCHES, ELoFTRExportModule, MatchResult
 from ma_trt_convert.eloftr.coarse_matching import budget_selection
 from ma_trt_convert.synthetic.eloftr_weights import matching_state
 from ma_trt_convert.synthetic.pairs import textured_pair
@@ -34,7 +34,7 @@ def runs() -> Runs:
     )
     results = []
     for budget in (None, ROOMY, TINY):
-        module = ELoFTRMatcher(HEIGHT, WIDTH, max_matches=budget)
+        module = ELoFTRExportModule(HEIGHT, WIDTH, max_matches=budget)
         module.load_state_dict(state, strict=True)
         with torch.no_grad():
             results.append(module.eval().fuse().match(image0, image1))
@@ -80,13 +80,13 @@ def test_tiny_budget_keeps_the_most_confident_matches_and_reports_the_overflow(r
 
 def test_budget_is_capped_at_the_candidate_count_and_recorded_in_the_metadata() -> None:
     candidates = (HEIGHT // 8) * (WIDTH // 8) * 9
-    capped = ELoFTRMatcher(HEIGHT, WIDTH, max_matches=10**6)
+    capped = ELoFTRExportModule(HEIGHT, WIDTH, max_matches=10**6)
     assert capped.max_matches == candidates == 10080
     assert DEFAULT_MAX_MATCHES == 3072  # below TensorRT's TopK limit of 3840
-    meta = ELoFTRMatcher(HEIGHT, WIDTH, max_matches=DEFAULT_MAX_MATCHES).metadata()
+    meta = ELoFTRExportModule(HEIGHT, WIDTH, max_matches=DEFAULT_MAX_MATCHES).metadata()
     assert (meta["max_matches"], meta["output_rows"], meta["num_candidates"]) == ("3072", "3072", "10080")
-    meta = ELoFTRMatcher(HEIGHT, WIDTH).metadata()
+    meta = ELoFTRExportModule(HEIGHT, WIDTH).metadata()
     assert (meta["max_matches"], meta["output_rows"]) == ("none", "10080")
     assert meta["outputs"] == "keypoints0,keypoints1,confidence,valid,num_valid,cells"
     with pytest.raises(ValueError, match="max_matches must be positive"):
-        ELoFTRMatcher(HEIGHT, WIDTH, max_matches=0)
+        ELoFTRExportModule(HEIGHT, WIDTH, max_matches=0)

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from ma_trt_convert import cli
-from ma_trt_convert.eloftr import ELoFTRMatcher, build_export_module
+from ma_trt_convert.eloftr import ELoFTRExportModule, build_export_module
 from ma_trt_convert.errors import ConversionError
 from ma_trt_convert.onnx.metadata import decode_io_contract, read_onnx_metadata
 from ma_trt_convert.synthetic.eloftr_weights import matching_state
@@ -80,7 +80,7 @@ def test_one_dynamic_onnx_equals_the_fixed_size_port_at_each_size(
         reference = [t.numpy() for t in fixed(image0, image1)]
     session = ort.InferenceSession(str(dynamic_onnx), providers=["CPUExecutionProvider"])
     candidate = session.run(None, {"image0": image0.numpy(), "image1": image1.numpy()})
-    comparison = compare_outputs(ELoFTRMatcher.output_names, reference, candidate)
+    comparison = compare_outputs(ELoFTRExportModule.output_names, reference, candidate)
     tolerances = Tolerances.default("fp32")
     assert comparison.failures(tolerances) == [], "\n".join(e.line() for e in comparison.errors)
     assert comparison.agreement.jaccard == 1.0
@@ -110,7 +110,7 @@ def test_fixed_export_keeps_rope_tables_as_constants(fixed_onnx: Path) -> None:
 def test_size_ranges_the_graph_cannot_serve_are_refused(kwargs: dict, message: str) -> None:
     args = {"height": 224, "width": 320, "size_range": SizeRange.parse(RANGE), **kwargs}
     with pytest.raises(ValueError, match=message):
-        ELoFTRMatcher(**args)
+        ELoFTRExportModule(**args)
 
 
 def test_export_cli_reports_a_range_without_budget_as_a_user_error(

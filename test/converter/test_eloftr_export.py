@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from ma_trt_convert.eloftr import DEFAULT_MAX_MATCHES, ELoFTRMatcher, build_export_module
+from ma_trt_convert.eloftr import DEFAULT_MAX_MATCHES, ELoFTRExportModule, build_export_module
 from ma_trt_convert.onnx.export import export_onnx
 from ma_trt_convert.synthetic.eloftr_weights import matching_state
 from ma_trt_convert.synthetic.pairs import textured_pair
@@ -34,7 +34,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _export(module: ELoFTRMatcher, path: Path) -> onnx.ModelProto:
+def _export(module: ELoFTRExportModule, path: Path) -> onnx.ModelProto:
     """Export (any tracer warning, i.e. a value frozen from data, fails the test), check and infer types."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", torch.jit.TracerWarning)
@@ -59,7 +59,7 @@ def _value_types(model: onnx.ModelProto) -> dict[str, int]:
     return types
 
 
-def _assert_static_and_export_friendly(model: onnx.ModelProto, module: ELoFTRMatcher) -> None:
+def _assert_static_and_export_friendly(model: onnx.ModelProto, module: ELoFTRExportModule) -> None:
     ops = {node.op_type for node in model.graph.node}
     assert not ops & FORBIDDEN_OPS
     types = _value_types(model)

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from efficientloftr_inference.loftr.utils.position_encoding import RoPEPositionEncodingSine
 from torch import nn
 
-from ma_trt_convert.eloftr import ELoFTRMatcher
+from ma_trt_convert.eloftr import ELoFTRExportModule
 from ma_trt_convert.eloftr.fine_matching import regression_index
 from ma_trt_convert.eloftr.fine_preprocess import windows0, windows1
 from ma_trt_convert.eloftr.rope import rope_tables
@@ -29,8 +29,8 @@ def test_rope_tables_are_bit_identical_to_upstream_fp16_tables(rows: int, cols: 
 
 
 @pytest.fixture(scope="module")
-def matcher_pair() -> tuple[ELoFTRMatcher, ELoFTRMatcher]:
-    module = ELoFTRMatcher(96, 128)
+def matcher_pair() -> tuple[ELoFTRExportModule, ELoFTRExportModule]:
+    module = ELoFTRExportModule(96, 128)
     module.load_state_dict(strip_prefix(random_state_dict(load_layout("matchanything_eloftr"), 2), "matcher."))
     module.eval()
     return module, copy.deepcopy(module).fuse()
@@ -40,7 +40,9 @@ def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max())
 
 
-def test_fusion_leaves_no_batchnorm_and_fewer_parameters(matcher_pair: tuple[ELoFTRMatcher, ELoFTRMatcher]) -> None:
+def test_fusion_leaves_no_batchnorm_and_fewer_parameters(
+    matcher_pair: tuple[ELoFTRExportModule, ELoFTRExportModule],
+) -> None:
     unfused, fused = matcher_pair
     assert any(isinstance(m, nn.BatchNorm2d) for m in unfused.modules())
     assert not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
@@ -49,7 +51,9 @@ def test_fusion_leaves_no_batchnorm_and_fewer_parameters(matcher_pair: tuple[ELo
     assert 14e6 < count < 17e6
 
 
-def test_fused_backbone_and_fpn_equal_unfused_in_eval(matcher_pair: tuple[ELoFTRMatcher, ELoFTRMatcher]) -> None:
+def test_fused_backbone_and_fpn_equal_unfused_in_eval(
+    matcher_pair: tuple[ELoFTRExportModule, ELoFTRExportModule],
+) -> None:
     unfused, fused = matcher_pair
     images = torch.rand(2, 1, 96, 128, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -87,7 +91,7 @@ def test_regression_window_is_centred_up_left_and_wraps_like_upstream() -> None:
 def test_batch_of_two_equals_two_single_pairs() -> None:
     pairs = [textured_pair(96, 128, shift) for shift in ((3, -3), (-5, 2))]
     state = matching_state(random_state_dict(load_layout("matchanything_eloftr"), 0), *pairs[0])
-    module = ELoFTRMatcher(96, 128)
+    module = ELoFTRExportModule(96, 128)
     module.load_state_dict(strip_prefix(state, "matcher."))
     module.eval().fuse()
     with torch.no_grad():

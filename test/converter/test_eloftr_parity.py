@@ -9,7 +9,7 @@ import pytest
 import torch
 from oracles.eloftr_reference import OracleMatches, build_oracle, oracle_match
 
-from ma_trt_convert.eloftr import DEFAULT_MAX_MATCHES, ELoFTRMatcher, MatchResult, build_export_module
+from ma_trt_convert.eloftr import DEFAULT_MAX_MATCHES, ELoFTRExportModule, MatchResult, build_export_module
 from ma_trt_convert.synthetic.eloftr_weights import matching_state
 from ma_trt_convert.synthetic.pairs import textured_pair
 from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, strip_prefix, write_release_file
@@ -36,7 +36,7 @@ def case(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     state = matching_state(random_state_dict(layout, 0), image0, image1)
     oracle = oracle_match(build_oracle(state, THRESHOLD, max(height, width)), image0, image1)
 
-    port = ELoFTRMatcher(height, width, THRESHOLD)
+    port = ELoFTRExportModule(height, width, THRESHOLD)
     port.load_state_dict(strip_prefix(state, "matcher."), strict=True)
     path = tmp_path_factory.mktemp("eloftr") / "matchanything_eloftr.ckpt"
     write_release_file(state, layout, path)

@@ -18,7 +18,7 @@ from ma_trt_convert.eloftr import build_export_module as build_eloftr
 from ma_trt_convert.eloftr.coarse_matching import budget_selection, confidence_matrix
 from ma_trt_convert.fast import build_fast_runner
 from ma_trt_convert.fast.correlation import gathered_local_correlation
-from ma_trt_convert.fast.eloftr import FastELoFTRMatcher, budget_selection_sorted, confidence_fp16
+from ma_trt_convert.fast.eloftr import FastELoFTRExportModule, budget_selection_sorted, confidence_fp16
 from ma_trt_convert.fast.refiner import PaddedRefiner, pad_refiner_channels
 from ma_trt_convert.fast.retype import retype
 from ma_trt_convert.fast.roma import CholeskyGaussianProcess
@@ -233,7 +233,7 @@ def test_fp16_coarse_confidence_is_close_to_the_fp32_one() -> None:
 def test_eloftr_fast_rewrites_only_apply_with_a_budget_and_coarse_fp16_only_in_fp16(eloftr_case) -> None:
     module, images = eloftr_case
     runner = build_fast_runner(module, device="cpu", precision="fp32")
-    assert isinstance(runner.module, FastELoFTRMatcher)
+    assert isinstance(runner.module, FastELoFTRExportModule)
     assert runner.module.coarse_fp16 and runner.module.budget_sort
     plain = build_fast_runner(module, device="cpu", precision="fp32", coarse_fp16=False, budget_sort=False)
     assert all(torch.equal(a, b) for a, b in zip(runner(*images), plain(*images), strict=True))

@@ -10,7 +10,7 @@ import torch
 from ma_trt_convert.cli import main
 from ma_trt_convert.roma import build_export_module
 from ma_trt_convert.roma.loading import rename_roma_keys
-from ma_trt_convert.roma.matcher import RomaMatcher
+from ma_trt_convert.roma.network import RomaNetwork
 from ma_trt_convert.weights.checkpoint import CheckpointError, load_layout, random_state_dict, read_state_dict
 
 ROMA_ENTRIES = 603
@@ -129,11 +129,11 @@ def test_deviating_checkpoint_is_listed(
 
 
 def test_release_keys_cover_the_module_exactly() -> None:
-    """Every tensor of both layouts has a home in RomaMatcher and every persistent tensor comes from a file."""
+    """Every tensor of both layouts has a home in RomaNetwork and every persistent tensor comes from a file."""
     roma = rename_roma_keys(dict.fromkeys(load_layout("matchanything_roma").shapes))
     dinov2 = {f"dinov2.{k}" for k in load_layout("dinov2_vitl14_pretrain").shapes}
     with torch.device("meta"):
-        module_shapes = {k: tuple(v.shape) for k, v in RomaMatcher(224, 336, "dense", 0).state_dict().items()}
+        module_shapes = {k: tuple(v.shape) for k, v in RomaNetwork(224, 336, "dense", 0).state_dict().items()}
     assert set(module_shapes) == set(roma) | dinov2
     layout = load_layout("matchanything_roma").shapes
     renamed_shapes = rename_roma_keys({k: torch.empty(s, device="meta") for k, s in layout.items()})

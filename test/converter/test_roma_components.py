@@ -21,7 +21,7 @@ from ma_trt_convert.roma.gp import (
     solve_newton_schulz,
     squaring_iterations,
 )
-from ma_trt_convert.roma.matcher import finish
+from ma_trt_convert.roma.network import finish
 from ma_trt_convert.roma.refiner import local_correlation
 from ma_trt_convert.roma.vgg import VGG19BNFeatures
 

@@ -1,6 +1,6 @@
 """MatchAnything-ELoFTR in PyTorch: faithful port for ONNX/TensorRT export, fixed or dynamic input size.
 
-:func:`build_export_module` is the converter's entry point; :class:`ELoFTRMatcher` documents the
+:func:`build_export_module` is the converter's entry point; :class:`ELoFTRExportModule` documents the
 output contract.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ma_trt_convert.eloftr.export_module import INPUT_NAMES, OUTPUT_NAMES, ELoFTRExportModule, MatchResult
 from ma_trt_convert.eloftr.loading import load_module_state, load_release_state
-from ma_trt_convert.eloftr.matcher import INPUT_NAMES, OUTPUT_NAMES, ELoFTRMatcher, MatchResult
 from ma_trt_convert.variants.eloftr import ELOFTR_DEFAULT_MAX_MATCHES as DEFAULT_MAX_MATCHES
 from ma_trt_ros.contract.sizes import SizeRange
 
@@ -17,7 +17,7 @@ __all__ = [
     "DEFAULT_MAX_MATCHES",
     "INPUT_NAMES",
     "OUTPUT_NAMES",
-    "ELoFTRMatcher",
+    "ELoFTRExportModule",
     "MatchResult",
     "build_export_module",
     "load_release_state",
@@ -35,7 +35,7 @@ def build_export_module(
     rope_reference_size: int | None = None,
     max_matches: int | None = DEFAULT_MAX_MATCHES,
     size_range: str | None = None,
-) -> ELoFTRMatcher:
+) -> ELoFTRExportModule:
     """Strictly load ``checkpoint`` (released ``.ckpt`` or ``transformers`` layout) into a fused, eval-mode module.
 
     Args:
@@ -43,9 +43,9 @@ def build_export_module(
         height, width: fixed input size in pixels (multiples of 32).
         precision: ``"fp32"`` or ``"fp16"`` (explicit float16 regions, see docs/eloftr_model.md).
         threshold: coarse confidence threshold in (0, 1).
-        top_k, rope_reference_size: see :class:`ELoFTRMatcher`.
+        top_k, rope_reference_size: see :class:`ELoFTRExportModule`.
         max_matches: global budget of output rows (default :data:`DEFAULT_MAX_MATCHES`; None: every
-            candidate, the heavy unbudgeted graph); see :class:`ELoFTRMatcher`.
+            candidate, the heavy unbudgeted graph); see :class:`ELoFTRExportModule`.
         size_range: ``"MIN_HxMIN_W:MAX_HxMAX_W"``: export with dynamic height and width over that range
             (``height × width`` is the traced size, inside it); None: fixed size.
 
@@ -53,7 +53,7 @@ def build_export_module(
         CheckpointError: the file does not have the released (or ``transformers``) layout exactly.
         ValueError: bad size, threshold or precision.
     """
-    module = ELoFTRMatcher(
+    module = ELoFTRExportModule(
         height,
         width,
         threshold,

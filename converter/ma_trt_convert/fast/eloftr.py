@@ -6,8 +6,8 @@ as one CUDA graph is the main lever. Rewrites on the module itself:
 * every attention runs through ``scaled_dot_product_attention`` (the export module does so in fp32
   already; in fp16 it forms fp16 scores and an fp32 softmax, which the fused kernel does in one pass
   with fp32 accumulation of the scores);
-* the requested precision is applied with the module's own :meth:`ELoFTRMatcher.set_precision`;
-* with a match budget, the coarse matching of :class:`FastELoFTRMatcher`:
+* the requested precision is applied with the module's own :meth:`ELoFTRExportModule.set_precision`;
+* with a match budget, the coarse matching of :class:`FastELoFTRExportModule`:
 
   - ``coarse_fp16`` (fp16 only, default on): the ``L × S`` coarse similarity as an fp16 matrix product
     (fp32 accumulation, fp16 result), as the reference's own fp16 autocast computes it; the dual
@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from ma_trt_convert.eloftr.coarse_matching import TEMPERATURE, dual_softmax
 from ma_trt_convert.eloftr.coarse_transformer import AggregatedAttentionLayer
-from ma_trt_convert.eloftr.matcher import ELoFTRMatcher
+from ma_trt_convert.eloftr.export_module import ELoFTRExportModule
 from ma_trt_convert.fast.retype import retype, retype_all
 
 
@@ -67,8 +67,8 @@ def budget_selection_sorted(score: torch.Tensor, valid: torch.Tensor, budget: in
     return torch.sort(kept + rejected.long() * m, dim=1).values % m
 
 
-class FastELoFTRMatcher(ELoFTRMatcher):
-    """:class:`ELoFTRMatcher` with the coarse matching of the module docstring (with a match budget only;
+class FastELoFTRExportModule(ELoFTRExportModule):
+    """:class:`ELoFTRExportModule` with the coarse matching of the module docstring (with a match budget only;
     without one, the export module's). Set ``coarse_fp16`` and ``budget_sort`` after :func:`retype`."""
 
     coarse_fp16 = False
@@ -87,13 +87,13 @@ class FastELoFTRMatcher(ELoFTRMatcher):
 
 
 def prepare(
-    module: ELoFTRMatcher,
+    module: ELoFTRExportModule,
     precision: str,
     *,
     channels_last: bool = False,
     coarse_fp16: bool = True,
     budget_sort: bool = True,
-) -> ELoFTRMatcher:
+) -> ELoFTRExportModule:
     """Rewrite a private copy of an ELoFTR export module in place for speed; returns it.
 
     Raises:
@@ -101,8 +101,8 @@ def prepare(
     """
     module.set_precision(precision)
     retype_all(module, AggregatedAttentionLayer, SdpaAggregatedAttentionLayer)
-    if type(module) is ELoFTRMatcher:
-        retype(module, FastELoFTRMatcher)
+    if type(module) is ELoFTRExportModule:
+        retype(module, FastELoFTRExportModule)
         module.coarse_fp16, module.budget_sort = coarse_fp16, budget_sort
     if channels_last:
         module.to(memory_format=torch.channels_last)

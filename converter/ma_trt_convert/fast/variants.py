@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from torch import nn
 
-from ma_trt_convert.eloftr.matcher import ELoFTRMatcher
+from ma_trt_convert.eloftr.export_module import ELoFTRExportModule
 from ma_trt_convert.fast import eloftr, roma
 from ma_trt_convert.roma.camera_input import RomaCameraExportModule
 from ma_trt_convert.roma.export_module import RomaExportModule
@@ -20,7 +20,7 @@ Preparer = Callable[..., nn.Module]
 PREPARERS: dict[type[nn.Module], Preparer] = {
     RomaExportModule: roma.prepare,
     RomaCameraExportModule: roma.prepare_camera_input,
-    ELoFTRMatcher: eloftr.prepare,
+    ELoFTRExportModule: eloftr.prepare,
 }
 
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ma_trt_convert.roma.loading import apply_reference_precision
-from ma_trt_convert.roma.matcher import RomaMatcher
+from ma_trt_convert.roma.network import RomaNetwork
 from ma_trt_convert.variants.spec import precision_change
 from ma_trt_ros.contract.roma import ROMA
 
@@ -33,7 +33,7 @@ class RomaExportModule(nn.Module):
       runtime needs them to reproduce upstream's matches.
     """
 
-    def __init__(self, matcher: RomaMatcher, precision: str = "fp32") -> None:
+    def __init__(self, matcher: RomaNetwork, precision: str = "fp32") -> None:
         super().__init__()
         self.matcher = matcher
         self.precision = precision

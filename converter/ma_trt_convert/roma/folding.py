@@ -42,7 +42,7 @@ def fold_sequence(layers: nn.Sequential | nn.ModuleList) -> int:
 
 
 def fold_batch_norms(matcher: nn.Module) -> int:
-    """Fold all BatchNorms of a RomaMatcher (eval mode); returns how many (62)."""
+    """Fold all BatchNorms of a RomaNetwork (eval mode); returns how many (62)."""
     folded = fold_sequence(matcher.vgg.layers)
     for projection in matcher.proj.values():
         folded += fold_sequence(projection)

@@ -1,4 +1,4 @@
-"""Strict loading of the released RoMa files into :class:`~ma_trt_convert.roma.matcher.RomaMatcher`.
+"""Strict loading of the released RoMa files into :class:`~ma_trt_convert.roma.network.RomaNetwork`.
 
 ``matchanything_roma.ckpt`` (Lightning dict, 603 ``matcher.model.*`` tensors) and
 ``dinov2_vitl14_pretrain.pth`` (343 flat tensors) are each checked against their release layout
@@ -17,11 +17,11 @@ from torch import nn
 
 from ma_trt_convert.roma.folding import fold_batch_norms
 from ma_trt_convert.roma.gp import GP_SOLVERS, squaring_iterations
-from ma_trt_convert.roma.matcher import RomaMatcher
+from ma_trt_convert.roma.network import RomaNetwork
 from ma_trt_convert.weights.checkpoint import load_layout, load_release_file
 
 DEFAULT_CG_ITERATIONS = 200
-# Release key prefix -> RomaMatcher attribute prefix.
+# Release key prefix -> RomaNetwork attribute prefix.
 KEY_PREFIXES = (
     ("matcher.model.encoder.cnn.", "vgg."),
     ("matcher.model.decoder.embedding_decoder.", "coordinate_decoder."),
@@ -49,7 +49,7 @@ def rename_roma_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def read_release_weights(checkpoint: str | os.PathLike[str], dinov2: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """Check both released files against their layouts and return one state dict for :class:`RomaMatcher`.
+    """Check both released files against their layouts and return one state dict for :class:`RomaNetwork`.
 
     Raises:
         CheckpointError: either file is unreadable or deviates from its layout (the message names the
@@ -68,7 +68,7 @@ def _half_weights(module: nn.Module, *kinds: type[nn.Module]) -> None:
             layer.half()
 
 
-def apply_reference_precision(matcher: RomaMatcher) -> None:
+def apply_reference_precision(matcher: RomaNetwork) -> None:
     """Give ``matcher`` the reference's fp16 regions, as parameter dtypes.
 
     fp16: all of DINOv2 (the reference converts the ViT to fp16), VGG, projection and refiner-block
@@ -100,15 +100,15 @@ def build_matcher(
     upsample_res: int | None,
     gp_solver: str,
     gp_iterations: int | None = None,
-) -> RomaMatcher:
-    """An eval-mode fp32 :class:`RomaMatcher` with the released weights, BatchNorms folded into their
+) -> RomaNetwork:
+    """An eval-mode fp32 :class:`RomaNetwork` with the released weights, BatchNorms folded into their
     convolutions (:mod:`.folding`, before any fp16 conversion), pos-embed baked; the export module's
     ``set_precision`` gives it fp16 regions."""
     if gp_solver not in GP_SOLVERS:
         raise ValueError(f"gp_solver must be one of {GP_SOLVERS}, got {gp_solver!r}")
     iterations = gp_iterations if gp_iterations is not None else default_gp_iterations(gp_solver, coarse_res)
     state = read_release_weights(checkpoint, dinov2)
-    matcher = RomaMatcher(coarse_res, upsample_res, gp_solver, iterations)
+    matcher = RomaNetwork(coarse_res, upsample_res, gp_solver, iterations)
     matcher.load_state_dict(state, strict=True)
     fold_batch_norms(matcher.eval())
     matcher.dinov2.bake_pos_embed(coarse_res)

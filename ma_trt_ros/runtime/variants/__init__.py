@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from ma_trt_ros.runtime.errors import ModelError
 from ma_trt_ros.runtime.variants.base import DecodedMatches, VariantIO
-from ma_trt_ros.runtime.variants.eloftr import EloftrIO
+from ma_trt_ros.runtime.variants.eloftr import ELoFTRIO
 from ma_trt_ros.runtime.variants.roma import RomaIO
 
-_VARIANT_IO = {io.contract.name: io for io in (EloftrIO, RomaIO)}
+_VARIANT_IO = {io.contract.name: io for io in (ELoFTRIO, RomaIO)}
 
 __all__ = ["DecodedMatches", "VariantIO", "variant_io"]
 

@@ -30,7 +30,7 @@ UPSTREAM_OFFSET_PX = 4.0
 ASPECT_TOLERANCE = 0.02
 
 
-class EloftrIO:
+class ELoFTRIO:
     """Pre/post-processing of ELoFTR engines (see module docstring)."""
 
     contract = ELOFTR

@@ -63,7 +63,7 @@ OUTPUT_NAMES = ELOFTR.output_names
 
 
 class MatchResult(NamedTuple):
-    """Everything :meth:`ELoFTRMatcher.match` computes; shapes as in the module docstring.
+    """Everything :meth:`ELoFTRExportModule.match` computes; shapes as in the module docstring.
 
     ``cell0``, ``cell1`` (int64 ``[N, R]``) are the image-0 and image-1 cells of each output row;
     ``forward`` returns them stacked as the int32 ``cells`` output ``[N, R, 2]``.
@@ -148,7 +148,7 @@ def _origin(cells: torch.Tensor, grid_width: int | torch.Tensor) -> torch.Tensor
     return torch.stack([cells % grid_width, cells // grid_width], dim=-1).float() * STRIDE
 
 
-class ELoFTRMatcher(nn.Module):
+class ELoFTRExportModule(nn.Module):
     """MatchAnything-ELoFTR for one input size; parameter names equal the release minus ``matcher.``.
 
     Args:
@@ -194,13 +194,13 @@ class ELoFTRMatcher(nn.Module):
         self.fine_preprocess = FinePreprocess()
         self.register_buffer("regression_index", regression_index(), persistent=False)
 
-    def fuse(self) -> ELoFTRMatcher:
+    def fuse(self) -> ELoFTRExportModule:
         """Fuse RepVGG branches and fold FPN BatchNorms (eval-mode equivalent); returns self."""
         fuse_backbone(self.backbone)
         self.fine_preprocess.fuse()
         return self
 
-    def set_precision(self, precision: str) -> ELoFTRMatcher:
+    def set_precision(self, precision: str) -> ELoFTRExportModule:
         """Cast conv/linear weights to the precision's dtype; LayerNorms stay float32; returns self.
 
         Raises:

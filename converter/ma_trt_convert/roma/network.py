@@ -75,7 +75,7 @@ def finish(
     return torch.clamp(flow, -1.0, 1.0), probability
 
 
-class RomaMatcher(nn.Module):
+class RomaNetwork(nn.Module):
     """MatchAnything-RoMa dense matcher for square inputs of fixed size.
 
     Sub-modules and their checkpoint keys (after the prefix mapping in :mod:`.loading`):
