@@ -60,5 +60,6 @@ setup(
             "ma-trt-replay = ma_trt_ros.ros.bag_replay:main",
             "ma-trt-bag = ma_trt_ros.ros.bag_matching:main",
         ],
+        "ma_trt_ros.backends": ["torch = ma_trt_convert.torch_backend:TorchBackend"],
     },
 )

@@ -6,7 +6,7 @@ release-layout checkpoint (seeded random weights rescaled by
 matches), runs them on shifted textured pairs and writes JSON with:
 
 * match-set agreement: sizes of the fp32 / fp16 valid ``(cell0, cell1)`` sets, their intersection
-  and Jaccard index (rows paired by :func:`ma_trt_ros.contract.compare.match_rows`, as ``verify`` does);
+  and Jaccard index (rows paired by :func:`ma_trt_convert.verify.compare.match_rows`, as ``verify`` does);
 * on pairs valid in both: coordinate error ``|kp_fp16 − kp_fp32|`` (Euclidean, px, image 0 and
   image 1 separately; median / p99 / max) and confidence error (median / p99 / max);
 * median forward time of each module (ms, after warm-up; CUDA-synchronised on GPU).
@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "converter"))
 from ma_trt_convert.eloftr import ELoFTRExportModule, MatchResult, build_export_module
 from ma_trt_convert.synthetic.eloftr_weights import matching_state
 from ma_trt_convert.synthetic.pairs import textured_pair
+from ma_trt_convert.verify.compare import match_rows
 from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file
-from ma_trt_ros.contract.compare import match_rows
 
 SHIFTS = ((3, -3), (-5, 2), (0, 6), (7, 7))
 

@@ -12,7 +12,7 @@ synthetic weights they decide every tail statistic:
   counted per direction.
 * **ELoFTR**: matches are paired by identity and a shared match whose keypoint moved by more than
   ``FLIP_PX`` is a flip (a fine-stage window arg-max that went the other way), as the converter's
-  ``verify`` does (:mod:`ma_trt_ros.contract.compare`). Judged: match-set Jaccard, median keypoint
+  ``verify`` does (:mod:`ma_trt_convert.verify.compare`). Judged: match-set Jaccard, median keypoint
   error and number of flips per image.
 
 Medians below :data:`ROUNDING_FLOOR_PX` pass as rounding (an fp32 pixel coordinate below 1000 px
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ma_trt_ros.contract.compare import compare_outputs
+from ma_trt_convert.verify.compare import compare_outputs
 
 TIE_HALO_CELLS = 1
 ROUNDING_FLOOR_PX = 1e-3

@@ -4,8 +4,8 @@
 - :mod:`.variant_contract`, :mod:`.eloftr`, :mod:`.roma`, :mod:`.variants`: each variant's tensor
   names, meanings and input conventions, and the registry of variants;
 - :mod:`.sidecar`: the JSON written next to every plan and the runtime's compatibility rules;
-- :mod:`.files`: chunked hashing and atomic writes;
-- :mod:`.compare`: comparing two backends' outputs (numpy; the converter's ``verify`` and tests).
+- :mod:`.sizes`: input size ranges and optimisation profiles;
+- :mod:`.files`: chunked hashing and atomic writes.
 
-Nothing here imports PyTorch, TensorRT, ONNX or rclpy; only :mod:`.compare` imports numpy.
+Nothing here imports PyTorch, TensorRT, ONNX or rclpy (guarded by ``test/test_import_rules.py``).
 """

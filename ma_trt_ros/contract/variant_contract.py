@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-# How an output is compared between two backends (see :mod:`ma_trt_ros.contract.compare`).
+# How an output is compared between two backends (see :mod:`ma_trt_convert.verify.compare`).
 OUTPUT_KIND_NAMES = ("pixels", "normalized", "score", "mask", "count", "identity", "value")
 
 

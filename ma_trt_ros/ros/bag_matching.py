@@ -15,18 +15,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from ma_trt_ros.ros.bag_io import BagWriter, count_messages, deserialize, read_messages, serialize
-from ma_trt_ros.ros.image_conversion import image_to_gray_float, image_to_rgb_float
 from ma_trt_ros.ros.image_files import read_image_message
 from ma_trt_ros.ros.input_pairing import ReferencePairer, make_pairer
 from ma_trt_ros.ros.matcher_factory import factory_from_environment
 from ma_trt_ros.ros.node_parameters import BACKENDS, GEOMETRIES, INPUT_MODES, NodeParameters
+from ma_trt_ros.ros.pair_pipeline import PairPipeline
 from ma_trt_ros.ros.pair_sync import stamp_to_ns
-from ma_trt_ros.ros.result_messages import result_messages
+from ma_trt_ros.ros.result_messages import OutputSettings
+from ma_trt_ros.runtime.options import MatchOptions
+from ma_trt_ros.runtime.settings_arguments import add_backend_arguments, backend_settings
 
 OUTPUT_TYPES = {
     "matches": "ma_trt_ros_interfaces/msg/Matches",
@@ -70,6 +71,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--namespace", default="/matchanything", help="prefix of the output topics")
     parser.add_argument("--storage", default="sqlite3", choices=["sqlite3", "mcap"])
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_backend_arguments(parser)
     args = parser.parse_args(argv)
     if args.mode == "pair" and not (args.image0 and args.image1):
         parser.error("mode pair needs --image0 and --image1")
@@ -77,30 +79,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"mode {args.mode} needs --image")
     if args.mode == "reference" and bool(args.reference_image) == bool(args.reference_topic):
         parser.error("mode reference needs one of --reference-image, --reference-topic")
-    if args.batch < 1:
-        parser.error("--batch must be >= 1")
+    for name in ("batch", "stride", "dense_stride", "num_matches"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
     return args
 
 
-def node_parameters(args: argparse.Namespace) -> NodeParameters:
-    """The node's parameter record for ``args`` (same pairing and output rules as the live node)."""
-    return NodeParameters.from_values(
-        {
-            "model_path": args.model,
-            "backend": args.backend,
-            "input_mode": args.mode,
-            "reference_image": args.reference_image,
-            "sequential_stride": args.stride,
-            "sync_slop_s": args.slop_s,
-            "queue_policy": "lossless",
-            "num_matches": args.num_matches,
-            "certainty_threshold": args.certainty_threshold,
-            "geometry": args.geometry,
-            "ransac_reproj_px": args.ransac_reproj_px,
-            "dense_stride": args.dense_stride,
-            "publish_dense": not args.no_dense,
-        }
-    )
+def output_settings(args: argparse.Namespace) -> OutputSettings:
+    """What each pair's output messages hold (the node's rules for the same parameters)."""
+    return OutputSettings(args.geometry, args.ransac_reproj_px, not args.no_dense, args.dense_stride)
 
 
 def progress_bar(total: int, disabled: bool) -> Any:
@@ -115,31 +102,22 @@ def match_bag(args: argparse.Namespace) -> dict[str, int]:
     from sensor_msgs.msg import Image
     from std_msgs.msg import Header
 
-    from ma_trt_ros.runtime import MatchOptions
-
-    params = node_parameters(args)
-    frame_topics = [args.image0, args.image1] if params.input_mode == "pair" else [args.image]
-    pairer = make_pairer(params.input_mode, int(params.sync_slop_s * 1e9), 1 << 30, params.sequential_stride)
+    frame_topics = [args.image0, args.image1] if args.mode == "pair" else [args.image]
+    pairer = make_pairer(args.mode, int(args.slop_s * 1e9), 1 << 30, args.stride)
     if isinstance(pairer, ReferencePairer) and args.reference_image:
-        reference = read_image_message(args.reference_image, Header(frame_id=params.reference_frame_id))
-        pairer.set_reference((0, reference))
-    options = MatchOptions(num_matches=params.num_matches, certainty_threshold=params.certainty_threshold)
-    matcher = factory_from_environment()(params.model_path, params.backend, options)
-    convert = image_to_rgb_float if matcher.input_color == "rgb" else image_to_gray_float
+        header = Header(frame_id=NodeParameters.reference_frame_id)
+        pairer.set_reference((0, read_image_message(args.reference_image, header)))
+    options = MatchOptions(num_matches=args.num_matches, certainty_threshold=args.certainty_threshold)
+    matcher = factory_from_environment()(args.model, args.backend, options, backend_settings(args))
+    pipeline = PairPipeline(matcher, output_settings(args))
     pictures = frozenset({"matches_image", "certainty_image"} if args.pictures else ())
     written = dict.fromkeys(OUTPUT_TYPES, 0)
     pending: list[PendingPair] = []
 
     def run_batch(writer: BagWriter) -> None:
-        images = [(convert(p.image0), convert(p.image1)) for p in pending]
-        start = time.monotonic()
-        results = matcher.match_batch(images)
-        batch_ms = (time.monotonic() - start) * 1e3 / len(pending)
-        for pair, result, pair_images in zip(pending, results, images, strict=True):
-            latency_ms = result.timing_ms.get("inference", batch_ms)
-            headers = (pair.image0.header, pair.image1.header)
-            messages = result_messages(result, pair_images, headers, params, matcher.model_id, latency_ms, pictures)
-            for name, msg in messages.items():
+        outputs = pipeline.process([(p.image0, p.image1) for p in pending], pictures)
+        for pair, output in zip(pending, outputs, strict=True):
+            for name, msg in output.messages.items():
                 writer.write(f"{args.namespace}/{name}", OUTPUT_TYPES[name], pair.time_ns, serialize(msg))
                 written[name] += 1
         pending.clear()

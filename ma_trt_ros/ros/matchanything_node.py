@@ -40,16 +40,16 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from ma_trt_ros.ros.image_conversion import ImageConversionError, image_to_gray_float, image_to_rgb_float
+from ma_trt_ros.ros.image_conversion import ImageConversionError
 from ma_trt_ros.ros.image_files import read_image_message
 from ma_trt_ros.ros.inference_worker import InferenceWorker
 from ma_trt_ros.ros.input_pairing import Pairer, ReferencePairer, RestartingPairer, make_pairer
 from ma_trt_ros.ros.matcher_factory import MatcherFactory, factory_from_environment
 from ma_trt_ros.ros.node_parameters import PARAMETERS, NodeParameters
+from ma_trt_ros.ros.pair_pipeline import PairPipeline
 from ma_trt_ros.ros.pair_sync import stamp_to_ns
 from ma_trt_ros.ros.pipeline_stats import PipelineStats, report_values
 from ma_trt_ros.ros.rejection_log import RejectionLog
-from ma_trt_ros.ros.result_messages import result_messages
 from ma_trt_ros.runtime.errors import InputError, ModelError
 
 NODE_NAME = "matchanything_node"
@@ -102,6 +102,7 @@ class MatchAnythingNode(LifecycleNode):
         self._factory = matcher_factory or factory_from_environment()
         self.params: NodeParameters | None = None
         self.matcher: Any = None
+        self._pipeline: PairPipeline | None = None
         self._stats = PipelineStats()
         self._outputs: dict[str, Any] = {}
         self._diagnostics_publisher: Any = None
@@ -129,17 +130,17 @@ class MatchAnythingNode(LifecycleNode):
         try:
             self.params = NodeParameters.from_values({name: self.get_parameter(name).value for name, _ in PARAMETERS})
             self._reference = self._file_reference(self.params)
-            from ma_trt_ros.runtime import MatchOptions
-
-            options = MatchOptions(
-                num_matches=self.params.num_matches, certainty_threshold=self.params.certainty_threshold
-            )
             self._worker = InferenceWorker(
                 self._process, self.params.queue_policy, self.params.queue_size, self._on_worker_error
             )
-            model, backend = self.params.model_path, self.params.backend
-            self.matcher = self._worker.call(lambda: self._factory(model, backend, options))
+            params = self.params
+            self.matcher = self._worker.call(
+                lambda: self._factory(
+                    params.model_path, params.backend, params.match_options(), params.backend_settings()
+                )
+            )
             check_variant(self.params, self.matcher.variant)
+            self._pipeline = PairPipeline(self.matcher, self.params.output_settings())
             self._gpu_bytes = self._worker.call(self.matcher.gpu_memory_bytes)
         except Exception as error:
             self.get_logger().error(f"configure failed: {error}")
@@ -240,6 +241,7 @@ class MatchAnythingNode(LifecycleNode):
             self._worker.stop()
             self._worker = None
         self.matcher = None
+        self._pipeline = None
         for publisher in self._outputs.values():
             self.destroy_publisher(publisher)
         self._outputs = {}
@@ -304,32 +306,19 @@ class MatchAnythingNode(LifecycleNode):
 
     def _process(self, job: PairJob) -> None:
         """Convert, match and publish one pair (pictures only while subscribed); records stage latencies."""
-        matcher, outputs = self.matcher, self._outputs
+        outputs = self._outputs
         start = time.monotonic()
-        convert = image_to_rgb_float if matcher.input_color == "rgb" else image_to_gray_float
-        images = (convert(job.image0), convert(job.image1))
-        converted = time.monotonic()
-        result = matcher.match(*images)
-        matched = time.monotonic()
         pictures = frozenset(name for name in PICTURES if outputs[name].get_subscription_count() > 0)
-        latency_ms = result.timing_ms.get("inference", (matched - converted) * 1e3)
-        headers = (job.image0.header, job.image1.header)
-        messages = result_messages(result, images, headers, self.params, matcher.model_id, latency_ms, pictures)
+        (output,) = self._pipeline.process([(job.image0, job.image1)], pictures)
         built = time.monotonic()
-        for name, msg in messages.items():
+        for name, msg in output.messages.items():
             outputs[name].publish(msg)
         done = time.monotonic()
-        stages = {f"runtime_{name}": value for name, value in result.timing_ms.items()}
-        stages.update(
-            queue_wait=(start - job.formed_s) * 1e3,
-            convert=(converted - start) * 1e3,
-            match=(matched - converted) * 1e3,
-            messages=(built - matched) * 1e3,
-            publish=(done - built) * 1e3,
-            total=(done - job.formed_s) * 1e3,
-        )
+        stages = dict(output.stages_ms)
+        stages.update(queue_wait=(start - job.formed_s) * 1e3, publish=(done - built) * 1e3)
+        stages["total"] = (done - job.formed_s) * 1e3
         self._stats.result_published(stages)
-        self._gpu_bytes = matcher.gpu_memory_bytes()
+        self._gpu_bytes = self.matcher.gpu_memory_bytes()
 
     def _on_worker_error(self, job: PairJob, error: BaseException) -> None:
         if isinstance(error, (InputError, ImageConversionError)):

@@ -1,6 +1,7 @@
 """How the node obtains its matcher: the runtime's ``open_matcher``, or a factory named by an environment variable.
 
-A factory is a callable ``factory(model_path: str, backend: str, options: MatchOptions) -> matcher``
+A factory is a callable ``factory(model_path: str, backend: str, options: MatchOptions,
+settings: BackendSettings) -> matcher``
 with the runtime matcher's interface (``variant``, ``backend_name``, ``model_id``, ``input_color``,
 ``match``, ``match_batch``, ``gpu_memory_bytes``, ``close``).
 
@@ -18,14 +19,14 @@ from typing import Any
 
 FACTORY_VARIABLE = "MA_TRT_ROS_MATCHER_FACTORY"
 
-MatcherFactory = Callable[[str, str, Any], Any]
+MatcherFactory = Callable[[str, str, Any, Any], Any]
 
 
-def runtime_factory(model_path: str, backend: str, options: Any) -> Any:
+def runtime_factory(model_path: str, backend: str, options: Any, settings: Any) -> Any:
     """The runtime's ``open_matcher`` (imported on first use)."""
     from ma_trt_ros.runtime import open_matcher
 
-    return open_matcher(model_path, backend=backend, options=options)
+    return open_matcher(model_path, backend=backend, options=options, settings=settings)
 
 
 def load_factory(spec: str) -> MatcherFactory:

@@ -1,6 +1,6 @@
 """Parameters of ``matchanything_node``: names, defaults, descriptions and validation.
 
-Pure Python (no rclpy): :data:`PARAMETERS` is the single list the node declares, the YAML files in
+No rclpy: :data:`PARAMETERS` is the single list the node declares, the YAML files in
 ``config/`` document and the static launch test checks. :meth:`NodeParameters.from_values` turns
 the values read from ROS into a validated, typed record.
 """
@@ -10,12 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from ma_trt_ros.contract.variants import VARIANTS as KNOWN_VARIANTS
+from ma_trt_ros.ros.result_messages import OutputSettings
+from ma_trt_ros.runtime.loading import BACKENDS
+from ma_trt_ros.runtime.options import BackendSettings, MatchOptions
+
 INPUT_MODES = ("pair", "reference", "sequential")
-BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
 QUEUE_POLICIES = ("latest", "lossless")
 RELIABILITIES = ("best_effort", "reliable")
 GEOMETRIES = ("none", "homography", "fundamental")
-VARIANTS = ("", "roma", "eloftr")
+# expected_variant: empty (any) or one of the variants the contract knows
+VARIANTS = ("", *KNOWN_VARIANTS)
 
 
 class ParameterError(ValueError):
@@ -52,6 +57,20 @@ class NodeParameters:
         ransac_reproj_px: inlier threshold of the geometry fit, pixels.
         diagnostics_period_s: period of the ``/diagnostics`` status, seconds.
         autostart: configure and activate on start-up (false: wait for lifecycle transitions).
+        device: torch: ``cuda``, ``cuda:N`` or ``cpu``; tensorrt: ``cuda:N``; empty = the default (CUDA
+            when available, GPU 0).
+        precision: torch: ``fp16`` or ``fp32`` (an engine or ONNX file has its own).
+        cuda_graph: torch/tensorrt: replay the model as a CUDA graph (torch: the fast path).
+        compile: torch with ``cuda_graph``: ``default`` or ``max-autotune-no-cudagraphs`` to
+            ``torch.compile`` the fast path at configure; empty = no compilation.
+        dinov2_path: torch, RoMa: ``dinov2_vitl14_pretrain.pth`` beside the RoMa checkpoint.
+        network_height, network_width: torch, ELoFTR: network input size, pixels (multiples of 32);
+            0 = the variant's default (480 x 640).
+        network_size_range: torch, ELoFTR: ``MIN_HxMIN_W:MAX_HxMAX_W``, one model for every camera size
+            in that range (each call at the camera's own size when it fits); empty = a fixed size.
+        coarse_res, upsample_res: torch, RoMa: pass-1 and pass-2 sides, pixels; 0 = the default (560, 864).
+        onnxruntime_providers: onnxruntime: comma-separated providers in order of preference
+            (``CUDAExecutionProvider,CPUExecutionProvider``); empty = CUDA when available, else CPU.
     """
 
     model_path: str = ""
@@ -75,6 +94,17 @@ class NodeParameters:
     ransac_reproj_px: float = 3.0
     diagnostics_period_s: float = 1.0
     autostart: bool = True
+    device: str = ""
+    precision: str = "fp32"
+    cuda_graph: bool = False
+    compile: str = ""
+    dinov2_path: str = ""
+    network_height: int = 0
+    network_width: int = 0
+    network_size_range: str = ""
+    coarse_res: int = 0
+    upsample_res: int = 0
+    onnxruntime_providers: str = ""
 
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> NodeParameters:
@@ -111,6 +141,46 @@ class NodeParameters:
             raise ParameterError(f"diagnostics_period_s = {self.diagnostics_period_s}; it must be > 0")
         if not self.model_path:
             raise ParameterError("model_path is empty; set it to an engine plan, ONNX file or checkpoint")
+        sizes = ("network_height", "network_width", "coarse_res", "upsample_res")
+        for name in sizes:
+            if getattr(self, name) < 0:
+                raise ParameterError(f"{name} = {getattr(self, name)}; it must be >= 0 (0: the variant's default)")
+        self.backend_settings()
+
+    def match_options(self) -> MatchOptions:
+        """The runtime's per-match options of these parameters."""
+        return MatchOptions(num_matches=self.num_matches, certainty_threshold=self.certainty_threshold)
+
+    def output_settings(self) -> OutputSettings:
+        """What each pair's output messages hold."""
+        return OutputSettings(self.geometry, self.ransac_reproj_px, self.publish_dense, self.dense_stride)
+
+    def backend_settings(self) -> BackendSettings:
+        """The backend settings of these parameters (empty text and 0 sizes: the defaults).
+
+        Raises:
+            ParameterError: a combination no backend runs, naming the parameter to change.
+        """
+        build_args = {
+            "height": self.network_height,
+            "width": self.network_width,
+            "size_range": self.network_size_range,
+            "coarse_res": self.coarse_res,
+            "upsample_res": self.upsample_res,
+        }
+        providers = tuple(p.strip() for p in self.onnxruntime_providers.split(",") if p.strip())
+        try:
+            return BackendSettings(
+                device=self.device or None,
+                cuda_graph=self.cuda_graph,
+                dinov2=self.dinov2_path or None,
+                precision=self.precision,
+                compile=self.compile or None,
+                build_args={name: value for name, value in build_args.items() if value},
+                providers=providers or None,
+            )
+        except ValueError as error:
+            raise ParameterError(str(error)) from error
 
 
 PARAMETERS: tuple[tuple[str, Any], ...] = tuple((f.name, f.default) for f in fields(NodeParameters))

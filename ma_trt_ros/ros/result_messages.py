@@ -1,4 +1,4 @@
-"""Output messages of one :class:`~ma_trt_ros.runtime.result.MatchResult` (node and ``ma-trt-bag`` alike).
+"""Output messages of one :class:`~ma_trt_ros.runtime.result.MatchResult` (through :mod:`.pair_pipeline`).
 
 Coordinates pass through unchanged: the runtime already gives pixels of the images as received,
 which is the messages' pixel convention. Arrays go into ``float32[]`` fields through
@@ -8,17 +8,34 @@ which is the messages' pixel convention. Arrays go into ``float32[]`` fields thr
 from __future__ import annotations
 
 import array
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ma_trt_ros.ros.image_conversion import numpy_to_image
-from ma_trt_ros.ros.node_parameters import NodeParameters
 from ma_trt_ros.ros.two_view_geometry import TwoViewGeometry, fit_geometry
 from ma_trt_ros.runtime.pictures import certainty_heatmap, side_by_side
 from ma_trt_ros.runtime.result import DenseField, MatchResult
 
 GEOMETRY_TYPES = {"none": 0, "homography": 1, "fundamental": 2}
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """What the output messages of a pair hold (the node's parameters of the same names).
+
+    Attributes:
+        geometry: ``none``, ``homography`` or ``fundamental``: two-view geometry fitted to the matches.
+        ransac_reproj_px: inlier threshold of the geometry fit, pixels.
+        publish_dense: build ``dense`` when the result has a dense field (RoMa).
+        dense_stride: thinning of the dense grid (must divide the grid size).
+    """
+
+    geometry: str = "none"
+    ransac_reproj_px: float = 3.0
+    publish_dense: bool = True
+    dense_stride: int = 1
 
 
 def float_array(values: np.ndarray) -> array.array:
@@ -78,25 +95,25 @@ def result_messages(
     result: MatchResult,
     images: tuple[np.ndarray, np.ndarray],
     headers: tuple[Any, Any],
-    params: NodeParameters,
+    settings: OutputSettings,
     engine_id: str,
     latency_ms: float,
     pictures: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """The messages of one result, keyed by output name (a subset of :data:`OUTPUTS`).
 
-    ``matches`` always (with the geometry of ``params.geometry``); ``dense`` when the result has a
-    dense field and ``params.publish_dense`` (thinned by ``params.dense_stride``); the pictures named
+    ``matches`` always (with the geometry of ``settings.geometry``); ``dense`` when the result has a
+    dense field and ``settings.publish_dense`` (thinned by ``settings.dense_stride``); the pictures named
     in ``pictures`` (``matches_image``: both images side by side with match lines;
     ``certainty_image``: the dense certainty as a heatmap at image 0's size, only with a dense
     field), drawn by :mod:`ma_trt_ros.runtime.pictures` from the matcher's float ``images`` and
     stamped with ``headers[0]``.
     """
     header0, header1 = headers
-    geometry = fit_geometry(result.points0, result.points1, params.geometry, params.ransac_reproj_px)
+    geometry = fit_geometry(result.points0, result.points1, settings.geometry, settings.ransac_reproj_px)
     messages = {"matches": matches_message(result, header0, header1, geometry, engine_id, latency_ms)}
-    if result.dense is not None and params.publish_dense:
-        dense = result.dense.thinned(params.dense_stride)
+    if result.dense is not None and settings.publish_dense:
+        dense = result.dense.thinned(settings.dense_stride)
         messages["dense"] = dense_message(result, dense, header0, header1, engine_id, latency_ms)
     if "matches_image" in pictures:
         messages["matches_image"] = numpy_to_image(side_by_side(images[0], images[1], result), "rgb8", header=header0)

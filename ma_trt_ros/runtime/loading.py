@@ -3,56 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Any
 
-from ma_trt_ros.runtime.backends.base import Backend
+from ma_trt_ros.runtime.backends.registry import BACKEND_NAMES, backend_factory
 from ma_trt_ros.runtime.errors import ModelError
 from ma_trt_ros.runtime.matcher import Matcher
 from ma_trt_ros.runtime.model_files import BACKENDS_BY_KIND, model_kind
-from ma_trt_ros.runtime.options import MatchOptions
+from ma_trt_ros.runtime.options import BackendSettings, MatchOptions
 
-BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
-
-
-@dataclass(frozen=True)
-class BackendSettings:
-    """Backend-specific settings (each backend reads its own and ignores the rest).
-
-    Attributes:
-        device: torch: ``"cuda"``, ``"cuda:1"`` or ``"cpu"`` (default: CUDA when available);
-            tensorrt: the CUDA device index as ``"cuda:N"`` (default 0).
-        cuda_graph: tensorrt/torch: replay the captured enqueue as a CUDA graph (static shapes).
-        dinov2: torch, RoMa: the ``dinov2_vitl14_pretrain.pth`` file that goes with the checkpoint.
-        precision: torch: ``"fp16"`` or ``"fp32"``.
-        compile: torch with ``cuda_graph``: a ``torch.compile`` mode for the fast path (``"default"``), or
-            None. Compiling takes about 35 s for ELoFTR on an H200 machine the first time; set
-            ``TORCHINDUCTOR_CACHE_DIR`` and ``TRITON_CACHE_DIR`` to a kept folder and later starts reuse
-            it (about 7 s); each input size of a dynamic-size model compiles once; docs/benchmarks.md.
-        build_args: torch: network sizes, as ``ma-trt-convert export`` takes them (ELoFTR ``height``,
-            ``width``; RoMa ``coarse_res``, ``upsample_res``).
-    """
-
-    device: str | None = None
-    cuda_graph: bool = False
-    dinov2: str | None = None
-    precision: str = "fp32"
-    compile: str | None = None
-    build_args: dict[str, Any] = field(default_factory=dict)
-
-
-def _create_backend(name: str, path: str, settings: BackendSettings) -> Backend:
-    if name == "onnxruntime":
-        from ma_trt_ros.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
-
-        return OnnxRuntimeBackend(path)
-    if name == "tensorrt":
-        from ma_trt_ros.runtime.backends.tensorrt_backend import TensorRTBackend
-
-        return TensorRTBackend(path, device=settings.device, cuda_graph=settings.cuda_graph)
-    from ma_trt_ros.runtime.backends.torch_backend import TorchBackend
-
-    return TorchBackend(path, settings)
+BACKENDS = ("auto", *BACKEND_NAMES)
 
 
 def choose_backend(path: str | os.PathLike[str], backend: str = "auto") -> str:
@@ -89,4 +47,4 @@ def open_matcher(
     """
     path = os.fspath(model)
     name = choose_backend(path, backend)
-    return Matcher(_create_backend(name, path, settings or BackendSettings()), options)
+    return Matcher(backend_factory(name)(path, settings or BackendSettings()), options)

@@ -16,11 +16,12 @@ import numpy as np
 
 from ma_trt_ros.runtime.errors import MatcherError
 from ma_trt_ros.runtime.images import read_image
-from ma_trt_ros.runtime.loading import BACKENDS, BackendSettings, open_matcher
+from ma_trt_ros.runtime.loading import BACKENDS, open_matcher
 from ma_trt_ros.runtime.matcher import Matcher
 from ma_trt_ros.runtime.options import MatchOptions
 from ma_trt_ros.runtime.pictures import certainty_heatmap, overlay, side_by_side, to_bgr
 from ma_trt_ros.runtime.result import MatchResult
+from ma_trt_ros.runtime.settings_arguments import add_backend_arguments, backend_settings
 
 EPILOG = """
 examples:
@@ -53,21 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="auto (default) picks by file: .plan -> tensorrt, .onnx -> onnxruntime, checkpoint -> torch",
     )
-    torch_group = parser.add_argument_group("torch backend (release checkpoints)")
-    torch_group.add_argument("--dinov2", help="RoMa: dinov2_vitl14_pretrain.pth (its presence selects RoMa)")
-    torch_group.add_argument("--device", help="cuda, cuda:N or cpu (default: cuda when available)")
-    torch_group.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="default fp32")
-    torch_group.add_argument("--height", type=int, help="ELoFTR network height, multiple of 32 (default 480)")
-    torch_group.add_argument("--width", type=int, help="ELoFTR network width, multiple of 32 (default 640)")
-    torch_group.add_argument("--coarse-res", type=int, help="RoMa pass-1 side (default 560)")
-    torch_group.add_argument("--upsample-res", type=int, help="RoMa pass-2 side (default 864)")
-    torch_group.add_argument("--cuda-graph", action="store_true", help="replay the model as a CUDA graph (GPU)")
-    torch_group.add_argument(
-        "--compile",
-        choices=("default", "max-autotune-no-cudagraphs"),
-        help="with --cuda-graph: torch.compile the fast path first (ELoFTR about 35 s the first time; set "
-        "TORCHINDUCTOR_CACHE_DIR and TRITON_CACHE_DIR to a kept folder so later starts reuse the kernels)",
-    )
+    add_backend_arguments(parser)
     sampling = parser.add_argument_group("RoMa sparse matches")
     sampling.add_argument("--num-matches", type=int, default=5000, help="matches drawn from the dense field")
     sampling.add_argument("--certainty-threshold", type=float, default=0.05, help="cells at or below are not drawn")
@@ -79,19 +66,6 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--output-dir", help="--pairs: folder for NNNN.json (and NNNN.png with --pictures)")
     out.add_argument("--pictures", action="store_true", help="--pairs: also write the pictures")
     return parser
-
-
-def _settings(args: argparse.Namespace) -> BackendSettings:
-    sizes = {"height": args.height, "width": args.width, "coarse_res": args.coarse_res}
-    sizes["upsample_res"] = args.upsample_res
-    return BackendSettings(
-        device=args.device,
-        cuda_graph=args.cuda_graph,
-        compile=args.compile,
-        dinov2=args.dinov2,
-        precision=args.precision,
-        build_args={k: v for k, v in sizes.items() if v is not None},
-    )
 
 
 def result_json(result: MatchResult, matcher: Matcher, paths: tuple[str, str]) -> dict[str, Any]:
@@ -185,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("give IMAGE0 IMAGE1, or --pairs CSV")
     try:
         options = MatchOptions(args.num_matches, args.certainty_threshold, args.seed)
-        with open_matcher(args.model, args.backend, options, _settings(args)) as matcher:
+        with open_matcher(args.model, args.backend, options, backend_settings(args)) as matcher:
             if args.pairs:
                 _match_pairs(args, matcher)
             else:

@@ -1,8 +1,10 @@
-"""Per-matcher options that shape the output (not the network)."""
+"""The runtime's options: what shapes the output (:class:`MatchOptions`) and how a backend runs the
+model (:class:`BackendSettings`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -23,3 +25,47 @@ class MatchOptions:
             raise ValueError(f"num_matches must be >= 0, got {self.num_matches}")
         if not 0.0 <= self.certainty_threshold < 1.0:
             raise ValueError(f"certainty_threshold must be in [0, 1), got {self.certainty_threshold}")
+
+
+TORCH_PRECISIONS = ("fp32", "fp16")
+COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """How a backend runs the model (each backend reads its own fields and ignores the rest).
+
+    Attributes:
+        device: torch: ``"cuda"``, ``"cuda:1"`` or ``"cpu"`` (default: CUDA when available);
+            tensorrt: the CUDA device index as ``"cuda:N"`` (default 0).
+        cuda_graph: tensorrt/torch: replay the captured enqueue as a CUDA graph (one graph per input shape).
+        dinov2: torch, RoMa: the ``dinov2_vitl14_pretrain.pth`` file that goes with the checkpoint.
+        precision: torch: ``"fp16"`` or ``"fp32"`` (an engine's or ONNX file's precision is its own).
+        compile: torch with ``cuda_graph``: a ``torch.compile`` mode for the fast path (``"default"``), or
+            None. Compiling takes about 35 s for ELoFTR on an H200 machine the first time; set
+            ``TORCHINDUCTOR_CACHE_DIR`` and ``TRITON_CACHE_DIR`` to a kept folder and later starts reuse
+            it (about 7 s); each input size of a dynamic-size model compiles once; docs/benchmarks.md.
+        build_args: torch: network sizes, as ``ma-trt-convert export`` takes them (ELoFTR ``height``,
+            ``width`` or ``size_range``; RoMa ``coarse_res``, ``upsample_res``).
+        providers: onnxruntime: execution providers in order of preference (None: CUDA when the
+            installed ONNX Runtime has it, else CPU).
+
+    Raises:
+        ValueError: a combination no backend can run (one line naming the setting to change).
+    """
+
+    device: str | None = None
+    cuda_graph: bool = False
+    dinov2: str | None = None
+    precision: str = "fp32"
+    compile: str | None = None
+    build_args: dict[str, Any] = field(default_factory=dict)
+    providers: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.precision not in TORCH_PRECISIONS:
+            raise ValueError(f"precision = {self.precision!r}; use one of {', '.join(TORCH_PRECISIONS)}")
+        if self.compile is not None and self.compile not in COMPILE_MODES:
+            raise ValueError(f"compile = {self.compile!r}; use one of {', '.join(COMPILE_MODES)}, or leave it empty")
+        if self.compile and not self.cuda_graph:
+            raise ValueError("compile applies to the fast path: turn cuda_graph on as well")

@@ -27,10 +27,6 @@ def test_contract_modules_are_standard_library_only(module: str) -> None:
     assert _imported_after(f"import ma_trt_ros.contract.{module}") == []
 
 
-def test_compare_needs_numpy_only() -> None:
-    assert _imported_after("import ma_trt_ros.contract.compare") == ["numpy"]
-
-
 def test_package_root_imports_nothing_heavy() -> None:
     assert _imported_after("import ma_trt_ros") == []
 

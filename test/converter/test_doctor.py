@@ -17,6 +17,7 @@ from types import ModuleType
 import pytest
 from support.nvidia_smi_double import install_nvidia_smi_double
 
+from ma_trt_convert import gpu_probe
 from ma_trt_convert.cli import main
 from ma_trt_convert.doctor import checks
 from ma_trt_convert.doctor.checks import jetpack_release
@@ -33,8 +34,8 @@ def machine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
     monkeypatch.delenv("ROS_DISTRO", raising=False)
-    monkeypatch.setattr(checks, "gpu_from_torch", lambda: None)
-    monkeypatch.setattr(checks, "gpu_from_pycuda", lambda: None)
+    monkeypatch.setattr(gpu_probe, "gpu_from_torch", lambda: None)
+    monkeypatch.setattr(gpu_probe, "gpu_from_pycuda", lambda: None)
     monkeypatch.setattr(checks, "TEGRA_RELEASE", tmp_path / "no-nv_tegra_release")
 
 
@@ -241,15 +242,15 @@ def test_tensorrt_version_against_the_target(
 def test_a_hanging_nvidia_smi_is_cut_off(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     fake_gpu(monkeypatch, tmp_path, H200)
     monkeypatch.setenv("NVIDIA_SMI_DOUBLE_SLEEP", "30")
-    monkeypatch.setattr(checks, "SMI_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(gpu_probe, "SMI_TIMEOUT_S", 0.5)
     start = time.monotonic()
-    assert checks.find_gpu() is None
+    assert gpu_probe.find_gpu() is None
     assert time.monotonic() - start < 5
 
 
 def test_nvidia_smi_without_devices_means_no_gpu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     fake_gpu(monkeypatch, tmp_path, "")
-    finding = checks.gpu_finding(checks.find_gpu())
+    finding = checks.gpu_finding(gpu_probe.find_gpu())
     assert not finding.present and finding.error.startswith("no GPU found: nvidia-smi lists no GPU")
 
 
@@ -333,7 +334,7 @@ def test_doctor_runs_with_only_the_plain_install(tmp_path: Path) -> None:
 
 def test_capability_missing_from_nvidia_smi_comes_from_torch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     fake_gpu(monkeypatch, tmp_path, "Orin (nvgpu), 540.4.0, [N/A], [N/A]")
-    torch_view = checks.GpuInfo("Orin", "", "8.7", source="torch.cuda")
-    monkeypatch.setattr(checks, "gpu_from_torch", lambda: torch_view)
-    gpu = checks.find_gpu()
-    assert gpu == checks.GpuInfo("Orin (nvgpu)", "540.4.0", "8.7", "", "13.0", "nvidia-smi + torch.cuda", 1)
+    torch_view = gpu_probe.GpuInfo("Orin", "", "8.7", source="torch.cuda")
+    monkeypatch.setattr(gpu_probe, "gpu_from_torch", lambda: torch_view)
+    gpu = gpu_probe.find_gpu()
+    assert gpu == gpu_probe.GpuInfo("Orin (nvgpu)", "540.4.0", "8.7", "", "13.0", "nvidia-smi + torch.cuda", 1)

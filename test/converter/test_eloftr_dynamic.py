@@ -23,8 +23,8 @@ from ma_trt_convert.onnx.metadata import decode_io_contract, read_onnx_metadata
 from ma_trt_convert.synthetic.eloftr_weights import matching_state
 from ma_trt_convert.synthetic.pairs import textured_pair
 from ma_trt_convert.tensorrt.profiles import ProfileSizes, optimisation_profiles
+from ma_trt_convert.verify.compare import Tolerances, compare_outputs
 from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file
-from ma_trt_ros.contract.compare import Tolerances, compare_outputs
 from ma_trt_ros.contract.sidecar import read_sidecar, sidecar_path
 from ma_trt_ros.contract.sizes import SizeRange
 

@@ -18,8 +18,8 @@ from ma_trt_convert.synthetic.pairs import textured_pair
 from ma_trt_convert.tensorrt.build import build_engine
 from ma_trt_convert.tensorrt.check import check_onnx
 from ma_trt_convert.tensorrt.targets import TARGETS, default_options
+from ma_trt_convert.verify.compare import MatchAgreement, Tolerances, compare_outputs
 from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file
-from ma_trt_ros.contract.compare import MatchAgreement, Tolerances, compare_outputs
 
 HEIGHT, WIDTH = 224, 320
 FORBIDDEN_OPS = {"NonZero", "Loop", "If", "Col2Im", "Unique", "Multinomial"}

@@ -16,7 +16,7 @@ import torch
 
 from ma_trt_convert.eloftr import OUTPUT_NAMES
 from ma_trt_convert.eloftr.coarse_matching import budget_selection
-from ma_trt_ros.contract.compare import MatchAgreement, Tolerances, compare_outputs, match_rows
+from ma_trt_convert.verify.compare import MatchAgreement, Tolerances, compare_outputs, match_rows
 
 BUDGET = 8
 GRID_WIDTH = 5  # coarse cells per row of the (made-up) grid

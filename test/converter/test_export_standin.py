@@ -21,8 +21,8 @@ from support.standin_port import STRIDE, StandInMatcher, write_standin_checkpoin
 from ma_trt_convert.onnx.cleanup import drop_float64, rejected_nodes, save_onnx
 from ma_trt_convert.onnx.export import export_onnx
 from ma_trt_convert.onnx.metadata import decode_io_contract, read_onnx_metadata
+from ma_trt_convert.verify.compare import MatchAgreement, compare_outputs
 from ma_trt_convert.verify.parity import run_onnxruntime, run_torch, synthetic_inputs
-from ma_trt_ros.contract.compare import MatchAgreement, compare_outputs
 from ma_trt_ros.contract.tensors import TensorSpec
 
 

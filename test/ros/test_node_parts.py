@@ -12,6 +12,7 @@ from ma_trt_ros.ros.inference_worker import InferenceWorker
 from ma_trt_ros.ros.input_pairing import ReferencePairer, SequentialPairer, make_pairer
 from ma_trt_ros.ros.node_parameters import NodeParameters, ParameterError, parameter_names
 from ma_trt_ros.ros.pipeline_stats import DROP_REASONS, PipelineStats, report_values
+from ma_trt_ros.ros.result_messages import OutputSettings
 from ma_trt_ros.ros.two_view_geometry import NO_GEOMETRY, fit_geometry
 
 
@@ -46,6 +47,48 @@ def test_parameters_have_the_issue_names_and_validate() -> None:
         NodeParameters.from_values({})
     with pytest.raises(ParameterError, match=r"unknown parameter\(s\) \['stride'\]"):
         NodeParameters.from_values({"model_path": "m.plan", "stride": 2})
+
+
+def test_backend_settings_come_from_the_parameters_and_bad_combinations_are_one_line() -> None:
+    params = NodeParameters.from_values(
+        {
+            "model_path": "roma.ckpt",
+            "device": "cuda:1",
+            "precision": "fp16",
+            "cuda_graph": True,
+            "compile": "default",
+            "dinov2_path": "dinov2.pth",
+            "coarse_res": 448,
+            "onnxruntime_providers": "CUDAExecutionProvider, CPUExecutionProvider",
+        }
+    )
+    settings = params.backend_settings()
+    assert (settings.device, settings.precision, settings.cuda_graph, settings.compile) == (
+        "cuda:1",
+        "fp16",
+        True,
+        "default",
+    )
+    assert (settings.dinov2, settings.build_args) == ("dinov2.pth", {"coarse_res": 448})
+    assert settings.providers == ("CUDAExecutionProvider", "CPUExecutionProvider")
+    defaults = NodeParameters.from_values({"model_path": "m.onnx"}).backend_settings()
+    assert (defaults.device, defaults.dinov2, defaults.compile, defaults.providers, defaults.build_args) == (
+        None,
+        None,
+        None,
+        None,
+        {},
+    )
+    eloftr = NodeParameters.from_values({"model_path": "e.ckpt", "network_height": 352, "network_width": 480})
+    assert eloftr.backend_settings().build_args == {"height": 352, "width": 480}
+    with pytest.raises(ParameterError, match=r"^compile applies to the fast path: turn cuda_graph on as well$"):
+        NodeParameters.from_values({"model_path": "e.ckpt", "compile": "default"})
+    with pytest.raises(ParameterError, match=r"^precision = 'fp8'; use one of fp32, fp16$"):
+        NodeParameters.from_values({"model_path": "e.ckpt", "precision": "fp8"})
+    with pytest.raises(ParameterError, match=r"^network_height = -32; it must be >= 0"):
+        NodeParameters.from_values({"model_path": "e.ckpt", "network_height": -32})
+    output = NodeParameters.from_values({"model_path": "m.plan", "geometry": "homography", "dense_stride": 2})
+    assert output.output_settings() == OutputSettings("homography", 3.0, True, 2)
 
 
 def test_sequential_pairer_pairs_t_with_t_minus_k_and_drops_backward_stamps() -> None:

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from support.exported_models import ELOFTR_SIZE, ExportedModel, textured_images
 
-from ma_trt_ros.contract.compare import Tolerances, compare_outputs
+from ma_trt_convert.torch_backend import TorchBackend
+from ma_trt_convert.verify.compare import Tolerances, compare_outputs
 from ma_trt_ros.runtime import BackendSettings, MatchOptions, ModelError, open_matcher
 from ma_trt_ros.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
-from ma_trt_ros.runtime.backends.torch_backend import TorchBackend
 from ma_trt_ros.runtime.images import to_rgb
 
 pytest.importorskip("torch")
@@ -140,6 +140,21 @@ def test_tensorrt_rtx_builds_the_roma_camera_graph_with_its_profile(roma_camera_
     assert {s.name: s.shape for s in sidecar.outputs}["warp"] == (1, 64, 64, 2)
 
 
-def test_compile_is_refused_without_the_fast_path(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="turn cuda_graph on as well"):
-        TorchBackend(tmp_path / "matchanything_eloftr.ckpt", BackendSettings(device="cpu", compile="default"))
+def test_compile_is_refused_without_the_fast_path() -> None:
+    with pytest.raises(ValueError, match="turn cuda_graph on as well"):
+        BackendSettings(device="cpu", compile="default")
+
+
+def test_a_roma_checkpoint_without_its_dinov2_file_names_the_setting(tmp_path: Path) -> None:
+    import torch
+
+    from ma_trt_convert.weights.checkpoint import load_layout
+
+    layout = load_layout("matchanything_roma")
+    keys = sorted(layout.shapes)[:20]
+    path = tmp_path / "matchanything_roma.ckpt"
+    torch.save({"state_dict": {key: torch.zeros(1) for key in keys}}, path)
+    with pytest.raises(
+        ModelError, match=r"is a roma checkpoint, which also needs dinov2_vitl14_pretrain.pth: set the "
+    ):
+        TorchBackend(path, BackendSettings(device="cpu"))

@@ -19,8 +19,8 @@ from support.exported_models import textured_images
 
 from ma_trt_convert import cli
 from ma_trt_convert.synthetic.eloftr_weights import matching_state
+from ma_trt_convert.verify.compare import Tolerances
 from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file
-from ma_trt_ros.contract.compare import Tolerances
 from ma_trt_ros.contract.sizes import SizeRange
 from ma_trt_ros.runtime import BackendSettings, ModelError, open_matcher
 

@@ -22,7 +22,7 @@ from support.tensorrt_double import write_double_plan
 from ma_trt_ros.runtime import ModelError, open_matcher
 from ma_trt_ros.runtime.backends.tensorrt_backend import check_runtime, load_sidecar
 from ma_trt_ros.runtime.cuda_stream import GpuIdentity
-from ma_trt_ros.runtime.loading import BackendSettings
+from ma_trt_ros.runtime.options import BackendSettings
 from ma_trt_ros.runtime.tensorrt_api import deserialize
 
 REPO = Path(__file__).resolve().parents[2]

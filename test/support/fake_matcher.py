@@ -54,7 +54,7 @@ def grid_points(size0: tuple[int, int]) -> np.ndarray:
 class FakeMatcher:
     """The double (see module docstring); same attributes and methods as the runtime's matcher."""
 
-    def __init__(self, model_path: str, backend: str, options: object):
+    def __init__(self, model_path: str, backend: str, options: object, settings: object = None):
         if model_path not in VARIANTS:
             raise ModelError(f"test double: {model_path!r} is not a model (use fake:eloftr or fake:roma)")
         self.variant = VARIANTS[model_path]
@@ -62,6 +62,7 @@ class FakeMatcher:
         self.model_id = f"{model_path}@00000000"
         self.input_color = "rgb" if self.variant == "roma" else "gray"
         self.options = options
+        self.settings = settings
         self.delay_s = float(os.environ.get("FAKE_MATCHER_DELAY_S", "0"))
         self.fail_every = int(os.environ.get("FAKE_MATCHER_FAIL_EVERY", "0"))
         self.calls = 0
@@ -128,6 +129,8 @@ class FakeMatcher:
         self._log("close")
 
 
-def open_fake_matcher(model_path: str, backend: str = "auto", options: object = None) -> FakeMatcher:
+def open_fake_matcher(
+    model_path: str, backend: str = "auto", options: object = None, settings: object = None
+) -> FakeMatcher:
     """Factory with the signature of the runtime's ``open_matcher``."""
-    return FakeMatcher(model_path, backend, options)
+    return FakeMatcher(model_path, backend, options, settings)

@@ -41,7 +41,7 @@ class AlternativeLayout:
 def alternative_layouts() -> dict[str, AlternativeLayout]:
     """Per variant, the second naming its loader accepts (ELoFTR: the HF ``transformers`` layout)."""
     from ma_trt_convert.eloftr.hf_layout import looks_like_hf_layout, to_release_layout
-    from ma_trt_convert.eloftr.loading import read_weight_file
+    from ma_trt_convert.weights.checkpoint import read_weight_file
 
     return {
         "eloftr": AlternativeLayout("HF transformers layout", read_weight_file, looks_like_hf_layout, to_release_layout)

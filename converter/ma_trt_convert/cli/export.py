@@ -15,19 +15,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ma_trt_convert.cli.arguments import size_argument
+from ma_trt_convert.engine_limits import DEFAULT_OPSET, SUPPORTED_OPSETS
 from ma_trt_convert.errors import ConversionError
-from ma_trt_convert.tensorrt.targets import DEFAULT_OPSET, SUPPORTED_OPSETS
 from ma_trt_convert.variants import SPECS, VARIANTS, build_options, variant_spec
 from ma_trt_convert.variants.spec import VariantSpec
 from ma_trt_convert.verify.fp16 import DEFAULT_MARGIN, DEFAULT_MIN_MATCHES
 from ma_trt_ros.contract.sidecar import PRECISIONS
 
 if TYPE_CHECKING:
-    from ma_trt_ros.contract.compare import Tolerances
-    from ma_trt_ros.contract.tensors import TensorSpec
+    from ma_trt_convert.verify.compare import Tolerances
 
 LOG = logging.getLogger(__name__)
-EXIT_NOT_JUDGED = 3
 VARIANT_HELP = "roma (dense, RoMa-based; two weight files) or eloftr (semi-dense, ELoFTR-based; one file)"
 
 
@@ -232,14 +230,12 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_verify(args: argparse.Namespace) -> int:
     """Run the models, print the error table; 0 passed, 1 failed, 3 not judged."""
-    from ma_trt_convert.onnx.metadata import BUILD_ARGS_KEY, decode_io_contract, read_onnx_metadata
+    from ma_trt_convert.onnx.metadata import BUILD_ARGS_KEY, read_export_metadata
 
     onnx_path = Path(args.onnx)
     if not onnx_path.is_file():
         raise ConversionError(f"{onnx_path}: no such file")
-    metadata = read_onnx_metadata(onnx_path)
-    if "variant" not in metadata or BUILD_ARGS_KEY not in metadata:
-        raise ConversionError(f"{onnx_path}: no ma_trt_convert metadata; was it written by `ma-trt-convert export`?")
+    metadata = read_export_metadata(onnx_path, BUILD_ARGS_KEY)
     spec = variant_spec(metadata["variant"])
     files = _release_files(spec, args)
     for key, digest in _hash_weights(spec, files).items():
@@ -248,107 +244,17 @@ def run_verify(args: argparse.Namespace) -> int:
                 f"{key.removesuffix('_sha256')} file differs from the one {onnx_path} was exported from "
                 f"(sha256 {digest[:12]}... vs {metadata[key][:12]}...): pass the same weights"
             )
-    from ma_trt_convert.variants.models import build_module, decode_build_args
-    from ma_trt_convert.verify.parity import run_onnxruntime, run_torch, synthetic_inputs
+    from ma_trt_convert.verify.onnx_against_torch import VerifyRequest, verify_onnx
 
-    build_args = decode_build_args(metadata[BUILD_ARGS_KEY])
-    specs_in, specs_out = decode_io_contract(metadata)
-    names = tuple(s.name for s in specs_out)
-    precision = metadata["precision"]
-    modules: dict[str, Any] = {}
-
-    def torch_result(at: str, inputs: list) -> list:
-        if at not in modules:
-            modules[at] = build_module(spec.name, files, precision=at, args=build_args).to(args.device)
-        start = time.monotonic()
-        outputs = run_torch(modules[at], inputs)
-        print(f"PyTorch {at} on {args.device}: {time.monotonic() - start:.1f} s")
-        return outputs
-
-    codes = []
-    for specs in _verification_inputs(specs_in, metadata, args.size):
-        if any(s.is_dynamic for s in specs_in):
-            print(f"--- input sizes {', '.join(f'{s.name} {s.shape[2]}x{s.shape[3]}' for s in specs)}")
-        inputs = synthetic_inputs(specs, seed=args.seed, pair=args.pair)
-        reference = torch_result("fp32", inputs)
-        start = time.monotonic()
-        candidate = run_onnxruntime(onnx_path, tuple(s.name for s in specs_in), inputs)
-        print(f"{onnx_path}: {spec.name} {precision} graph on ONNX Runtime: {time.monotonic() - start:.1f} s")
-        if precision == "fp16":
-            codes.append(_judge_fp16(args, names, reference, torch_result("fp16", inputs), candidate))
-        else:
-            codes.append(_check_fp32(args, names, reference, candidate))
-    return next((code for code in codes if code == 1), max(codes))
-
-
-def _verification_inputs(
-    specs: tuple[TensorSpec, ...], metadata: dict[str, str], sizes: list[tuple[int, int]] | None
-) -> list[tuple[TensorSpec, ...]]:
-    """The input specs to verify at: the graph's own (fixed size), or each ``--size`` (default: the traced
-    size) of a dynamic-size graph, every dynamic input at that size.
-
-    Raises:
-        ConversionError: ``--size`` for a fixed-size graph, or a size outside the graph's range.
-    """
-    from ma_trt_ros.contract.sizes import size_range_of
-
-    graph = size_range_of(metadata)
-    if graph is None:
-        if sizes:
-            raise ConversionError("--size applies to dynamic-size graphs; this ONNX has fixed input shapes")
-        return [specs]
-    problems = [problem for size in sizes or [] if (problem := graph.problem(*size))]
-    if problems:
-        raise ConversionError(f"--size: {'; '.join(problems)}")
-    chosen = sizes or [(int(metadata["height"]), int(metadata["width"]))]
-    return [tuple(s.at_size(*size) for s in specs) for size in chosen]
-
-
-def _check_fp32(args: argparse.Namespace, names: tuple[str, ...], reference: list, candidate: list) -> int:
-    from ma_trt_ros.contract.compare import compare_outputs
-
-    tol = _tolerances(args)
-    comparison = compare_outputs(names, reference, candidate)
-    failed = comparison.failures(tol)
-    if comparison.agreement is not None:
-        ok = comparison.agreement.passes(tol)
-        print(("ok    " if ok else "FAIL  ") + comparison.agreement.line("PyTorch", "ONNX"))
-    for err in comparison.errors:
-        print(("ok    " if err.passes(tol) else "FAIL  ") + err.line())
-    sets = "" if comparison.agreement is None else f", match sets Jaccard >= {tol.min_match_agreement}"
-    print(
-        f"tolerances: coordinates p99 <= {tol.px_p99} px and max <= {tol.px_max} px, scores <= {tol.score_max}, "
-        f"masks <= {tol.mask_fraction:.2%}{sets}"
+    request = VerifyRequest(
+        args.seed, args.pair, args.device, args.size, _tolerances(args), args.fp16_margin, args.min_matches
     )
-    if failed:
-        print(f"verify FAILED for {', '.join(failed)}")
-        return 1
-    print("verify passed")
-    return 0
-
-
-def _judge_fp16(args: argparse.Namespace, names: tuple[str, ...], fp32: list, torch16: list, onnx16: list) -> int:
-    from ma_trt_convert.verify.fp16 import judge_fp16, judgement_lines
-
-    judgement = judge_fp16(names, fp32, torch16, onnx16, margin=args.fp16_margin, min_matches=args.min_matches)
-    print("\n".join(judgement_lines(judgement)))
-    print(
-        f"fp16 rule: the graph's medians and flips within {args.fp16_margin} x PyTorch fp16's (plus small floors), "
-        "match sets no worse than PyTorch fp16's by more than 0.05"
-    )
-    if judgement.verdict == "not judged":
-        print("verify NOT JUDGED: " + "; ".join(judgement.reasons))
-        return EXIT_NOT_JUDGED
-    if judgement.verdict == "fail":
-        print("verify FAILED: " + "; ".join(judgement.reasons))
-        return 1
-    print("verify passed")
-    return 0
+    return verify_onnx(onnx_path, metadata, files, request)
 
 
 def _tolerances(args: argparse.Namespace) -> Tolerances:
     """The fp32 tolerances, overridden by the options given on the command line."""
-    from ma_trt_ros.contract.compare import Tolerances
+    from ma_trt_convert.verify.compare import Tolerances
 
     given = {
         "px_p99": args.px_p99,

@@ -51,7 +51,7 @@ class AggregatedAttentionLayer(nn.Module):
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
 
-    def _attention(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Multi-head attention on token maps ``[N, h', w', C]``; returns ``[N, h'·w', C]``.
 
         float32 inputs use ``scaled_dot_product_attention`` (bit-identical to upstream on CPU);
@@ -79,7 +79,7 @@ class AggregatedAttentionLayer(nn.Module):
         query, key, value = self.q_proj(query), self.k_proj(kv), self.v_proj(kv)
         if rope is not None:
             query, key = apply_rope(query, *rope), apply_rope(key, *rope)
-        message = self.merge(self._attention(query, key, value))
+        message = self.merge(self.attend(query, key, value))
         message = message.reshape(n, h // AGG, w // AGG, c).permute(0, 3, 1, 2)
         message = F.interpolate(message, size=(h, w), mode="bilinear", align_corners=False)
         message = self.mlp(torch.cat([x_low, message], dim=1).permute(0, 2, 3, 1))

@@ -14,31 +14,12 @@ from ma_trt_convert.weights.checkpoint import (
     describe_mismatch,
     listed_keys,
     load_layout,
-    read_state_dict,
+    read_weight_file,
     require_layout,
     strip_prefix,
 )
 
 LAYOUT = "matchanything_eloftr"
-
-
-def read_weight_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """Tensors of a ``.safetensors`` file or of a torch file (Lightning or plain), any naming.
-
-    Raises:
-        CheckpointError: missing or unreadable file.
-    """
-    path = Path(path)
-    if path.suffix != ".safetensors":
-        return read_state_dict(path)[0]
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file; check the path you passed")
-    from safetensors.torch import load_file
-
-    try:
-        return load_file(str(path))
-    except Exception as exc:  # safetensors raises its own error types for corrupt files
-        raise CheckpointError(f"{path}: cannot be read as safetensors ({type(exc).__name__}: {exc})") from exc
 
 
 def _from_hf(state: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:

@@ -38,7 +38,7 @@ from ma_trt_convert.fast.retype import retype, retype_all
 class SdpaAggregatedAttentionLayer(AggregatedAttentionLayer):
     """:class:`AggregatedAttentionLayer` whose attention is always the fused kernel."""
 
-    def _attention(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Multi-head attention on token maps ``[N, h', w', C]`` (any float dtype); returns ``[N, h'·w', C]``."""
         n, _, _, c = q.shape
         head = c // self.nhead
@@ -75,8 +75,7 @@ class FastELoFTRExportModule(ELoFTRExportModule):
     budget_sort = False
 
     def confidence(self, feat0: torch.Tensor, feat1: torch.Tensor) -> torch.Tensor:
-        fp16 = self.fine_preprocess.layer3_outconv.weight.dtype == torch.float16
-        if self.coarse_fp16 and fp16 and self.max_matches is not None:
+        if self.coarse_fp16 and self.precision == "fp16" and self.max_matches is not None:
             return confidence_fp16(feat0, feat1)
         return super().confidence(feat0, feat1)
 

@@ -37,9 +37,10 @@ def pad_refiner_channels(refiner: ConvRefiner) -> int:
         The padded width. Block inputs must then carry that many channels (:class:`PaddedRefiner` appends
         zero channels to the concatenated input).
     """
-    width = refiner.block1[0].in_channels
+    blocks = refiner.blocks()
+    width = blocks[0].depthwise.in_channels
     padded = -(-width // ALIGN) * ALIGN
-    for conv1, _norm, _relu, conv2 in (refiner.block1, *refiner.hidden_blocks):
+    for conv1, conv2 in ((block.depthwise, block.pointwise) for block in blocks):
         conv1.weight = nn.Parameter(_pad(conv1.weight, {0: padded}), requires_grad=False)
         conv1.bias = nn.Parameter(_pad(conv1.bias, {0: padded}), requires_grad=False)
         conv1.in_channels = conv1.out_channels = conv1.groups = padded
@@ -62,12 +63,13 @@ class PaddedRefiner(ConvRefiner):
 
     def run_blocks(self, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         B, C, h, w = d.shape
-        missing = self.block1[0].in_channels - C
+        blocks = self.blocks()
+        missing = blocks[0].depthwise.in_channels - C
         if missing:
             d = torch.cat((d, d.new_zeros(B, missing, h, w)), dim=1)
         d = d.contiguous(memory_format=torch.channels_last)
-        for conv1, _norm, relu, conv2 in (self.block1, *self.hidden_blocks):
-            d = pointwise(conv2, relu(conv1(d)))
+        for block in blocks:
+            d = pointwise(block.pointwise, block.activation(block.depthwise(d)))
         out = pointwise(self.out_conv, d.float())
         return out[:, :-1], out[:, -1:]
 

@@ -32,7 +32,6 @@ from ma_trt_convert.roma.camera_input import RomaCameraExportModule
 from ma_trt_convert.roma.export_module import RomaExportModule
 from ma_trt_convert.roma.folding import fold_batch_norms
 from ma_trt_convert.roma.gp import GaussianProcess
-from ma_trt_convert.roma.precision import layer_norm_fp32, linear
 from ma_trt_convert.roma.refiner import ConvRefiner
 from ma_trt_convert.roma.transformer import SelfAttention, TransformerBlock
 
@@ -44,27 +43,18 @@ BLOCK_CHOICES = ("padded", "export")
 class SdpaSelfAttention(SelfAttention):
     """:class:`SelfAttention` through the fused kernel (scale ``head_dim**-0.5``, as the original)."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Tokens ``[B, N, dim]`` → ``[B, N, dim]`` in the ``proj`` weight dtype."""
-        B, N, C = x.shape
-        qkv = linear(self.qkv, x).reshape(B, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
-        return linear(self.proj, out.transpose(1, 2).reshape(B, N, C))
-
-
-def _layer_norm(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
-    """LayerNorm with fp32 statistics: fused when ``x`` has the norm's dtype, else the explicit fp32 form."""
-    if x.dtype == norm.weight.dtype:
-        return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
-    return layer_norm_fp32(norm, x)
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return F.scaled_dot_product_attention(q, k, v)
 
 
 class FusedNormTransformerBlock(TransformerBlock):
     """:class:`TransformerBlock` whose LayerNorms skip the fp32 round trip when the dtypes allow."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.ls1(self.attn(_layer_norm(self.norm1, x))).to(x.dtype)
-        return x + self.ls2(self.mlp(_layer_norm(self.norm2, x))).to(x.dtype)
+    def norm(self, layer: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
+        """Fused when ``x`` has the norm's dtype, else the explicit fp32 form."""
+        if x.dtype == layer.weight.dtype:
+            return F.layer_norm(x, layer.normalized_shape, layer.weight, layer.bias, layer.eps)
+        return super().norm(layer, x)
 
 
 class CholeskyGaussianProcess(GaussianProcess):

@@ -25,8 +25,8 @@ import numpy as np
 import onnx
 import onnxslim
 
+from ma_trt_convert.engine_limits import UNSUPPORTED_OPS
 from ma_trt_convert.errors import ConversionError
-from ma_trt_convert.tensorrt.op_support import UNSUPPORTED_OPS
 
 LOG = logging.getLogger(__name__)
 # Ops that no TensorRT version parses; EyeLike is folded for fixed shapes and must be gone afterwards.

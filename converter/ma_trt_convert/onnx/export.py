@@ -24,10 +24,10 @@ import onnx
 import torch
 
 from ma_trt_convert import __version__
+from ma_trt_convert.engine_limits import DEFAULT_OPSET, SUPPORTED_OPSETS
 from ma_trt_convert.errors import ConversionError
 from ma_trt_convert.onnx.cleanup import cleanup, op_histogram, save_onnx
 from ma_trt_convert.onnx.metadata import IO_CONTRACT_KEY, encode_io_contract, graph_io, set_metadata
-from ma_trt_convert.tensorrt.targets import DEFAULT_OPSET, SUPPORTED_OPSETS
 from ma_trt_convert.variants.models import ExportModule
 from ma_trt_ros.contract.tensors import DYNAMIC, TensorSpec
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import onnx
 
+from ma_trt_convert.errors import ConversionError
 from ma_trt_ros.contract.files import sha256_files
 from ma_trt_ros.contract.tensors import DYNAMIC, TensorSpec
 
@@ -59,6 +60,18 @@ def get_metadata(model: onnx.ModelProto) -> dict[str, str]:
 def read_onnx_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     """Metadata of an ONNX file without loading its (possibly external) weights."""
     return get_metadata(onnx.load(os.fspath(path), load_external_data=False))
+
+
+def read_export_metadata(path: str | os.PathLike[str], *required: str) -> dict[str, str]:
+    """The metadata ``ma-trt-convert export`` wrote into ``path``: ``variant`` and every key in ``required``.
+
+    Raises:
+        ConversionError: a key is missing (the file was not written by ``export``).
+    """
+    metadata = read_onnx_metadata(path)
+    if any(key not in metadata for key in ("variant", *required)):
+        raise ConversionError(f"{path}: no ma_trt_convert metadata; export it with `ma-trt-convert export`")
+    return metadata
 
 
 def _spec(value: onnx.ValueInfoProto, descriptions: dict[str, str]) -> TensorSpec:

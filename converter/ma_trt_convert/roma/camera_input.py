@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ma_trt_convert.tensorrt.targets import DEFAULT_OPSET
+from ma_trt_convert.engine_limits import DEFAULT_OPSET
 from ma_trt_ros.contract.roma import ROMA
 from ma_trt_ros.contract.sizes import ShapeProfile, SizeRange
 

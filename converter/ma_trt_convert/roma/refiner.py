@@ -10,6 +10,8 @@ Precision: in fp16 mode the blocks and ``disp_emb`` have fp16 weights; feature s
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -70,12 +72,20 @@ def _block(in_dim: int, out_dim: int) -> nn.Sequential:
     )
 
 
-def _run_block(block: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+class BlockLayers(NamedTuple):
+    """The layers of one refiner block, by role (the release keeps them at ``nn.Sequential`` positions 0..3)."""
+
+    depthwise: nn.Conv2d
+    norm: nn.Module
+    activation: nn.Module
+    pointwise: nn.Conv2d
+
+
+def _run_block(block: BlockLayers, x: torch.Tensor) -> torch.Tensor:
     """Conv in its weight dtype, BatchNorm in fp32 (fp32 parameters; nothing once folded), ReLU, 1×1 conv."""
-    conv1, norm, relu, conv2 = block
-    y = conv1(x.to(conv1.weight.dtype))
-    y = relu(batch_norm_fp32(norm, y))
-    return conv2(y)
+    y = block.depthwise(x.to(block.depthwise.weight.dtype))
+    y = block.activation(batch_norm_fp32(block.norm, y))
+    return block.pointwise(y)
 
 
 class ConvRefiner(nn.Module):
@@ -95,6 +105,10 @@ class ConvRefiner(nn.Module):
         self.out_conv = nn.Conv2d(hidden_dim, 3, 1)
         self.disp_emb = nn.Conv2d(2, displacement_dim, 1)
         self.corr_radius = corr_radius
+
+    def blocks(self) -> tuple[BlockLayers, ...]:
+        """The nine blocks in order (``block1``, then ``hidden_blocks``), each by layer role."""
+        return tuple(BlockLayers(*block) for block in (self.block1, *self.hidden_blocks))
 
     def correlation(self, x: torch.Tensor, y: torch.Tensor, flow: torch.Tensor, radius: int) -> torch.Tensor:
         """:func:`local_correlation` (a subclass may compute the same values another way)."""
@@ -121,7 +135,7 @@ class ConvRefiner(nn.Module):
     def block_input(self, x: torch.Tensor, y: torch.Tensor, flow: torch.Tensor, scale_factor: float) -> torch.Tensor:
         """``cat(x, x̂, disp_emb(displacement), correlation)`` ``[B, in_dim, h, w]`` in the blocks' dtype."""
         _, _, h, w = x.shape
-        dtype = self.block1[0].weight.dtype
+        dtype = self.blocks()[0].depthwise.weight.dtype
         x_hat = F.grid_sample(y.float(), flow.permute(0, 2, 3, 1), mode="bilinear", align_corners=False)
         displacement = flow - pixel_centre_grid(h, w, x.device)
         embedded = self.disp_emb((DISPLACEMENT_SCALE * scale_factor * displacement).to(dtype))
@@ -136,8 +150,7 @@ class ConvRefiner(nn.Module):
         Returns:
             ``(Δflow [B, 2, h, w], Δcertainty [B, 1, h, w])``, fp32.
         """
-        d = _run_block(self.block1, d)
-        for block in self.hidden_blocks:
+        for block in self.blocks():
             d = _run_block(block, d)
         d = self.out_conv(d.float())
         return d[:, :-1], d[:, -1:]

@@ -57,13 +57,17 @@ class SelfAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Tokens ``[B, N, dim]`` -> ``[B, N, dim]`` in the ``proj`` weight dtype."""
         B, N, C = x.shape
         qkv = linear(self.qkv, x).reshape(B, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]
+        out = self.attend(qkv[0], qkv[1], qkv[2]).transpose(1, 2).reshape(B, N, C)
+        return linear(self.proj, out)
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """``softmax(q·scale·kᵀ)·v`` per head, ``[B, heads, N, head_dim]`` each, softmax in fp32."""
         logits = torch.matmul(q * self.scale, k.transpose(-2, -1))
         weights = torch.softmax(logits.float(), dim=-1).to(v.dtype)
-        out = torch.matmul(weights, v).transpose(1, 2).reshape(B, N, C)
-        return linear(self.proj, out)
+        return torch.matmul(weights, v)
 
 
 class TransformerBlock(nn.Module):
@@ -87,5 +91,9 @@ class TransformerBlock(nn.Module):
         self.ls2: nn.Module = LayerScale(dim) if layer_scale else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.ls1(self.attn(layer_norm_fp32(self.norm1, x))).to(x.dtype)
-        return x + self.ls2(self.mlp(layer_norm_fp32(self.norm2, x))).to(x.dtype)
+        x = x + self.ls1(self.attn(self.norm(self.norm1, x))).to(x.dtype)
+        return x + self.ls2(self.mlp(self.norm(self.norm2, x))).to(x.dtype)
+
+    def norm(self, layer: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
+        """``layer(x)`` with fp32 statistics (:func:`~ma_trt_convert.roma.precision.layer_norm_fp32`)."""
+        return layer_norm_fp32(layer, x)

@@ -18,8 +18,6 @@ import datetime as dt
 import importlib
 import logging
 import os
-import shutil
-import subprocess
 import time
 from pathlib import Path
 from types import ModuleType
@@ -29,7 +27,8 @@ import numpy as np
 
 from ma_trt_convert import __version__
 from ma_trt_convert.errors import ConversionError
-from ma_trt_convert.onnx.metadata import IO_CONTRACT_KEY, decode_io_contract, onnx_sha256, read_onnx_metadata
+from ma_trt_convert.gpu_probe import find_gpu
+from ma_trt_convert.onnx.metadata import IO_CONTRACT_KEY, decode_io_contract, onnx_sha256, read_export_metadata
 from ma_trt_convert.tensorrt.profiles import optimisation_profiles
 from ma_trt_convert.tensorrt.progress import build_progress
 from ma_trt_convert.tensorrt.targets import BuildOptions, Target, validate_options
@@ -211,25 +210,11 @@ def _load_timing_cache(config: Any, path: str) -> None:
 
 
 def gpu_identity() -> tuple[str | None, str | None]:
-    """``(name, "major.minor")`` of GPU 0 via torch.cuda, else ``nvidia-smi``; ``(None, None)`` if neither."""
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            major, minor = torch.cuda.get_device_capability(0)
-            return torch.cuda.get_device_name(0), f"{major}.{minor}"
-    except (ImportError, RuntimeError):
-        pass
-    smi = shutil.which("nvidia-smi")
-    if smi:
-        result = subprocess.run(
-            [smi, "--query-gpu=name,compute_cap", "--format=csv,noheader"], capture_output=True, text=True, check=False
-        )
-        first = result.stdout.strip().splitlines()[:1]
-        if result.returncode == 0 and first and "," in first[0]:
-            name, cap = (part.strip() for part in first[0].rsplit(",", 1))
-            return name, cap
-    return None, None
+    """``(name, "major.minor")`` of GPU 0 (:func:`ma_trt_convert.gpu_probe.find_gpu`); ``(None, None)`` if none."""
+    gpu = find_gpu()
+    if gpu is None:
+        return None, None
+    return gpu.name or None, gpu.compute_capability or None
 
 
 def build_device(target: Target, options: BuildOptions) -> BuildDevice:
@@ -238,7 +223,7 @@ def build_device(target: Target, options: BuildOptions) -> BuildDevice:
         return BuildDevice(None, options.compute_capabilities)
     name, capability = gpu_identity()
     if name is None:
-        LOG.warning("could not identify the GPU (no torch.cuda, no nvidia-smi): the sidecar records none")
+        LOG.warning("could not identify the GPU (no nvidia-smi, no torch.cuda, no pycuda): the sidecar records none")
     return BuildDevice(name, (capability,) if capability else ())
 
 
@@ -319,9 +304,7 @@ def build_engine(
     """
     validate_options(target, options)
     onnx_path, plan_path = Path(onnx_path), Path(plan_path)
-    metadata = read_onnx_metadata(onnx_path)
-    if "variant" not in metadata or "precision" not in metadata:
-        raise ConversionError(f"{onnx_path}: no ma_trt_convert metadata; export it with `ma-trt-convert export`")
+    metadata = read_export_metadata(onnx_path, "precision")
     precision = metadata["precision"]
     if target.typing == "weak" and precision == "fp16":
         raise ConversionError(
@@ -398,9 +381,7 @@ def sidecar_for_plan(
     onnx_path, plan_path = Path(onnx_path), Path(plan_path)
     if not plan_path.is_file():
         raise ConversionError(f"{plan_path}: no such plan")
-    metadata = read_onnx_metadata(onnx_path)
-    if "variant" not in metadata or IO_CONTRACT_KEY not in metadata:
-        raise ConversionError(f"{onnx_path}: no ma_trt_convert metadata; export it with `ma-trt-convert export`")
+    metadata = read_export_metadata(onnx_path, IO_CONTRACT_KEY)
     validate_options(target, options)
     specs = decode_io_contract(metadata)
     sidecar = make_sidecar(

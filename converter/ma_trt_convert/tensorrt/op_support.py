@@ -1,12 +1,10 @@
 """Which ONNX operators each TensorRT version's ONNX parser takes, from NVIDIA's support tables.
 
-Source: ``docs/operators.md`` of onnx/onnx-tensorrt (the parser TensorRT ships), read for the
-TensorRT 8.5 release (opset <= 17) and the 10.x line (TensorRT 10.0: opset 9..20; TensorRT 10.15:
-opset 9..24). The tables below list the operators marked **N** (not supported); an operator that
-the table does not list at all is also reported (as "not in the support table"). The 10.x list is
-the 10.15 one: every N there was already N in 10.0, so it is also right for 10.3 (JetPack 6) and
-10.13 (JetPack 7). TensorRT 11 and TensorRT-RTX are not tabulated: ``check`` parses with the real
-parser for them when the module is installed (always the case for ``desktop-rtx`` here).
+The tables (:data:`ma_trt_convert.engine_limits.UNSUPPORTED_OPS`, with their source) list the
+operators marked **N** (not supported); an operator that the table does not list at all is also
+reported (as "not in the support table"). TensorRT 11 and TensorRT-RTX are not tabulated: ``check``
+parses with the real parser for them when the module is installed (always the case for
+``desktop-rtx`` here).
 
 Restrictions that matter for the MatchAnything graphs are checked separately (see
 :func:`node_restrictions`): TopK with K >= 3840, antialiased Resize, GridSample at opset >= 20
@@ -20,81 +18,7 @@ from dataclasses import dataclass
 
 import onnx
 
-from ma_trt_convert.tensorrt.targets import TOPK_LIMIT
-
-_SEQUENCE_OPS = frozenset(
-    {
-        "SequenceAt",
-        "SequenceConstruct",
-        "SequenceEmpty",
-        "SequenceErase",
-        "SequenceInsert",
-        "SequenceLength",
-        "SequenceMap",
-        "SplitToSequence",
-        "ConcatFromSequence",
-    }
-)
-_COMMON_UNSUPPORTED = _SEQUENCE_OPS | frozenset(
-    {
-        "Bernoulli",
-        "BitShift",
-        "Compress",
-        "ConvInteger",
-        "DFT",
-        "Det",
-        "DynamicQuantizeLinear",
-        "MatMulInteger",
-        "MaxRoiPool",
-        "MaxUnpool",
-        "MelWeightMatrix",
-        "Multinomial",
-        "NegativeLogLikelihoodLoss",
-        "Optional",
-        "OptionalGetElement",
-        "OptionalHasElement",
-        "QLinearConv",
-        "QLinearMatMul",
-        "SoftmaxCrossEntropyLoss",
-        "StringNormalizer",
-        "TfIdfVectorizer",
-        "Unique",
-    }
-)
-
-UNSUPPORTED_OPS: dict[str, frozenset[str]] = {
-    "8.5": _COMMON_UNSUPPORTED
-    | frozenset(
-        {
-            "BlackmanWindow",
-            "HammingWindow",
-            "HannWindow",
-            "Hardmax",
-            "IsInf",
-            "LayerNormalization",
-            "STFT",
-            "CastLike",
-            "GroupNormalization",
-        }
-    ),
-    "10": _COMMON_UNSUPPORTED
-    | frozenset(
-        {
-            "AffineGrid",
-            "BitwiseAnd",
-            "BitwiseNot",
-            "BitwiseOr",
-            "BitwiseXor",
-            "CenterCropPad",
-            "Col2Im",
-            "ImageDecoder",
-            "RegexFullMatch",
-            "StringConcat",
-            "StringSplit",
-        }
-    ),
-}
-MAX_OPSET: dict[str, int] = {"8.5": 17, "10": 20}
+from ma_trt_convert.engine_limits import TOPK_LIMIT, UNSUPPORTED_OPS
 
 
 @dataclass(frozen=True)

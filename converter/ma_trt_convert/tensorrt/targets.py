@@ -28,13 +28,6 @@ from ma_trt_convert.errors import ConversionError
 from ma_trt_convert.tensorrt.profiles import ProfileSizes
 from ma_trt_ros.contract.sizes import ShapeProfile
 
-# TensorRT's TopK takes K < 3840 (every version we target); the ELoFTR match budget must stay below it.
-TOPK_LIMIT = 3840
-# Opsets `export` writes: GridSample needs 16; TensorRT 8.5 parses up to 17 (the default); TensorRT
-# 10.13 computes GridSample wrongly at 20 (right at <= 18).
-DEFAULT_OPSET = 17
-SUPPORTED_OPSETS = (16, 17, 18, 19, 20)
-
 
 @dataclass(frozen=True)
 class Target:
@@ -52,7 +45,7 @@ class Target:
         version_compatible: whether ``--version-compatible`` (lean-runtime deployment) is offered.
         dla_cores: DLA cores on the platform (0: none).
         compute_capabilities: TensorRT-RTX only: capabilities the plan is built for.
-        op_table: key of :data:`ma_trt_convert.trt_op_support.UNSUPPORTED_OPS` (None: real parser only).
+        op_table: key of :data:`ma_trt_convert.engine_limits.UNSUPPORTED_OPS` (None: real parser only).
         max_opset: highest opset its parser takes.
         install: how to get the module.
         summary: one line for ``--help``.

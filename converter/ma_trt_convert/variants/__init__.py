@@ -1,4 +1,5 @@
-"""The variants the converter knows, each described once (:class:`~.spec.VariantSpec`).
+"""The variants the converter knows, each described once (:class:`~.spec.VariantSpec`); which variants
+exist is the I/O contract's list (:data:`ma_trt_ros.contract.variants.VARIANTS`).
 
 Standard library only. Every command reads a variant's released files, build options and their
 rules and I/O contract from here; nothing else branches on the variant's name.
@@ -9,9 +10,11 @@ from __future__ import annotations
 from ma_trt_convert.variants.eloftr import ELOFTR_SPEC
 from ma_trt_convert.variants.roma import ROMA_SPEC
 from ma_trt_convert.variants.spec import BuildOption, ReleaseFile, VariantSpec
+from ma_trt_ros.contract.variants import VARIANTS
 
-SPECS: dict[str, VariantSpec] = {spec.name: spec for spec in (ROMA_SPEC, ELOFTR_SPEC)}
-VARIANTS: tuple[str, ...] = tuple(SPECS)
+# One spec for each variant of the I/O contract (the list of variants), in the contract's order.
+_BY_NAME = {spec.name: spec for spec in (ROMA_SPEC, ELOFTR_SPEC)}
+SPECS: dict[str, VariantSpec] = {name: _BY_NAME[name] for name in VARIANTS}
 
 __all__ = [
     "SPECS",

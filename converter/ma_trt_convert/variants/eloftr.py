@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ma_trt_convert.tensorrt.targets import TARGETS, TOPK_LIMIT
+from ma_trt_convert.engine_limits import TOPK_LIMIT
 from ma_trt_convert.variants.spec import BuildOption, ReleaseFile, VariantSpec, positive_multiple, size_range_option
 from ma_trt_ros.contract.sizes import DEFAULT_SIZE_RANGE_TEXT
 
@@ -33,8 +33,8 @@ def _topk_warning(value: int) -> str | None:
     if value < TOPK_LIMIT:
         return None
     return (
-        f"TensorRT's TopK takes K < {TOPK_LIMIT}: the graph will not build for any TensorRT target "
-        f"({', '.join(TARGETS)}); use at most {TOPK_LIMIT - 1}"
+        f"TensorRT's TopK takes K < {TOPK_LIMIT}: the graph will not build for any TensorRT version "
+        f"we target; use at most {TOPK_LIMIT - 1}"
     )
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ma_trt_ros.contract.compare import Comparison, MatchAgreement, OutputError, compare_outputs
+from ma_trt_convert.verify.compare import Comparison, MatchAgreement, OutputError, compare_outputs
 
 MEDIAN_FLOOR_PX = 0.05
 FLIP_FLOOR = 0.01

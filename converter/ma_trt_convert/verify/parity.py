@@ -9,7 +9,7 @@ same picture at their own size: RoMa's coarse and upsample inputs stay consisten
 batch item.
 
 The comparison itself (per-output kinds, match-set agreement, tolerances) is
-:mod:`ma_trt_ros.contract.compare`, shared with the runtime's contract tests.
+:mod:`ma_trt_convert.verify.compare`, shared with the runtime's contract tests.
 """
 
 from __future__ import annotations

@@ -120,6 +120,25 @@ def read_state_dict(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
     return state, was_lightning
 
 
+def read_weight_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Tensors of a ``.safetensors`` file or of a torch file (Lightning or plain), any naming.
+
+    Raises:
+        CheckpointError: missing or unreadable file.
+    """
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        return read_state_dict(path)[0]
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file; check the path you passed")
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        raise CheckpointError(f"{path}: cannot be read as safetensors ({type(exc).__name__}: {exc})") from exc
+
+
 def compare_with_layout(state: dict[str, torch.Tensor], layout: ReleaseLayout) -> LayoutReport:
     """Compare keys and shapes of ``state`` with ``layout`` (dtypes are not compared)."""
     missing = [k for k in layout.shapes if k not in state]
@@ -140,11 +159,12 @@ def listed_keys(keys: list[str]) -> str:
     return f"{len(keys)} ({shown}{more})"
 
 
-def _best_other_layout(state: dict[str, torch.Tensor], layout: ReleaseLayout) -> ReleaseLayout | None:
-    """The known layout (other than ``layout``) that shares most keys with ``state``, if any fits well."""
+def closest_layout(state: dict[str, torch.Tensor], exclude: str | None = None) -> ReleaseLayout | None:
+    """The known layout (other than the one named ``exclude``) that holds at least 90 % of ``state``'s keys
+    (the one holding most), or None."""
     best, best_share = None, 0.0
     for other in known_layouts():
-        if other.name == layout.name:
+        if other.name == exclude:
             continue
         share = sum(k in other.shapes for k in state) / max(len(state), 1)
         if share > best_share:
@@ -163,7 +183,7 @@ def describe_mismatch(report: LayoutReport, path: str | os.PathLike[str], state:
     if report.misshaped:
         shown = [f"{k} {tuple(got)} expected {tuple(want)}" for k, got, want in report.misshaped]
         lines.append(f"mis-shaped keys: {listed_keys(shown)}")
-    other = _best_other_layout(state, layout)
+    other = closest_layout(state, exclude=layout.name)
     other_variant = None if other is None else release_file(other.name)[0]
     if other is not None and other_variant != release_file(layout.name)[0]:
         lines.append(f"This file looks like {other.file_name}, of --variant {other_variant}.")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from ma_trt_ros.contract.variants import VARIANTS
 from ma_trt_ros.runtime.errors import ModelError
 from ma_trt_ros.runtime.variants.base import DecodedMatches, VariantIO
 from ma_trt_ros.runtime.variants.eloftr import ELoFTRIO
 from ma_trt_ros.runtime.variants.roma import RomaIO
 
-_VARIANT_IO = {io.contract.name: io for io in (ELoFTRIO, RomaIO)}
+# One pre/post-processor for each variant of the I/O contract, in the contract's order.
+_BY_NAME = {io.contract.name: io for io in (ELoFTRIO, RomaIO)}
+_VARIANT_IO = {name: _BY_NAME[name] for name in VARIANTS}
 
 __all__ = ["DecodedMatches", "VariantIO", "variant_io"]
 

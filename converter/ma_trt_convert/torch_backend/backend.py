@@ -1,7 +1,8 @@
-"""PyTorch backend: the ported model (``ma_trt_convert``) built from the release checkpoints.
+"""The runtime's ``torch`` backend: the ported model built from the release checkpoints.
 
-For machines without TensorRT, and as the reference the engines are checked against. PyTorch and the
-converter are imported only when this backend is chosen. The model is the export module (the same
+A plugin of :mod:`ma_trt_ros.runtime` (entry point ``ma_trt_ros.backends: torch``): it lives with the
+ports it runs, so the runtime never imports the converter. For machines without TensorRT, and as the
+reference the engines are checked against. The model is the export module (the same
 graph the ONNX holds), in eval mode, on ``settings.device``; on CUDA, ``settings.cuda_graph`` runs the
 fast path of :mod:`ma_trt_convert.fast` (rewritten copy of the module, replayed as a CUDA graph, one
 graph per input size). Build arguments with a ``size_range`` (ELoFTR) give a dynamic-size model.
@@ -13,31 +14,40 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import torch
 
+from ma_trt_convert.errors import USER_ERRORS
+from ma_trt_convert.fast import build_fast_runner
+from ma_trt_convert.variants import SPECS, VariantSpec, models, release_file
+from ma_trt_convert.weights.checkpoint import closest_layout, read_weight_file
 from ma_trt_ros.contract.sizes import size_range_of
 from ma_trt_ros.contract.tensors import DYNAMIC, TensorSpec
 from ma_trt_ros.contract.variants import variant_contract
 from ma_trt_ros.runtime.errors import BackendUnavailableError, ModelError
 from ma_trt_ros.runtime.model_files import model_id
-
-if TYPE_CHECKING:
-    from ma_trt_ros.runtime.loading import BackendSettings
+from ma_trt_ros.runtime.options import BackendSettings
 
 
-def _import_port() -> tuple[Any, Any, Any]:
-    try:
-        import torch
+def _variant_spec(files: Mapping[str, str | None]) -> VariantSpec:
+    """The variant whose released files are exactly the files given (RoMa: checkpoint + DINOv2).
 
-        from ma_trt_convert import variants
-        from ma_trt_convert.variants import models
-    except ImportError as exc:
-        raise BackendUnavailableError(
-            f"the torch backend needs PyTorch and the converter ({exc}): pip install 'ma_trt_ros[convert]'"
-        ) from exc
-    return torch, variants, models
+    A lone checkpoint is read once to tell a RoMa checkpoint (whose DINOv2 file is missing) from ELoFTR's.
+    """
+    given = {dest for dest, path in files.items() if path is not None}
+    spec = next(s for s in SPECS.values() if {r.dest for r in s.release_files} == given)
+    if len(spec.release_files) == 1:
+        layout = closest_layout(read_weight_file(files["checkpoint"]))
+        owner = None if layout is None else SPECS[release_file(layout.name)[0]]
+        if owner is not None and owner is not spec:
+            needed = [r.file_name for r in owner.release_files if r.dest not in given]
+            raise ModelError(
+                f"{files['checkpoint']} is a {owner.name} checkpoint, which also needs {', '.join(needed)}: "
+                f"set the dinov2 setting (node parameter dinov2_path, ma-trt-match --dinov2)"
+            )
+    return spec
 
 
 class TorchBackend:
@@ -50,20 +60,11 @@ class TorchBackend:
     name = "torch"
 
     def __init__(self, checkpoint: str | os.PathLike[str], settings: BackendSettings) -> None:
-        if settings.compile and not settings.cuda_graph:
-            raise ModelError("compile applies to the fast path: turn cuda_graph on as well (--cuda-graph)")
-        torch, variants, models = _import_port()
-        from ma_trt_convert.errors import USER_ERRORS
-
-        self._torch = torch
         files = {"checkpoint": os.fspath(checkpoint), "dinov2": settings.dinov2}
-        given = {dest for dest, path in files.items() if path is not None}
-        # the variant whose released files are exactly the files given (RoMa: checkpoint + DINOv2)
-        spec = next(s for s in variants.SPECS.values() if {r.dest for r in s.release_files} == given)
-        self.variant = spec.name
-        device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self._device = torch.device(device)
         try:
+            spec = _variant_spec(files)
+            self.variant = spec.name
+            self._device = _device(settings.device)
             args, _ = spec.resolve(settings.build_args)
             module = models.build_module(self.variant, files, precision=settings.precision, args=args)
         except USER_ERRORS as exc:
@@ -92,14 +93,11 @@ class TorchBackend:
     def _fast_runner(self, module: Any, settings: BackendSettings) -> Any:
         if self._device.type != "cuda":
             raise BackendUnavailableError("cuda_graph needs a CUDA device; set device to cuda or turn it off")
-        from ma_trt_convert.fast import build_fast_runner
-
         return build_fast_runner(
             module, device=str(self._device), precision=settings.precision, cuda_graph=True, compile=settings.compile
         )
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-        torch = self._torch
         stages: dict[str, float] = {}
         start = time.perf_counter()
         tensors = [torch.from_numpy(np.ascontiguousarray(inputs[s.name])).to(self._device) for s in self.inputs]
@@ -118,14 +116,22 @@ class TorchBackend:
     def gpu_memory_bytes(self) -> int | None:
         if self._device.type != "cuda":
             return None
-        return int(self._torch.cuda.memory_reserved(self._device))
+        return int(torch.cuda.memory_reserved(self._device))
 
     def close(self) -> None:
         if getattr(self, "_runner", None) is None:
             return
         self._runner = None
         if self._device.type == "cuda":
-            self._torch.cuda.empty_cache()
+            torch.cuda.empty_cache()
+
+
+def _device(name: str | None) -> torch.device:
+    """The torch device ``name`` (None: CUDA when available, else the CPU); ModelError for a bad name."""
+    try:
+        return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
+    except RuntimeError as exc:
+        raise ModelError(f"device {name!r} is not a torch device; use cuda, cuda:N or cpu") from exc
 
 
 def _open_axes(shape: tuple[int, ...], axes: Mapping[int, str]) -> tuple[int, ...]:

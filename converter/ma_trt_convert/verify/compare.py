@@ -1,5 +1,4 @@
-"""Comparing two backends' outputs of one graph (numpy only; the converter's ``verify`` and the
-runtime's tests use it).
+"""Comparing two backends' outputs of one graph (numpy; used by ``verify``, the tests and the benchmarks).
 
 Each output is compared by its *kind* (from its name, see
 :func:`ma_trt_ros.contract.variants.output_kind`):

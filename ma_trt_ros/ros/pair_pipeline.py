@@ -1,0 +1,87 @@
+"""One image pair (or a batch of pairs) to output messages: convert, match, fit geometry, build messages.
+
+Used by the live node and by ``ma-trt-bag`` alike, so both publish exactly the same messages for the
+same pair. Image messages in, ``{output name: message}`` out; coordinates are pixels of the images
+as received (see :mod:`ma_trt_ros.ros.result_messages`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ma_trt_ros.ros.image_conversion import image_to_gray_float, image_to_rgb_float
+from ma_trt_ros.ros.result_messages import OutputSettings, result_messages
+from ma_trt_ros.runtime.result import MatchResult
+
+
+@dataclass(frozen=True)
+class PairOutput:
+    """What one pair produced.
+
+    Attributes:
+        result: the matcher's result (pixels of the images as received).
+        messages: output name -> message (a subset of :data:`~ma_trt_ros.ros.result_messages.OUTPUTS`).
+        stages_ms: wall time of each step for this pair, milliseconds: ``convert``, ``match`` (a batch's
+            time divided among its pairs), ``messages``, and the runtime's own stages as ``runtime_<name>``.
+    """
+
+    result: MatchResult
+    messages: dict[str, Any]
+    stages_ms: dict[str, float] = field(default_factory=dict)
+
+
+class PairPipeline:
+    """Turns pairs of ``sensor_msgs/Image`` into output messages with one matcher and one output setting.
+
+    Args:
+        matcher: the runtime's :class:`~ma_trt_ros.runtime.matcher.Matcher` (or an object with its
+            interface: ``input_color``, ``model_id``, ``match_batch``).
+        settings: which outputs to build and how (geometry, dense thinning).
+    """
+
+    def __init__(self, matcher: Any, settings: OutputSettings) -> None:
+        self.matcher = matcher
+        self.settings = settings
+        self._convert = image_to_rgb_float if matcher.input_color == "rgb" else image_to_gray_float
+
+    def process(self, pairs: Sequence[tuple[Any, Any]], pictures: frozenset[str] = frozenset()) -> list[PairOutput]:
+        """The outputs of each ``(image0 message, image1 message)`` pair, in order, matched in one call.
+
+        ``pictures`` names the picture outputs to draw (``matches_image``, ``certainty_image``).
+
+        Raises:
+            ImageConversionError: an image message cannot be read (encoding, size).
+            InputError: the matcher refuses an image.
+        """
+        start = time.monotonic()
+        images = [(self._convert(image0), self._convert(image1)) for image0, image1 in pairs]
+        converted = time.monotonic()
+        results = self.matcher.match_batch(images)
+        matched = time.monotonic()
+        convert_ms = (converted - start) * 1e3 / len(pairs)
+        match_ms = (matched - converted) * 1e3 / len(pairs)
+        return [
+            self._outputs(result, pair_images, (image0.header, image1.header), pictures, convert_ms, match_ms)
+            for (image0, image1), pair_images, result in zip(pairs, images, results, strict=True)
+        ]
+
+    def _outputs(
+        self,
+        result: MatchResult,
+        images: tuple[np.ndarray, np.ndarray],
+        headers: tuple[Any, Any],
+        pictures: frozenset[str],
+        convert_ms: float,
+        match_ms: float,
+    ) -> PairOutput:
+        start = time.monotonic()
+        latency_ms = result.timing_ms.get("inference", match_ms)
+        messages = result_messages(result, images, headers, self.settings, self.matcher.model_id, latency_ms, pictures)
+        stages = {f"runtime_{name}": value for name, value in result.timing_ms.items()}
+        stages.update(convert=convert_ms, match=match_ms, messages=(time.monotonic() - start) * 1e3)
+        return PairOutput(result, messages, stages)
