@@ -5,7 +5,7 @@
     python bench/fast_path.py --variant eloftr --out compiled.json --compile default   # torch.compile only
 
 Seeded synthetic weights (RoMa: the release layout at random; ELoFTR: rescaled so that textured pairs
-give hundreds of matches, :mod:`ma_trt_convert.eloftr.synthetic`). Measured and written as JSON:
+give hundreds of matches, :mod:`ma_trt_convert.synthetic.eloftr_weights`). Measured and written as JSON:
 
 * fidelity gate (:mod:`fidelity_gate`): each candidate's deviation from the fp32 reference against
   the reference's own fp16 deviation from its fp32, with arg-max flips counted apart, and a pass/fail

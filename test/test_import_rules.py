@@ -82,6 +82,8 @@ def _violations(source: str, forbidden: tuple[str, ...]) -> list[str]:
         ("ma_trt_ros.ros", ("torch",)),
         ("ma_trt_convert", ("ma_trt_ros.ros", "rclpy")),
         ("ma_trt_convert.onnx", ("ma_trt_convert.tensorrt",)),
+        ("ma_trt_convert.tensorrt", ("torch",)),
+        ("ma_trt_convert.gpu_probe", ("torch", "pycuda", "ma_trt_convert", "ma_trt_ros")),
         ("ma_trt_convert.engine_limits", ("ma_trt_convert", "ma_trt_ros")),
     ],
 )

@@ -53,7 +53,7 @@ TYPING_MODES = ("strong", "weak")
 
 @dataclass(frozen=True)
 class TensorRTBuild:
-    """How the plan was built (see ``trt_targets`` for what each target sets)."""
+    """How the plan was built (see ``ma_trt_convert.tensorrt.targets`` for what each target sets)."""
 
     module: str
     version: str

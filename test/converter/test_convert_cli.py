@@ -1,6 +1,6 @@
 """The export -> verify -> check -> build -> info chain through ``ma-trt-convert``, on the stand-in model.
 
-The stand-in replaces the ELoFTR port (``variant_models._port`` is patched); TensorRT-RTX is real:
+The stand-in replaces the ELoFTR port (``ma_trt_convert.variants.models._port`` is patched); TensorRT-RTX is real:
 ``check`` and ``build --target desktop-rtx`` run NVIDIA's parser and builder on this CPU machine.
 """
 

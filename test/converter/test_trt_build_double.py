@@ -1,6 +1,6 @@
 """Build paths for TensorRT proper (absent here) against a recording test double of the ``tensorrt`` module.
 
-:func:`fake_tensorrt` imitates the parts of the TensorRT Python API that ``trt_build`` uses, per
+:func:`fake_tensorrt` imitates the parts of the TensorRT Python API that ``tensorrt/build.py`` uses, per
 version: 8.5 (no strong typing, no optimisation level, no progress monitor, EXPLICIT_BATCH needed),
 10.3/10.13 and 11.x. It records the flags and settings so the tests can assert what each target
 asks of the builder. It proves our calls follow the documented API shape, not that a real TensorRT

@@ -114,7 +114,7 @@ def export_onnx(
     """Trace ``module`` on ``module.example_inputs(batch)``, clean the graph, store metadata, save.
 
     Args:
-        module: an export module (see :class:`ma_trt_convert.variant_models.ExportModule`); its
+        module: an export module (see :class:`ma_trt_convert.variants.models.ExportModule`); its
             inputs must be float32 (the runtime feeds float32 images in [0, 1]).
         output: ``.onnx`` path; weights go to ``<output>.data`` when ``external_data`` says so.
         opset: ai.onnx opset, one of :data:`SUPPORTED_OPSETS`.
@@ -122,7 +122,7 @@ def export_onnx(
         metadata: entries to store (variant, precision, hashes...); the module's own ``metadata()``,
             ``batch``, ``opset``, ``exporter`` and the I/O contract are added.
         descriptions: tensor name -> contract text (layout, range, convention).
-        external_data: see :func:`ma_trt_convert.onnx_cleanup.save_onnx`.
+        external_data: see :func:`ma_trt_convert.onnx.cleanup.save_onnx`.
 
     Raises:
         ConversionError: unsupported opset, non-float32 inputs, or ops TensorRT rejects.

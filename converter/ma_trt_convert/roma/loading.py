@@ -2,8 +2,8 @@
 
 ``matchanything_roma.ckpt`` (Lightning dict, 603 ``matcher.model.*`` tensors) and
 ``dinov2_vitl14_pretrain.pth`` (343 flat tensors) are each checked against their release layout
-first (:func:`ma_trt_convert.checkpoint.load_release_file`: any missing, unexpected or mis-shaped key is
-a :class:`~ma_trt_convert.checkpoint.CheckpointError` naming the file, and a file given for the other
+first (:func:`ma_trt_convert.weights.checkpoint.load_release_file`: any missing, unexpected or mis-shaped key is
+a :class:`~ma_trt_convert.weights.checkpoint.CheckpointError` naming the file, and a file given for the other
 option is recognised), then renamed to this package's module tree and loaded with
 ``load_state_dict(strict=True)``.
 """

@@ -1,6 +1,6 @@
 """Synthetic ELoFTR weights that make the pipeline produce many matches (tests, benchmarks, the demo).
 
-Seeded random weights in the release layout (:func:`ma_trt_convert.checkpoint.random_state_dict`)
+Seeded random weights in the release layout (:func:`ma_trt_convert.weights.checkpoint.random_state_dict`)
 make RepVGG activations explode and collapse onto one direction, so the dual softmax finds almost no
 pair above the 0.1 threshold and nothing downstream of the coarse rule gets exercised.
 :func:`matching_state` rescales such weights (values only; keys and shapes stay the release layout)

@@ -17,9 +17,9 @@ from ma_trt_ros.runtime.options import BackendSettings
 
 BackendFactory = Callable[[str, BackendSettings], Backend]
 ENTRY_POINT_GROUP = "ma_trt_ros.backends"
-# Every backend name the runtime knows, and what installs the ones that come as plugins.
+# Every backend name the runtime knows; what the ones that come as plugins need, and what installs it.
 BACKEND_NAMES = ("tensorrt", "onnxruntime", "torch")
-PLUGIN_INSTALL = {"torch": "pip install 'ma_trt_ros[convert]' (PyTorch and the converter)"}
+PLUGIN_NEEDS = {"torch": ("PyTorch and the converter", "pip install 'ma_trt_ros[convert]'")}
 
 
 def _tensorrt(path: str, settings: BackendSettings) -> Backend:
@@ -41,12 +41,16 @@ def backend_factory(name: str) -> BackendFactory:
     """The factory of backend ``name``: built in, or the installed plugin of that name.
 
     Raises:
-        BackendUnavailableError: no plugin of that name is installed (the message says what installs it).
+        BackendUnavailableError: no plugin of that name is installed, or it cannot be imported (the message
+            says what installs it).
     """
     if name in _BUILT_IN:
         return _BUILT_IN[name]
+    needs, install = PLUGIN_NEEDS.get(name, ("its package", f"install a package that provides {name!r}"))
     for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
         if entry.name == name:
-            return entry.load()
-    install = PLUGIN_INSTALL.get(name, f"a package that provides the {name!r} backend")
-    raise BackendUnavailableError(f"the {name} backend is not installed: {install}")
+            try:
+                return entry.load()
+            except ImportError as exc:
+                raise BackendUnavailableError(f"the {name} backend needs {needs} ({exc}): {install}") from exc
+    raise BackendUnavailableError(f"the {name} backend is not installed (it needs {needs}): {install}")
