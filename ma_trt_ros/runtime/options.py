@@ -42,9 +42,12 @@ class BackendSettings:
         dinov2: torch, RoMa: the ``dinov2_vitl14_pretrain.pth`` file that goes with the checkpoint.
         precision: torch: ``"fp16"`` or ``"fp32"`` (an engine's or ONNX file's precision is its own).
         compile: torch with ``cuda_graph``: a ``torch.compile`` mode for the fast path (``"default"``), or
-            None. Compiling takes about 35 s for ELoFTR on an H200 machine the first time; set
-            ``TORCHINDUCTOR_CACHE_DIR`` and ``TRITON_CACHE_DIR`` to a kept folder and later starts reuse
-            it (about 7 s); each input size of a dynamic-size model compiles once; docs/benchmarks.md.
+            None. Compiling takes about 35 s for ELoFTR on an H200 machine the first time; with a kept
+            ``compile_cache_dir`` later starts reuse the kernels (about 7 s); each input size of a
+            dynamic-size model compiles once; docs/benchmarks.md.
+        compile_cache_dir: torch with ``compile``: folder for the compiled kernels (Inductor's and
+            Triton's caches, ``TORCHINDUCTOR_CACHE_DIR``/``TRITON_CACHE_DIR``); None: PyTorch's default
+            (a temporary folder, lost at reboot).
         build_args: torch: network sizes, as ``ma-trt-convert export`` takes them (ELoFTR ``height``,
             ``width`` or ``size_range``; RoMa ``coarse_res``, ``upsample_res``).
         providers: onnxruntime: execution providers in order of preference (None: CUDA when the
@@ -59,6 +62,7 @@ class BackendSettings:
     dinov2: str | None = None
     precision: str = "fp32"
     compile: str | None = None
+    compile_cache_dir: str | None = None
     build_args: dict[str, Any] = field(default_factory=dict)
     providers: tuple[str, ...] | None = None
 

@@ -62,9 +62,15 @@ def keyword(call: ast.Call, name: str) -> ast.AST | None:
     return next((k.value for k in call.keywords if k.arg == name), None)
 
 
-def test_there_are_the_two_launch_files_and_three_configs() -> None:
+def test_there_are_the_two_launch_files_and_five_configs() -> None:
     assert [p.name for p in LAUNCH_FILES] == ["bag_replay.launch.py", "matchanything.launch.py"]
-    assert [p.name for p in CONFIG_FILES] == ["desktop_eloftr.yaml", "desktop_roma.yaml", "jetson_orin_eloftr.yaml"]
+    assert [p.name for p in CONFIG_FILES] == [
+        "desktop_eloftr.yaml",
+        "desktop_roma.yaml",
+        "desktop_torch_eloftr.yaml",
+        "desktop_torch_roma.yaml",
+        "jetson_orin_eloftr.yaml",
+    ]
 
 
 @pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)

@@ -93,6 +93,8 @@ class TorchBackend:
     def _fast_runner(self, module: Any, settings: BackendSettings) -> Any:
         if self._device.type != "cuda":
             raise BackendUnavailableError("cuda_graph needs a CUDA device; set device to cuda or turn it off")
+        if settings.compile and settings.compile_cache_dir:
+            use_compile_cache(Path(settings.compile_cache_dir).expanduser())
         return build_fast_runner(
             module, device=str(self._device), precision=settings.precision, cuda_graph=True, compile=settings.compile
         )
@@ -124,6 +126,13 @@ class TorchBackend:
         self._runner = None
         if self._device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+def use_compile_cache(folder: Path) -> None:
+    """Keep Inductor's and Triton's compiled kernels in ``folder`` (created), so later starts reuse them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder / "inductor")
+    os.environ["TRITON_CACHE_DIR"] = str(folder / "triton")
 
 
 def _device(name: str | None) -> torch.device:
