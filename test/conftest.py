@@ -1,10 +1,12 @@
-"""Shared fixtures: the isolated ROS environment of the test session and an in-process test node."""
+"""Shared fixtures: the isolated ROS environment of the test session, an in-process test node, and the
+synthetic ELoFTR model exported once per session."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
+from support.exported_models import ELOFTR_ROWS, ELOFTR_SIZE, ExportedModel, textured_images
 from support.ros_harness import (
     INHERITED_VARIABLES_REMOVED,
     RosEnvironment,
@@ -33,3 +35,24 @@ def ros_node(ros_env: RosEnvironment) -> Iterator[RosTestNode]:
     node = RosTestNode(ros_env)
     yield node
     node.close()
+
+
+@pytest.fixture(scope="session")
+def eloftr_model(tmp_path_factory: pytest.TempPathFactory) -> ExportedModel:
+    """ELoFTR weights rescaled to match the textured pair (many matches), exported fp32 at 160x224."""
+    import torch
+
+    from ma_trt_convert import cli
+    from ma_trt_convert.synthetic.eloftr_weights import matching_state
+    from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file
+
+    folder = tmp_path_factory.mktemp("eloftr_model")
+    checkpoint, onnx = folder / "matchanything_eloftr.ckpt", folder / "eloftr.onnx"
+    pair = [torch.from_numpy(image)[None, None] for image in textured_images(*ELOFTR_SIZE)]
+    layout = load_layout("matchanything_eloftr")
+    write_release_file(matching_state(random_state_dict(layout, 0), *pair), layout, checkpoint)
+    height, width = ELOFTR_SIZE
+    args = ["export", "--variant", "eloftr", "--checkpoint", str(checkpoint), "--output", str(onnx)]
+    args += ["--height", str(height), "--width", str(width), "--max-matches", str(ELOFTR_ROWS), "--precision", "fp32"]
+    assert cli.main(args) == 0
+    return ExportedModel(onnx, checkpoint, None, {"height": height, "width": width, "max_matches": ELOFTR_ROWS})

@@ -1,4 +1,5 @@
-"""Start ``matchanything_node`` (this worktree's code) in a child process with the fake matcher."""
+"""Start ``matchanything_node`` (this worktree's code) in a child process, with the fake matcher (a test
+double) or the real runtime."""
 
 from __future__ import annotations
 
@@ -25,14 +26,17 @@ def start_node(
     params: dict[str, Any],
     fake_env: dict[str, str] | None = None,
     params_file: Path | None = None,
+    factory: str | None = FAKE_FACTORY,
 ) -> RosProcess:
-    """The node in namespace ``namespace`` with ``params`` (``-p``), the fake matcher, and ``fake_env`` variables."""
+    """The node in namespace ``namespace`` with ``params`` (``-p``), the matcher factory ``factory`` (default: the
+    fake matcher; None: the real runtime), and ``fake_env`` variables."""
     args = ["--ros-args", "-r", f"__ns:={namespace}"]
     if params_file is not None:
         args += ["--params-file", str(params_file)]
     for name, value in params.items():
         args += ["-p", f"{name}:={ros_value(value)}"]
-    extra = {"MA_TRT_ROS_MATCHER_FACTORY": FAKE_FACTORY, **(fake_env or {})}
+    extra = {"MA_TRT_ROS_MATCHER_FACTORY": factory} if factory else {}
+    extra.update(fake_env or {})
     return run_module_in_ros_process(NODE_MODULE, env, tuple(args), extra)
 
 
