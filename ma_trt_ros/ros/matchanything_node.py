@@ -19,9 +19,12 @@ Topics (relative names, remappable): inputs ``image0`` + ``image1`` (mode ``pair
 or frame t - k. Output headers are those of the input images (``header0``, ``header1``); pictures
 carry ``header0``.
 
-Subscription callbacks never block: they pair images and hand pairs to the single inference thread
+Subscription callbacks pair images and hand pairs to the single inference thread
 (:mod:`ma_trt_ros.ros.inference_worker`), which owns the matcher (GPU backends must stay on one
-thread) and converts, matches, fits geometry and publishes.
+thread) and converts, matches, fits geometry and publishes. With ``queue_policy: lossless`` the image
+callback waits while the inference queue is full, so no further image is taken: the inputs are
+reliable and keep-all, DDS holds the images not yet taken and reliable writers wait (see
+``docs/node.md``, "Lossless").
 """
 
 from __future__ import annotations
@@ -34,9 +37,10 @@ from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.executors import ExternalShutdownException
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
@@ -58,13 +62,21 @@ PICTURES = ("matches_image", "certainty_image")
 TIME_RESET_IMAGES_PER_QUEUE = 2  # images late in a row, per sync_queue_size, that restart pairing
 
 
-def input_depth(params: NodeParameters) -> int:
-    """History depth of the image subscriptions: ``sync_queue_size``, and in ``lossless`` mode at least
-    ``queue_size``, so that a reliable reader never overwrites images a paced producer (up to
-    ``queue_size`` pairs ahead of the results) has sent but the executor has not taken yet."""
+def input_qos(params: NodeParameters) -> QoSProfile:
+    """QoS of the image subscriptions.
+
+    ``latest``: keep-last ``sync_queue_size`` with ``input_reliability`` (old images may be lost).
+    ``lossless``: reliable and keep-all whatever ``input_reliability`` says: the input callback waits
+    while the inference queue is full, images not yet taken stay in the DDS reader's history, and
+    reliable writers resend what the reader could not store, so nothing is overwritten.
+    """
     if params.queue_policy == "lossless":
-        return max(params.sync_queue_size, params.queue_size)
-    return params.sync_queue_size
+        return QoSProfile(history=HistoryPolicy.KEEP_ALL, depth=1, reliability=ReliabilityPolicy.RELIABLE)
+    reliable = params.input_reliability == "reliable"
+    return QoSProfile(
+        depth=params.sync_queue_size,
+        reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
+    )
 
 
 def check_variant(params: NodeParameters, variant: str) -> None:
@@ -177,15 +189,13 @@ class MatchAnythingNode(LifecycleNode):
             self._pairer.set_reference(self._reference)
         self._last_pair_stamp_ns = None
         self._worker.resume()
-        qos = QoSProfile(
-            depth=input_depth(params),
-            reliability=ReliabilityPolicy.RELIABLE
-            if params.input_reliability == "reliable"
-            else ReliabilityPolicy.BEST_EFFORT,
-        )
+        qos = input_qos(params)
+        # One group for both image topics: while a lossless callback waits for room, neither topic is
+        # taken (the other topic's images wait in DDS, not in the pairer); lifecycle and timers run apart.
+        images = MutuallyExclusiveCallbackGroup()
         topics = ["image0", "image1"] if params.input_mode == "pair" else ["image"]
         self._inputs = [
-            self.create_subscription(Image, topic, functools.partial(self._on_image, index), qos)
+            self.create_subscription(Image, topic, functools.partial(self._on_image, index), qos, callback_group=images)
             for index, topic in enumerate(topics)
         ]
         if params.input_mode == "reference" and not params.reference_image:
@@ -262,7 +272,7 @@ class MatchAnythingNode(LifecycleNode):
             return None
         return read_image_message(params.reference_image, Header(frame_id=params.reference_frame_id))
 
-    # --- input (executor thread; never blocks) ----------------------------------------------------
+    # --- input (executor thread; in lossless mode waits while the inference queue is full) --------
 
     def _on_reference(self, msg: Image) -> None:
         self._reference = msg
@@ -286,7 +296,8 @@ class MatchAnythingNode(LifecycleNode):
             )
 
     def _submit(self, worker: InferenceWorker, params: NodeParameters, image0: Any, image1: Any) -> None:
-        """Rate-limit by the stamps of image 0, then queue the pair (drops counted by reason)."""
+        """Rate-limit by the stamps of image 0, then queue the pair (drops counted by reason); waits for room
+        in ``lossless`` mode."""
         stamp_ns = stamp_to_ns(image0.header.stamp)
         last = self._last_pair_stamp_ns
         if params.max_rate_hz > 0 and last is not None and 0 <= stamp_ns - last < 1e9 / params.max_rate_hz:
@@ -381,7 +392,9 @@ def main(args: list[str] | None = None) -> int:
                 return 1
             if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
                 return 1
-        rclpy.spin(node)
+        # Several threads: a lossless input callback may wait for room while lifecycle services,
+        # the reference topic and the diagnostics timer go on.
+        rclpy.spin(node, executor=MultiThreadedExecutor(num_threads=3))
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
