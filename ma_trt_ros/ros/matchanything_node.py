@@ -30,6 +30,8 @@ reliable and keep-all, DDS holds the images not yet taken and reliable writers w
 from __future__ import annotations
 
 import functools
+import logging
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -44,6 +46,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from ma_trt_ros.cli_errors import fail
 from ma_trt_ros.ros.image_conversion import ImageConversionError, image_to_gray_float, image_to_rgb_float
 from ma_trt_ros.ros.image_files import read_image_message
 from ma_trt_ros.ros.inference_worker import InferenceWorker
@@ -382,10 +385,59 @@ class MatchAnythingNode(LifecycleNode):
         self._diagnostics_publisher.publish(array)
 
 
+class RosLogHandler(logging.Handler):
+    """Python ``logging`` records (e.g. the runtime's aspect-ratio warning) into a ROS logger, so they carry
+    the node's prefix and go where its other log lines go."""
+
+    def __init__(self, ros_logger: Any):
+        super().__init__()
+        self._ros_logger = ros_logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Log ``record`` at its level (DEBUG, INFO, WARNING, ERROR; CRITICAL as fatal)."""
+        levels = ((logging.CRITICAL, "fatal"), (logging.ERROR, "error"), (logging.WARNING, "warning"))
+        name = next((method for level, method in levels if record.levelno >= level), None)
+        name = name or ("info" if record.levelno >= logging.INFO else "debug")
+        getattr(self._ros_logger, name)(self.format(record))
+
+
+def forward_python_logging(node: Any) -> RosLogHandler:
+    """Send the ``ma_trt_ros`` package's Python log records to ``node``'s ROS logger (not to bare stderr)."""
+    handler = RosLogHandler(node.get_logger())
+    package = logging.getLogger("ma_trt_ros")
+    package.addHandler(handler)
+    package.propagate = False
+    return handler
+
+
+def parameter_type_error(error: Exception) -> str:
+    """One line for a ``-p name:=value`` of the wrong type: the parameter, the value and the type expected."""
+    declared = dict(PARAMETERS)
+    found = re.search(r"parameter '(\w+)' to '(.*)' of type", str(error))
+    if found is None or found.group(1) not in declared:
+        return str(error)
+    name, value = found.groups()
+    expected = type(declared[name]).__name__
+    kind, example = {
+        "int": ("an integer", "5000"),
+        "float": ("a number with a decimal point", "1.0"),
+        "bool": ("true or false", "true"),
+        "str": ("text (quote it when it looks like a number)", f"\"'{value}'\""),
+    }[expected]
+    return f"parameter {name} = {value!r}: it takes {kind}, e.g. -p {name}:={example}"
+
+
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``matchanything_node``: ``matchanything_node --ros-args --params-file X.yaml -r ...``."""
+    from rclpy.exceptions import InvalidParameterTypeException
+
     rclpy.init(args=args)
-    node = MatchAnythingNode()
+    try:
+        node = MatchAnythingNode()
+    except InvalidParameterTypeException as error:
+        rclpy.try_shutdown()
+        return fail(parameter_type_error(error))
+    forward_python_logging(node)
     try:
         if node.autostart:
             if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
