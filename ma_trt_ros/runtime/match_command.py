@@ -233,11 +233,12 @@ def warn_unused(args: argparse.Namespace, matcher: Matcher) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Check the options and outputs, open the model, match; returns the exit status."""
-    check_options(args)
+    """Check the outputs, inputs and options (in that order, before anything is loaded), open the model,
+    match; returns the exit status."""
     check_outputs(args)
     pairs = read_pairs(args.pairs) if args.pairs else None
     images = None if pairs is not None else (read_usable_image(args.image0), read_usable_image(args.image1))
+    check_options(args)
     defaults = MatchOptions()
     options = MatchOptions(
         defaults.num_matches if args.num_matches is None else args.num_matches,
