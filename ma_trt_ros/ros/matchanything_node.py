@@ -14,7 +14,8 @@ the process with exit status 1.
 
 Topics (relative names, remappable): inputs ``image0`` + ``image1`` (mode ``pair``), ``image`` (modes
 ``reference`` and ``sequential``), ``reference`` (latched reference image); outputs ``~/matches``,
-``~/dense``, ``~/matches_image``, ``~/certainty_image`` and ``/diagnostics``. Image 0 of a pair is
+``~/matches_image``, ``/diagnostics`` and, for RoMa only, ``~/certainty_image`` and ``~/dense``
+(with ``publish_dense``). Image 0 of a pair is
 ``image0`` in ``pair`` mode and the current frame in the others; image 1 is ``image1``, the reference
 or frame t - k. Output headers are those of the input images (``header0``, ``header1``); pictures
 carry ``header0``.
@@ -162,12 +163,7 @@ class MatchAnythingNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self._stats = PipelineStats()
         self._reported_failures = 0
-        self._outputs = {
-            "matches": self._output_publisher("Matches", "~/matches"),
-            "dense": self._output_publisher("DenseCorrespondence", "~/dense"),
-            "matches_image": self.create_publisher(Image, "~/matches_image", OUTPUT_DEPTH),
-            "certainty_image": self.create_publisher(Image, "~/certainty_image", OUTPUT_DEPTH),
-        }
+        self._outputs = self._create_outputs(self.matcher.variant, self.params.publish_dense)
         self._diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_DEPTH)
         self._diagnostics_timer = self.create_timer(self.params.diagnostics_period_s, self._publish_diagnostics)
         self._state = "inactive"
@@ -263,6 +259,19 @@ class MatchAnythingNode(LifecycleNode):
             self.destroy_publisher(self._diagnostics_publisher)
             self._diagnostics_publisher = None
 
+    def _create_outputs(self, variant: str, publish_dense: bool) -> dict[str, Any]:
+        """The output publishers: ``~/matches`` and ``~/matches_image`` always; ``~/dense`` (with
+        ``publish_dense``) and ``~/certainty_image`` only for RoMa, the variant with a dense field."""
+        outputs = {
+            "matches": self._output_publisher("Matches", "~/matches"),
+            "matches_image": self.create_publisher(Image, "~/matches_image", OUTPUT_DEPTH),
+        }
+        if variant == "roma":
+            outputs["certainty_image"] = self.create_publisher(Image, "~/certainty_image", OUTPUT_DEPTH)
+            if publish_dense:
+                outputs["dense"] = self._output_publisher("DenseCorrespondence", "~/dense")
+        return outputs
+
     def _output_publisher(self, type_name: str, topic: str) -> Any:
         import ma_trt_ros_interfaces.msg as interfaces
 
@@ -325,7 +334,7 @@ class MatchAnythingNode(LifecycleNode):
         converted = time.monotonic()
         result = matcher.match(*images)
         matched = time.monotonic()
-        pictures = frozenset(name for name in PICTURES if outputs[name].get_subscription_count() > 0)
+        pictures = frozenset(name for name in PICTURES if name in outputs and outputs[name].get_subscription_count() > 0)
         latency_ms = result.timing_ms.get("inference", (matched - converted) * 1e3)
         headers = (job.image0.header, job.image1.header)
         messages = result_messages(result, images, headers, self.params, matcher.model_id, latency_ms, pictures)

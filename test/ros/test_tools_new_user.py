@@ -182,3 +182,39 @@ def test_runtime_log_records_go_through_the_ros_logger(ros_env: RosEnvironment, 
         node.destroy_node()
         context.try_shutdown()
     assert "[WARN]" in err and "[log_forwarding]: image 5x3 has aspect 1.667" in err
+
+
+@pytest.mark.parametrize(
+    ("model", "publish_dense", "outputs"),
+    [
+        ("fake:eloftr", True, {"matches", "matches_image"}),
+        ("fake:roma", True, {"matches", "matches_image", "certainty_image", "dense"}),
+        ("fake:roma", False, {"matches", "matches_image", "certainty_image"}),
+    ],
+)
+def test_node_advertises_dense_outputs_for_roma_only(
+    model: str, publish_dense: bool, outputs: set[str], ros_env: RosEnvironment
+) -> None:
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.parameter import Parameter
+    from support.fake_matcher import open_fake_matcher
+
+    from ma_trt_ros.ros.matchanything_node import MatchAnythingNode
+
+    context = Context()
+    rclpy.init(context=context, domain_id=ros_env.domain_id)
+    values = {"autostart": False, "model_path": model, "publish_dense": publish_dense}
+    overrides = [Parameter(name, value=value) for name, value in values.items()]
+    node = MatchAnythingNode(open_fake_matcher, context=context, namespace="/adv", parameter_overrides=overrides)
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        topics = {name for name, _ in node.get_publisher_names_and_types_by_node("matchanything_node", "/adv")}
+    finally:
+        node.release_all()
+        node.destroy_node()
+        context.try_shutdown()
+    prefix = "/adv/matchanything_node/"
+    advertised = {t.removeprefix(prefix) for t in topics if t.startswith(prefix)} - {"transition_event"}
+    assert advertised == outputs
