@@ -218,3 +218,13 @@ def test_node_advertises_dense_outputs_for_roma_only(
     prefix = "/adv/matchanything_node/"
     advertised = {t.removeprefix(prefix) for t in topics if t.startswith(prefix)} - {"transition_event"}
     assert advertised == outputs
+
+
+def test_replay_help_stands_on_its_own(capsys: pytest.CaptureFixture[str]) -> None:
+    from ma_trt_ros.ros.bag_replay import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    text = capsys.readouterr().out
+    assert "see above" not in text
+    assert "--lossless            pace on the node's results: at most --window pairs without a result" in text
