@@ -334,7 +334,9 @@ class MatchAnythingNode(LifecycleNode):
         converted = time.monotonic()
         result = matcher.match(*images)
         matched = time.monotonic()
-        pictures = frozenset(name for name in PICTURES if name in outputs and outputs[name].get_subscription_count() > 0)
+        pictures = frozenset(
+            name for name in PICTURES if name in outputs and outputs[name].get_subscription_count() > 0
+        )
         latency_ms = result.timing_ms.get("inference", (matched - converted) * 1e3)
         headers = (job.image0.header, job.image1.header)
         messages = result_messages(result, images, headers, self.params, matcher.model_id, latency_ms, pictures)
