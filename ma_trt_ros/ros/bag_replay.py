@@ -11,7 +11,8 @@ subscribers.
 - Timed (default): the bag's message times, sped up by ``--rate`` (0 = as fast as possible).
 - ``--lossless``: paced on the node's results (``--results``, default
   ``<namespace>/matchanything_node/matches``): at most ``--window`` pairs are waiting for their result
-  at any time, so a node with ``queue_policy: lossless`` and ``queue_size >= window`` gets every pair.
+  at any time. A node with ``queue_policy: lossless`` gets every pair at any pace; pacing keeps what
+  waits in DDS to ``--window`` pairs and lets the run stop at the first pair without a result.
   Pairs are counted on the first image topic; ``--unpaired`` frames give no result (sequential mode:
   the stride). Ends when every result arrived, or fails after ``--timeout-s`` without progress.
 

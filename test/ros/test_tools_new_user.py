@@ -228,3 +228,29 @@ def test_replay_help_stands_on_its_own(capsys: pytest.CaptureFixture[str]) -> No
     text = " ".join(capsys.readouterr().out.split())  # the help's line wrapping depends on the terminal
     assert "see above" not in text
     assert "--lossless pace on the node's results: at most --window pairs without a result" in text
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("setting", ["num_matches:=abc", "model_path:=3"])
+def test_the_parameter_fix_the_node_suggests_runs(setting: str, ros_env: RosEnvironment) -> None:
+    import re
+    import shlex
+
+    from support.ros_harness import run_module_in_ros_process, wait_until
+
+    finished = run_tool("matchanything_node", ["--ros-args", "-p", setting, "-p", "autostart:=false"], extra_env=FAKE)
+    line = assert_one_line_error(finished, "e.g. -p ")
+    suggested = shlex.split(re.search(r"e\.g\. (-p \S+)$", line).group(1))  # as a shell would pass it
+    name = setting.split(":=")[0]
+    args = (
+        ("--ros-args", *suggested, "-p", "model_path:=fake:eloftr")
+        if name != "model_path"
+        else ("--ros-args", *suggested)
+    )
+    args += ("-p", "autostart:=false")
+    with run_module_in_ros_process("ma_trt_ros.ros.matchanything_node", ros_env, args, FAKE) as node:
+        # the type is accepted: the node starts and waits for lifecycle transitions
+        time.sleep(3.0)
+        assert node.returncode is None, node.output()
+        assert "error:" not in node.output()
+    wait_until(lambda: node.returncode is not None, 10.0, "the node to stop")
