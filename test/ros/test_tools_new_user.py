@@ -254,3 +254,19 @@ def test_the_parameter_fix_the_node_suggests_runs(setting: str, ros_env: RosEnvi
         assert node.returncode is None, node.output()
         assert "error:" not in node.output()
     wait_until(lambda: node.returncode is not None, 10.0, "the node to stop")
+
+
+@pytest.mark.timeout(90)
+def test_replay_waiting_for_results_on_a_wrong_topic_says_so(tmp_path: Path, ros_env: RosEnvironment) -> None:
+    bag = write_pair_bag(tmp_path / "good", bad_pair=None)
+    ns, wrong = "/wrong_results", "/wrong_results/nobody/matches"
+    with start_node(ros_env, ns, {"model_path": "fake:eloftr", "queue_policy": "lossless"}):
+        args = [str(bag), "--image0", "/cam0", "--image1", "/cam1", "--namespace", ns, "--lossless"]
+        finished = run_tool("ma-trt-replay", [*args, "--window", "2", "--results", wrong, "--timeout-s", "7"])
+    *notes, error = finished.stderr.splitlines()
+    assert notes and set(notes) == {f"waiting for results on {wrong}: 0 after 2 pairs"}
+    assert finished.code == 2
+    assert error == (
+        f"error: no result on {wrong} for 7.0 s: 0 results after 2 pairs; is the node active, and are its "
+        "results on that topic (--results)?"
+    )
