@@ -79,6 +79,27 @@ def read_messages(bag: str | Path, topics: Iterable[str]) -> Iterator[BagMessage
             yield BagMessage(connection.topic, time_ns, bytes(cdr))
 
 
+def bag_errors() -> tuple[type[Exception], ...]:
+    """The exceptions ``rosbags`` raises for a bag it cannot read or write (junk metadata, corrupt storage)."""
+    from rosbags.highlevel import AnyReaderError
+    from rosbags.rosbag2 import ReaderError, WriterError
+
+    return (AnyReaderError, ReaderError, WriterError)
+
+
+def check_topics(bag: str | Path, topics: Iterable[str]) -> None:
+    """ValueError naming the bag's topics when ``bag`` is missing or lacks one of ``topics``."""
+    from rosbags.highlevel import AnyReader
+
+    if not Path(bag).is_dir():
+        raise ValueError(f"{bag}: no such bag folder; give the folder that holds metadata.yaml")
+    with AnyReader([Path(bag)]) as reader:
+        present = sorted({c.topic for c in reader.connections})
+    missing = sorted(set(topics) - set(present))
+    if missing:
+        raise ValueError(f"bag {str(bag)!r} has no topic {missing}; it has {present}")
+
+
 def count_messages(bag: str | Path, topic: str) -> int:
     """Number of messages on ``topic`` in ``bag``."""
     from rosbags.highlevel import AnyReader

@@ -9,16 +9,30 @@ offline run is lossless), matched ``--batch`` at a time with the backend's ``mat
 written as the node would publish them: ``<namespace>/matches``, ``<namespace>/dense`` (RoMa) and,
 with ``--pictures``, ``<namespace>/matches_image`` and ``<namespace>/certainty_image``; each at the
 bag time of its image 0. No DDS is involved. A progress bar counts the input frames.
+
+The input bag, its topics and the output name are checked before the model is loaded; the output is
+written to ``.OUT_BAG.partial`` next to it and renamed at the end, so a failed run leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from ma_trt_ros.ros.bag_io import BagWriter, count_messages, deserialize, read_messages, serialize
+from ma_trt_ros.cli_errors import run_command
+from ma_trt_ros.ros.bag_io import (
+    BagWriter,
+    bag_errors,
+    check_topics,
+    count_messages,
+    deserialize,
+    read_messages,
+    serialize,
+)
 from ma_trt_ros.ros.image_files import read_image_message
 from ma_trt_ros.ros.input_pairing import ReferencePairer, make_pairer
 from ma_trt_ros.ros.matcher_factory import factory_from_environment
@@ -97,12 +111,35 @@ def progress_bar(total: int, disabled: bool) -> Any:
     return tqdm(total=total, unit="frame", disable=disabled, file=sys.stderr)
 
 
+def partial_path(output: str) -> Path:
+    """Where the output bag is written until it is complete: ``.NAME.partial`` in the output's folder."""
+    path = Path(output)
+    return path.with_name(f".{path.name}.partial")
+
+
+def write_atomically(args: argparse.Namespace) -> dict[str, int]:
+    """:func:`match_bag` into :func:`partial_path`, renamed to ``args.output`` at the end; removed on failure."""
+    output, partial = Path(args.output), partial_path(args.output)
+    if output.exists():
+        raise ValueError(f"{output} exists already; remove it or give another output folder")
+    shutil.rmtree(partial, ignore_errors=True)  # left by a killed run
+    try:
+        written = match_bag(args)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    partial.rename(output)
+    return written
+
+
 def match_bag(args: argparse.Namespace) -> dict[str, int]:
-    """Run the whole bag; returns how many messages were written per output name."""
+    """Run the whole bag into :func:`partial_path`; returns how many messages were written per output name."""
     from sensor_msgs.msg import Image
     from std_msgs.msg import Header
 
     frame_topics = [args.image0, args.image1] if args.mode == "pair" else [args.image]
+    topics = [*frame_topics, *([args.reference_topic] if args.reference_topic else [])]
+    check_topics(args.input, topics)
     pairer = make_pairer(args.mode, int(args.slop_s * 1e9), 1 << 30, args.stride)
     if isinstance(pairer, ReferencePairer) and args.reference_image:
         header = Header(frame_id=NodeParameters.reference_frame_id)
@@ -122,10 +159,9 @@ def match_bag(args: argparse.Namespace) -> dict[str, int]:
                 written[name] += 1
         pending.clear()
 
-    topics = [*frame_topics, *([args.reference_topic] if args.reference_topic else [])]
     try:
         with (
-            BagWriter(args.output, args.storage) as writer,
+            BagWriter(partial_path(args.output), args.storage) as writer,
             progress_bar(sum(count_messages(args.input, t) for t in frame_topics), args.no_progress) as bar,
         ):
             for message in read_messages(args.input, topics):
@@ -150,13 +186,20 @@ def match_bag(args: argparse.Namespace) -> dict[str, int]:
     return written
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``ma-trt-bag``."""
-    args = parse_args(argv)
-    written = match_bag(args)
+def run(args: argparse.Namespace) -> int:
+    """Match the bag and print what was written; returns the exit status."""
+    written = write_atomically(args)
     summary = ", ".join(f"{count} {name}" for name, count in written.items() if count)
     print(f"wrote {args.output}: {summary or 'no pairs'}", flush=True)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``ma-trt-bag``: exit 0, or 2 with one ``error:`` line (nothing written)."""
+    from ma_trt_ros.runtime.errors import MatcherError
+
+    args = parse_args(argv)
+    return run_command(lambda: run(args), (MatcherError, ValueError, *bag_errors()))
 
 
 if __name__ == "__main__":

@@ -11,21 +11,29 @@ subscribers.
 - Timed (default): the bag's message times, sped up by ``--rate`` (0 = as fast as possible).
 - ``--lossless``: paced on the node's results (``--results``, default
   ``<namespace>/matchanything_node/matches``): at most ``--window`` pairs are waiting for their result
-  at any time, so a node with ``queue_policy: lossless`` and ``queue_size >= window`` gets every pair.
+  at any time. A node with ``queue_policy: lossless`` gets every pair at any pace; pacing keeps what
+  waits in DDS to ``--window`` pairs and lets the run stop at the first pair without a result.
   Pairs are counted on the first image topic; ``--unpaired`` frames give no result (sequential mode:
   the stride). Ends when every result arrived, or fails after ``--timeout-s`` without progress.
+
+While it waits (for the node's subscriptions, or for results) it says so on stderr every
+``NOTICE_S`` seconds, naming the topics.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import threading
 import time
+from collections.abc import Callable
 
-from ma_trt_ros.ros.bag_io import count_messages, read_messages
+from ma_trt_ros.cli_errors import fail, run_command
+from ma_trt_ros.ros.bag_io import bag_errors, check_topics, count_messages, read_messages
 
 MATCHES_TOPIC = "matchanything_node/matches"
+NOTICE_S = 3.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -36,7 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--image", help="bag topic published as <namespace>/image (reference, sequential modes)")
     parser.add_argument("--namespace", default="/", help="namespace of the node's inputs (default /)")
     parser.add_argument("--rate", type=float, default=1.0, help="timed mode: speed factor, 0 = unpaced")
-    parser.add_argument("--lossless", action="store_true", help="pace on the node's results (see above)")
+    parser.add_argument(
+        "--lossless", action="store_true", help="pace on the node's results: at most --window pairs without a result"
+    )
     parser.add_argument("--window", type=int, default=4, help="lossless: most pairs waiting for a result")
     parser.add_argument("--results", help=f"lossless: results topic (default <namespace>/{MATCHES_TOPIC})")
     parser.add_argument("--unpaired", type=int, default=0, help="lossless: frames that give no result")
@@ -66,13 +76,33 @@ class ResultCounter:
             self.count += 1
             self._changed.notify_all()
 
-    def wait_for(self, count: int, timeout_s: float) -> bool:
-        """Wait until ``count`` results arrived; False when none came for ``timeout_s``."""
+    def wait_for(self, count: int, timeout_s: float, notice: Callable[[], None] = lambda: None) -> bool:
+        """Wait until ``count`` results arrived; False when none came for ``timeout_s``. ``notice`` is called
+        every :data:`NOTICE_S` seconds without a result."""
         with self._changed:
+            quiet_s = 0.0
             while self.count < count:
-                if not self._changed.wait(timeout=timeout_s):
+                if self._changed.wait(timeout=min(NOTICE_S, timeout_s - quiet_s)):
+                    quiet_s = 0.0
+                    continue
+                quiet_s += min(NOTICE_S, timeout_s - quiet_s)
+                if quiet_s >= timeout_s:
                     return False
+                notice()
             return True
+
+
+def say(message: str) -> None:
+    """A progress note on stderr (stdout keeps the result line)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def spin_quietly(executor: object) -> None:
+    """``executor.spin()`` that ends without a traceback when the context is shut down."""
+    from rclpy.executors import ExternalShutdownException
+
+    with contextlib.suppress(ExternalShutdownException):
+        executor.spin()
 
 
 def replay(args: argparse.Namespace) -> int:
@@ -87,6 +117,7 @@ def replay(args: argparse.Namespace) -> int:
 
     sources = {args.image0: "image0", args.image1: "image1"} if args.image0 else {args.image: "image"}
     counted_topic = args.image0 or args.image
+    check_topics(args.bag, sources)
     total = count_messages(args.bag, counted_topic)
     rclpy.init()
     node = rclpy.create_node("ma_trt_replay")
@@ -99,32 +130,44 @@ def replay(args: argparse.Namespace) -> int:
     node.create_subscription(Matches, results_topic, results.on_message, QoSProfile(depth=100))
     executor = SingleThreadedExecutor()
     executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner = threading.Thread(target=spin_quietly, args=(executor,), daemon=True)
     spinner.start()
     try:
-        deadline = time.monotonic() + args.timeout_s
+        outputs = ", ".join(p.topic_name for p in publishers.values())
+        start = time.monotonic()
+        next_notice = start + NOTICE_S
         while not all(p.get_subscription_count() > 0 for p in publishers.values()):
-            if time.monotonic() > deadline:
-                print(f"no subscriber on {[p.topic_name for p in publishers.values()]} after {args.timeout_s} s")
-                return 2
+            if time.monotonic() > start + args.timeout_s:
+                return fail(
+                    f"no subscriber on {outputs} after {args.timeout_s} s; start matchanything_node in namespace "
+                    f"{args.namespace} (-r __ns:={args.namespace}), or give the node's namespace with --namespace"
+                )
+            if time.monotonic() > next_notice:
+                say(f"waiting for a subscriber on {outputs} (matchanything_node in namespace {args.namespace})")
+                next_notice += NOTICE_S
             time.sleep(0.05)
         time.sleep(0.5)  # let the subscriber side match this publisher too
         published, first_time_ns, start = 0, None, time.monotonic()
+
+        def waiting() -> None:
+            say(f"waiting for results on {results_topic}: {results.count} after {published} pairs")
+
         for message in read_messages(args.bag, sources):
             if message.topic == counted_topic:
                 if args.lossless:
                     expected = published - args.unpaired - args.window + 1
-                    if not results.wait_for(expected, args.timeout_s):
-                        print(f"no result for {args.timeout_s} s: {results.count} results after {published} pairs")
-                        return 1
+                    if not results.wait_for(expected, args.timeout_s, waiting):
+                        return fail(
+                            f"no result on {results_topic} for {args.timeout_s} s: {results.count} results after "
+                            f"{published} pairs; is the node active, and are its results on that topic (--results)?"
+                        )
                 published += 1
             if not args.lossless and args.rate > 0:
                 first_time_ns = message.time_ns if first_time_ns is None else first_time_ns
                 time.sleep(max(0.0, start + (message.time_ns - first_time_ns) * 1e-9 / args.rate - time.monotonic()))
             publishers[message.topic].publish(message.cdr)
-        if args.lossless and not results.wait_for(total - args.unpaired, args.timeout_s):
-            print(f"incomplete: {results.count} of {total - args.unpaired} results")
-            return 1
+        if args.lossless and not results.wait_for(total - args.unpaired, args.timeout_s, waiting):
+            return fail(f"incomplete: {results.count} of {total - args.unpaired} results on {results_topic}")
         for publisher in publishers.values():
             publisher.wait_for_all_acked(Duration(seconds=args.timeout_s))
         print(f"replayed {published} pairs from {args.bag}; {results.count} results on {results_topic}", flush=True)
@@ -137,8 +180,9 @@ def replay(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``ma-trt-replay``."""
-    return replay(parse_args(argv))
+    """Entry point of ``ma-trt-replay``: exit 0, or non-zero with one ``error:`` line."""
+    args = parse_args(argv)
+    return run_command(lambda: replay(args), (ValueError, *bag_errors()))
 
 
 if __name__ == "__main__":

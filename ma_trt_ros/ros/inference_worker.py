@@ -5,17 +5,17 @@ Pure Python, no rclpy. Two kinds of work run on the thread, one at a time:
 
 - calls (:meth:`InferenceWorker.call`): a function run on the thread while the caller waits for its
   value or exception (open the matcher at configure, close it at cleanup); they go before pairs;
-- items (:meth:`InferenceWorker.submit`, never blocks): ``process(item)`` for each accepted item, in
-  submission order. Items are accepted only between :meth:`resume` and :meth:`pause`.
+- items (:meth:`InferenceWorker.submit`): ``process(item)`` for each accepted item, in submission
+  order. Items are accepted only between :meth:`resume` and :meth:`pause`.
 
 Queue policies (``capacity`` = most items waiting, not counting the one in progress):
 
 - ``latest``: a full queue discards its oldest waiting item to take the new one (outcome
   ``replaced``): the worker always takes the newest work, and the delay from submission to
   processing stays below ``capacity + 1`` processing times.
-- ``lossless``: every accepted item is processed in order; an item that does not fit is refused
-  (outcome ``refused``). Producers that must lose nothing pace themselves on the outputs
-  (``ma-trt-replay --lossless`` does).
+- ``lossless``: every item is processed in order; :meth:`~InferenceWorker.submit` waits while the
+  queue is full (the caller is held back: the node's input callback then takes no further image, and
+  DDS holds the rest). Only :meth:`~InferenceWorker.pause` ends such a wait, with outcome ``refused``.
 """
 
 from __future__ import annotations
@@ -84,28 +84,31 @@ class InferenceWorker:
             self._accepting = True
 
     def pause(self, timeout_s: float = 30.0) -> int:
-        """Stop accepting items, discard the waiting ones, wait for the one in progress; returns the discarded count."""
+        """Stop accepting items (a waiting :meth:`submit` returns ``refused``), discard the waiting ones, wait
+        for the one in progress; returns the discarded count."""
         with self._changed:
             self._accepting = False
             discarded = len(self._queue)
             self._queue.clear()
+            self._changed.notify_all()
             self._changed.wait_for(lambda: not self._busy, timeout=timeout_s)
             return discarded
 
     def submit(self, item: Any) -> str:
-        """Queue ``item`` without blocking; returns one of :data:`SUBMIT_OUTCOMES`.
+        """Queue ``item``; returns one of :data:`SUBMIT_OUTCOMES`.
 
-        ``queued``: it waits; ``replaced``: it waits and the oldest waiting item was discarded
-        (``latest``); ``refused``: the queue was full (``lossless``) or items are not accepted now.
+        ``latest`` never blocks: ``queued``, or ``replaced`` when the oldest waiting item was discarded.
+        ``lossless`` waits while the queue is full: ``queued``, or ``refused`` when :meth:`pause` ended
+        the wait. Both return ``refused`` at once while items are not accepted.
         """
         with self._changed:
+            if self.policy == "lossless":
+                self._changed.wait_for(lambda: not self._accepting or len(self._queue) < self.capacity)
             if not self._accepting:
+                self.refused += 1
                 return "refused"
             outcome = "queued"
             if len(self._queue) >= self.capacity:
-                if self.policy == "lossless":
-                    self.refused += 1
-                    return "refused"
                 self._queue.popleft()
                 self.replaced += 1
                 outcome = "replaced"
@@ -140,6 +143,7 @@ class InferenceWorker:
                 return "call", self._calls.popleft()
             if self._queue:
                 self._busy = True
+                self._changed.notify_all()  # a lossless submit waits for this room
                 return "item", self._queue.popleft()
             return "stop", None
 

@@ -14,19 +14,25 @@ the process with exit status 1.
 
 Topics (relative names, remappable): inputs ``image0`` + ``image1`` (mode ``pair``), ``image`` (modes
 ``reference`` and ``sequential``), ``reference`` (latched reference image); outputs ``~/matches``,
-``~/dense``, ``~/matches_image``, ``~/certainty_image`` and ``/diagnostics``. Image 0 of a pair is
+``~/matches_image``, ``/diagnostics`` and, for RoMa only, ``~/certainty_image`` and ``~/dense``
+(with ``publish_dense``). Image 0 of a pair is
 ``image0`` in ``pair`` mode and the current frame in the others; image 1 is ``image1``, the reference
 or frame t - k. Output headers are those of the input images (``header0``, ``header1``); pictures
 carry ``header0``.
 
-Subscription callbacks never block: they pair images and hand pairs to the single inference thread
+Subscription callbacks pair images and hand pairs to the single inference thread
 (:mod:`ma_trt_ros.ros.inference_worker`), which owns the matcher (GPU backends must stay on one
-thread) and converts, matches, fits geometry and publishes.
+thread) and converts, matches, fits geometry and publishes. With ``queue_policy: lossless`` the image
+callback waits while the inference queue is full, so no further image is taken: the inputs are
+reliable and keep-all, DDS holds the images not yet taken and reliable writers wait (see
+``docs/node.md``, "Lossless").
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -34,12 +40,14 @@ from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.executors import ExternalShutdownException
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from ma_trt_ros.cli_errors import fail
 from ma_trt_ros.ros.image_conversion import ImageConversionError
 from ma_trt_ros.ros.image_files import read_image_message
 from ma_trt_ros.ros.inference_worker import InferenceWorker
@@ -58,13 +66,21 @@ PICTURES = ("matches_image", "certainty_image")
 TIME_RESET_IMAGES_PER_QUEUE = 2  # images late in a row, per sync_queue_size, that restart pairing
 
 
-def input_depth(params: NodeParameters) -> int:
-    """History depth of the image subscriptions: ``sync_queue_size``, and in ``lossless`` mode at least
-    ``queue_size``, so that a reliable reader never overwrites images a paced producer (up to
-    ``queue_size`` pairs ahead of the results) has sent but the executor has not taken yet."""
+def input_qos(params: NodeParameters) -> QoSProfile:
+    """QoS of the image subscriptions.
+
+    ``latest``: keep-last ``sync_queue_size`` with ``input_reliability`` (old images may be lost).
+    ``lossless``: reliable and keep-all whatever ``input_reliability`` says: the input callback waits
+    while the inference queue is full, images not yet taken stay in the DDS reader's history, and
+    reliable writers resend what the reader could not store, so nothing is overwritten.
+    """
     if params.queue_policy == "lossless":
-        return max(params.sync_queue_size, params.queue_size)
-    return params.sync_queue_size
+        return QoSProfile(history=HistoryPolicy.KEEP_ALL, depth=1, reliability=ReliabilityPolicy.RELIABLE)
+    reliable = params.input_reliability == "reliable"
+    return QoSProfile(
+        depth=params.sync_queue_size,
+        reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
+    )
 
 
 def check_variant(params: NodeParameters, variant: str) -> None:
@@ -148,12 +164,7 @@ class MatchAnythingNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self._stats = PipelineStats()
         self._reported_failures = 0
-        self._outputs = {
-            "matches": self._output_publisher("Matches", "~/matches"),
-            "dense": self._output_publisher("DenseCorrespondence", "~/dense"),
-            "matches_image": self.create_publisher(Image, "~/matches_image", OUTPUT_DEPTH),
-            "certainty_image": self.create_publisher(Image, "~/certainty_image", OUTPUT_DEPTH),
-        }
+        self._outputs = self._create_outputs(self.matcher.variant, self.params.publish_dense)
         self._diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_DEPTH)
         self._diagnostics_timer = self.create_timer(self.params.diagnostics_period_s, self._publish_diagnostics)
         self._state = "inactive"
@@ -178,15 +189,13 @@ class MatchAnythingNode(LifecycleNode):
             self._pairer.set_reference(self._reference)
         self._last_pair_stamp_ns = None
         self._worker.resume()
-        qos = QoSProfile(
-            depth=input_depth(params),
-            reliability=ReliabilityPolicy.RELIABLE
-            if params.input_reliability == "reliable"
-            else ReliabilityPolicy.BEST_EFFORT,
-        )
+        qos = input_qos(params)
+        # One group for both image topics: while a lossless callback waits for room, neither topic is
+        # taken (the other topic's images wait in DDS, not in the pairer); lifecycle and timers run apart.
+        images = MutuallyExclusiveCallbackGroup()
         topics = ["image0", "image1"] if params.input_mode == "pair" else ["image"]
         self._inputs = [
-            self.create_subscription(Image, topic, functools.partial(self._on_image, index), qos)
+            self.create_subscription(Image, topic, functools.partial(self._on_image, index), qos, callback_group=images)
             for index, topic in enumerate(topics)
         ]
         if params.input_mode == "reference" and not params.reference_image:
@@ -252,6 +261,19 @@ class MatchAnythingNode(LifecycleNode):
             self.destroy_publisher(self._diagnostics_publisher)
             self._diagnostics_publisher = None
 
+    def _create_outputs(self, variant: str, publish_dense: bool) -> dict[str, Any]:
+        """The output publishers: ``~/matches`` and ``~/matches_image`` always; ``~/dense`` (with
+        ``publish_dense``) and ``~/certainty_image`` only for RoMa, the variant with a dense field."""
+        outputs = {
+            "matches": self._output_publisher("Matches", "~/matches"),
+            "matches_image": self.create_publisher(Image, "~/matches_image", OUTPUT_DEPTH),
+        }
+        if variant == "roma":
+            outputs["certainty_image"] = self.create_publisher(Image, "~/certainty_image", OUTPUT_DEPTH)
+            if publish_dense:
+                outputs["dense"] = self._output_publisher("DenseCorrespondence", "~/dense")
+        return outputs
+
     def _output_publisher(self, type_name: str, topic: str) -> Any:
         import ma_trt_ros_interfaces.msg as interfaces
 
@@ -264,7 +286,7 @@ class MatchAnythingNode(LifecycleNode):
             return None
         return read_image_message(params.reference_image, Header(frame_id=params.reference_frame_id))
 
-    # --- input (executor thread; never blocks) ----------------------------------------------------
+    # --- input (executor thread; in lossless mode waits while the inference queue is full) --------
 
     def _on_reference(self, msg: Image) -> None:
         self._reference = msg
@@ -288,7 +310,8 @@ class MatchAnythingNode(LifecycleNode):
             )
 
     def _submit(self, worker: InferenceWorker, params: NodeParameters, image0: Any, image1: Any) -> None:
-        """Rate-limit by the stamps of image 0, then queue the pair (drops counted by reason)."""
+        """Rate-limit by the stamps of image 0, then queue the pair (drops counted by reason); waits for room
+        in ``lossless`` mode."""
         stamp_ns = stamp_to_ns(image0.header.stamp)
         last = self._last_pair_stamp_ns
         if params.max_rate_hz > 0 and last is not None and 0 <= stamp_ns - last < 1e9 / params.max_rate_hz:
@@ -308,7 +331,9 @@ class MatchAnythingNode(LifecycleNode):
         """Convert, match and publish one pair (pictures only while subscribed); records stage latencies."""
         outputs = self._outputs
         start = time.monotonic()
-        pictures = frozenset(name for name in PICTURES if outputs[name].get_subscription_count() > 0)
+        pictures = frozenset(
+            name for name in PICTURES if name in outputs and outputs[name].get_subscription_count() > 0
+        )
         (output,) = self._pipeline.process([(job.image0, job.image1)], pictures)
         built = time.monotonic()
         for name, msg in output.messages.items():
@@ -360,17 +385,68 @@ class MatchAnythingNode(LifecycleNode):
         self._diagnostics_publisher.publish(array)
 
 
+class RosLogHandler(logging.Handler):
+    """Python ``logging`` records (e.g. the runtime's aspect-ratio warning) into a ROS logger, so they carry
+    the node's prefix and go where its other log lines go."""
+
+    def __init__(self, ros_logger: Any):
+        super().__init__()
+        self._ros_logger = ros_logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Log ``record`` at its level (DEBUG, INFO, WARNING, ERROR; CRITICAL as fatal)."""
+        levels = ((logging.CRITICAL, "fatal"), (logging.ERROR, "error"), (logging.WARNING, "warning"))
+        name = next((method for level, method in levels if record.levelno >= level), None)
+        name = name or ("info" if record.levelno >= logging.INFO else "debug")
+        getattr(self._ros_logger, name)(self.format(record))
+
+
+def forward_python_logging(node: Any) -> RosLogHandler:
+    """Send the ``ma_trt_ros`` package's Python log records to ``node``'s ROS logger (not to bare stderr)."""
+    handler = RosLogHandler(node.get_logger())
+    package = logging.getLogger("ma_trt_ros")
+    package.addHandler(handler)
+    package.propagate = False
+    return handler
+
+
+def parameter_type_error(error: Exception) -> str:
+    """One line for a ``-p name:=value`` of the wrong type: the parameter, the value and the type expected."""
+    declared = dict(PARAMETERS)
+    found = re.search(r"parameter '(\w+)' to '(.*)' of type", str(error))
+    if found is None or found.group(1) not in declared:
+        return str(error)
+    name, value = found.groups()
+    expected = type(declared[name]).__name__
+    kind, example = {
+        "int": ("an integer", "5000"),
+        "float": ("a number with a decimal point", "1.0"),
+        "bool": ("true or false", "true"),
+        "str": ("text (quote it when it looks like a number)", f"\"'{value}'\""),
+    }[expected]
+    return f"parameter {name} = {value!r}: it takes {kind}, e.g. -p {name}:={example}"
+
+
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``matchanything_node``: ``matchanything_node --ros-args --params-file X.yaml -r ...``."""
+    from rclpy.exceptions import InvalidParameterTypeException
+
     rclpy.init(args=args)
-    node = MatchAnythingNode()
+    try:
+        node = MatchAnythingNode()
+    except InvalidParameterTypeException as error:
+        rclpy.try_shutdown()
+        return fail(parameter_type_error(error))
+    forward_python_logging(node)
     try:
         if node.autostart:
             if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
                 return 1
             if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
                 return 1
-        rclpy.spin(node)
+        # Several threads: a lossless input callback may wait for room while lifecycle services,
+        # the reference topic and the diagnostics timer go on.
+        rclpy.spin(node, executor=MultiThreadedExecutor(num_threads=3))
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

@@ -44,9 +44,11 @@ class NodeParameters:
         sync_slop_s: largest stamp difference of an image0/image1 pair, seconds.
         sync_queue_size: images kept per topic while waiting for a partner.
         queue_policy: ``latest`` (keep only the newest pairs, drops counted) or ``lossless``
-            (every pair, in order; for bag replay).
+            (every pair, in order, whatever the producer's pace: the node takes an image only when
+            the queue has room; for bag replay).
         queue_size: pairs waiting for the inference worker (``latest``: 1 means always the newest).
-        input_reliability: QoS reliability of the image subscriptions (depth = ``sync_queue_size``).
+        input_reliability: QoS reliability of the image subscriptions with ``latest`` (depth =
+            ``sync_queue_size``); ``lossless`` always subscribes reliable, keep-all.
         max_rate_hz: most pairs per second given to the matcher; 0 = unlimited. Extra pairs are dropped
             (reason ``rate_limit``).
         publish_dense: publish ``~/dense`` (RoMa only).

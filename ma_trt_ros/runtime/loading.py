@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from ma_trt_ros.runtime.backends.registry import BACKEND_NAMES, backend_factory
 from ma_trt_ros.runtime.errors import ModelError
@@ -23,8 +24,9 @@ def choose_backend(path: str | os.PathLike[str], backend: str = "auto") -> str:
     if backend == "auto":
         return able[0]
     if backend not in able:
+        plan = Path(path).with_suffix(".plan")
         hint = {
-            "tensorrt": "build an engine with `ma-trt-convert build --onnx MODEL.onnx --output MODEL.plan`",
+            "tensorrt": f"build an engine with `ma-trt-convert build --onnx {path} --target desktop --output {plan}`",
             "onnxruntime": "export the checkpoint with `ma-trt-convert export`",
             "torch": "give the release checkpoint(s) instead",
         }[backend]

@@ -14,9 +14,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ma_trt_ros.cli_errors import run_command
 from ma_trt_ros.runtime.errors import MatcherError
 from ma_trt_ros.runtime.images import read_image
-from ma_trt_ros.runtime.loading import BACKENDS, open_matcher
+from ma_trt_ros.runtime.loading import BACKENDS, choose_backend, open_matcher
 from ma_trt_ros.runtime.matcher import Matcher
 from ma_trt_ros.runtime.options import MatchOptions
 from ma_trt_ros.runtime.pictures import certainty_heatmap, overlay, side_by_side, to_bgr
@@ -56,9 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_backend_arguments(parser)
     sampling = parser.add_argument_group("RoMa sparse matches")
-    sampling.add_argument("--num-matches", type=int, default=5000, help="matches drawn from the dense field")
-    sampling.add_argument("--certainty-threshold", type=float, default=0.05, help="cells at or below are not drawn")
-    sampling.add_argument("--seed", type=int, default=0, help="sampler seed (same seed, same matches)")
+    sampling.add_argument("--num-matches", type=int, help="matches drawn from the dense field (default 5000)")
+    sampling.add_argument("--certainty-threshold", type=float, help="cells at or below are not drawn (default 0.05)")
+    sampling.add_argument("--seed", type=int, help="sampler seed (same seed, same matches; default 0)")
     out = parser.add_argument_group("output")
     out.add_argument("--output-json", help="write the matches as JSON here (two-image mode)")
     out.add_argument("--output-image", help="write the side-by-side picture here (RoMa: also *_certainty.png)")
@@ -99,8 +100,22 @@ def write_pictures(path: Path, images: tuple[np.ndarray, np.ndarray], result: Ma
     return written
 
 
-def _match_two(args: argparse.Namespace, matcher: Matcher) -> None:
-    images = (read_image(args.image0), read_image(args.image1))
+MIN_SIDE_PX = 8  # ELoFTR's coarse cell (RoMa's DINOv2 patch is 14): less holds no feature to match
+
+
+def read_usable_image(path: str) -> np.ndarray:
+    """:func:`read_image`, refusing an image smaller than :data:`MIN_SIDE_PX` on a side."""
+    image = read_image(path)
+    height, width = image.shape[:2]
+    if min(height, width) < MIN_SIDE_PX:
+        raise MatcherError(
+            f"{path} is {width}x{height} px, smaller than the models can use ({MIN_SIDE_PX} px a side at least, "
+            "one coarse cell); give a larger image"
+        )
+    return image
+
+
+def _match_two(args: argparse.Namespace, matcher: Matcher, images: tuple[np.ndarray, np.ndarray]) -> None:
     result = matcher.match(*images)
     stages = ", ".join(f"{k} {v:.1f}" for k, v in result.timing_ms.items())
     print(f"{result.count} matches ({result.variant}, {matcher.backend_name}, {matcher.model_id}); ms: {stages}")
@@ -115,6 +130,8 @@ def _match_two(args: argparse.Namespace, matcher: Matcher) -> None:
 
 def read_pairs(path: str) -> list[tuple[str, str]]:
     """``(image0, image1)`` rows of a CSV (relative paths are relative to the CSV's folder)."""
+    if not Path(path).is_file():
+        raise MatcherError(f"--pairs {path}: no such file; give a CSV with one image0,image1 row per pair")
     folder = Path(path).parent
     pairs = []
     with open(path, newline="") as handle:
@@ -127,19 +144,16 @@ def read_pairs(path: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _match_pairs(args: argparse.Namespace, matcher: Matcher) -> None:
+def _match_pairs(args: argparse.Namespace, matcher: Matcher, pairs: list[tuple[str, str]]) -> None:
     from tqdm import tqdm
 
-    if not args.output_dir:
-        raise MatcherError("--pairs needs --output-dir")
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    pairs = read_pairs(args.pairs)
     total = 0
     with tqdm(total=len(pairs), unit="pair", desc="matching") as progress:
         for start in range(0, len(pairs), matcher.batch):
             chunk = pairs[start : start + matcher.batch]
-            images = [(read_image(a), read_image(b)) for a, b in chunk]
+            images = [(read_usable_image(a), read_usable_image(b)) for a, b in chunk]
             for offset, (paths, pair, result) in enumerate(
                 zip(chunk, images, matcher.match_batch(images), strict=True)
             ):
@@ -152,22 +166,85 @@ def _match_pairs(args: argparse.Namespace, matcher: Matcher) -> None:
     print(f"{len(pairs)} pairs, {total} matches; results in {out}")
 
 
+TORCH_ONLY = (
+    "dinov2",
+    "precision",
+    "height",
+    "width",
+    "size_range",
+    "coarse_res",
+    "upsample_res",
+    "compile",
+    "compile_cache_dir",
+)
+ROMA_ONLY = ("num_matches", "certainty_threshold", "seed")
+
+
+def _given(args: argparse.Namespace, names: Sequence[str]) -> list[str]:
+    """The options among ``names`` that the command line set, as ``--flag`` (``--precision fp32`` counts as unset)."""
+    given = [name for name in names if getattr(args, name) not in (None, "fp32")]
+    return ["--" + name.replace("_", "-") for name in given]
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse torch-only options for a model another backend runs (before anything is loaded)."""
+    backend = choose_backend(args.model, args.backend)
+    extra = _given(args, TORCH_ONLY)
+    if backend != "torch" and extra:
+        raise MatcherError(
+            f"{', '.join(extra)} apply to the torch backend (release checkpoints) only; {args.model} runs on "
+            f"{backend}, whose sizes were fixed at export: drop {'them' if len(extra) > 1 else 'it'}"
+        )
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse output files whose folder does not exist, before anything is loaded."""
+    if args.pairs and not args.output_dir:
+        raise MatcherError("--pairs needs --output-dir")
+    for flag, value in (("--output-json", args.output_json), ("--output-image", args.output_image)):
+        if value and not Path(value).resolve().parent.is_dir():
+            raise MatcherError(f"{flag} {value}: the folder {Path(value).parent} does not exist; create it first")
+
+
+def warn_unused(args: argparse.Namespace, matcher: Matcher) -> None:
+    """One warning when RoMa-only options were given for an ELoFTR model."""
+    extra = _given(args, ROMA_ONLY)
+    if matcher.variant != "roma" and extra:
+        print(
+            f"warning: {', '.join(extra)} apply to RoMa only; {matcher.variant} returns every match of its budget",
+            file=sys.stderr,
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check the outputs, inputs and options (in that order, before anything is loaded), open the model,
+    match; returns the exit status."""
+    check_outputs(args)
+    pairs = read_pairs(args.pairs) if args.pairs else None
+    images = None if pairs is not None else (read_usable_image(args.image0), read_usable_image(args.image1))
+    check_options(args)
+    defaults = MatchOptions()
+    options = MatchOptions(
+        defaults.num_matches if args.num_matches is None else args.num_matches,
+        defaults.certainty_threshold if args.certainty_threshold is None else args.certainty_threshold,
+        defaults.seed if args.seed is None else args.seed,
+    )
+    with open_matcher(args.model, args.backend, options, backend_settings(args)) as matcher:
+        warn_unused(args, matcher)
+        if images is None:
+            _match_pairs(args, matcher, pairs)
+        else:
+            _match_two(args, matcher, images)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``ma-trt-match``: exit 0, or 2 with one ``error:`` line."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.pairs and not (args.image0 and args.image1):
         parser.error("give IMAGE0 IMAGE1, or --pairs CSV")
-    try:
-        options = MatchOptions(args.num_matches, args.certainty_threshold, args.seed)
-        with open_matcher(args.model, args.backend, options, backend_settings(args)) as matcher:
-            if args.pairs:
-                _match_pairs(args, matcher)
-            else:
-                _match_two(args, matcher)
-    except (MatcherError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command(lambda: run(args), (MatcherError, ValueError))
 
 
 if __name__ == "__main__":

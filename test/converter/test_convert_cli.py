@@ -278,7 +278,7 @@ def test_build_without_tensorrt_names_install(
         ["build", "--onnx", str(exported["fp16"]), "--target", "desktop", "--output", str(workdir / "x.plan")], capsys
     )
     assert code == 2
-    assert "needs the Python module `tensorrt`" in err and "pip install tensorrt-cu12" in err
+    assert "needs the Python module `tensorrt`" in err and "`pip install tensorrt` (NVIDIA's wheels" in err
     assert not (workdir / "x.plan").exists()
 
 

@@ -150,7 +150,8 @@ def test_a_blocked_module_is_reported_missing(
 
 def test_json_structure(capsys: pytest.CaptureFixture[str]) -> None:
     _, report = doctor_json(capsys, "--target", "desktop")
-    assert set(report) == {"machine", "components", "gpu", "target", "machine_note", "needs", "targets", "exit_code"}
+    keys = {"machine", "components", "gpu", "target", "machine_note", "needs", "targets", "works_here", "exit_code"}
+    assert set(report) == keys
     assert list(report["components"])[:3] == ["python", "gpu", "cuda-runtime"]
     assert set(report["components"]["python"]) == {"label", "present", "version", "details", "error", "install"}
     assert set(report["needs"][0]) == {"component", "for", "required", "met", "problem", "note", "install"}

@@ -88,23 +88,3 @@ def test_sequential_mode_and_mcap_output(fake_factory: None, tmp_path: Path) -> 
         (400, 200),
     ]
     assert all(m.geometry_type == Matches.GEOMETRY_HOMOGRAPHY and sum(m.inliers) == m.count for m in matches)
-
-
-def test_missing_topic_is_named(fake_factory: None, tmp_path: Path) -> None:
-    from ma_trt_ros.ros.bag_io import write_image_bag
-    from ma_trt_ros.ros.bag_matching import main
-
-    write_image_bag(tmp_path / "in", [("/cam", image(0, (8, 8), 0, "cam"))])
-    with pytest.raises(ValueError, match=r"has no topic \['/nope'\]; it has \['/cam'\]"):
-        main(
-            [
-                str(tmp_path / "in"),
-                str(tmp_path / "out"),
-                "--model",
-                "fake:eloftr",
-                "--image",
-                "/nope",
-                "--mode",
-                "sequential",
-            ]
-        )

@@ -145,10 +145,44 @@ def test_latest_queue_keeps_the_newest_items_and_counts_replacements() -> None:
     assert (worker.replaced, worker.refused, worker.processed) == (7, 0, 3)
 
 
-def test_lossless_queue_keeps_order_and_refuses_beyond_capacity() -> None:
-    worker, done, outcomes = run_worker("lossless", capacity=4, items=8)
-    assert done == [0, 1, 2, 3, 4]
-    assert outcomes == ["queued"] * 5 + ["refused"] * 3 and worker.refused == 3
+def test_lossless_queue_holds_the_submitter_back_and_keeps_every_item_in_order() -> None:
+    release = threading.Event()
+    done: list[int] = []
+    worker = InferenceWorker(lambda item: (release.wait(5.0), done.append(item)), "lossless", 2, lambda i, e: None)
+    worker.resume()
+    outcomes: list[str] = []
+    submitter = threading.Thread(target=lambda: outcomes.extend(worker.submit(i) for i in range(8)))
+    submitter.start()
+    # item 0 in progress, items 1 and 2 waiting: the submit of item 3 waits for room
+    wait = time.monotonic() + 5.0
+    while worker.waiting < 2 and time.monotonic() < wait:
+        time.sleep(0.001)
+    time.sleep(0.05)
+    assert (outcomes, worker.waiting, submitter.is_alive()) == (["queued"] * 3, 2, True)
+    release.set()
+    submitter.join(5.0)
+    assert worker.wait_idle(5.0)
+    worker.stop()
+    assert done == list(range(8)) and outcomes == ["queued"] * 8 and worker.refused == 0
+
+
+def test_pause_ends_a_waiting_lossless_submit_with_refused() -> None:
+    release = threading.Event()
+    worker = InferenceWorker(lambda item: release.wait(5.0), "lossless", 1, lambda i, e: None)
+    worker.resume()
+    assert [worker.submit(0), worker.submit(1)] == ["queued", "queued"]
+    outcome: list[str] = []
+    submitter = threading.Thread(target=lambda: outcome.append(worker.submit(2)))
+    submitter.start()
+    time.sleep(0.05)
+    assert outcome == []
+    pauser = threading.Thread(target=worker.pause)
+    pauser.start()
+    submitter.join(5.0)
+    assert outcome == ["refused"] and worker.refused == 1
+    release.set()
+    pauser.join(5.0)
+    worker.stop()
 
 
 def test_worker_survives_errors_and_reports_them() -> None:

@@ -66,6 +66,8 @@ def test_errors_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFi
     model = tmp_path / "m.onnx"
     model.write_text("x")
     assert main([str(image), str(not_image), "--model", str(model)]) == 2
+    assert "b.png: missing or not an image OpenCV can read" in capsys.readouterr().err  # images before the model
+    assert main([str(image), str(image), "--model", str(model)]) == 2
     assert "ONNX Runtime cannot load it" in capsys.readouterr().err
 
 

@@ -1,10 +1,12 @@
 """Child-process image publisher for the node tests: constant images whose value encodes their index.
 
 ``python -m support.image_publisher MODE COUNT RATE_HZ [options]`` publishes ``COUNT`` frames at
-``RATE_HZ``: in MODE ``pair`` an image on ``image0`` and one on ``image1`` per frame with equal stamps,
+``RATE_HZ`` (0: unpaced, as fast as ``publish`` returns): in MODE ``pair`` an image on ``image0``
+and one on ``image1`` per frame with equal stamps,
 in MODE ``single`` one image on ``image`` per frame. Frame ``i`` is mono8 filled with ``i % 256``,
 stamped ``FIRST_STAMP_S + i`` seconds (``--wall-stamps``: the wall clock at publication), frame ids
-``cam0`` / ``cam1`` (``single``: ``cam``). Prints ``published COUNT`` when done and then lingers.
+``cam0`` / ``cam1`` (``single``: ``cam``). Writers are keep-last ``--depth`` (default 100; 0: keep-all).
+Prints ``published COUNT in S s, acknowledged after S s`` when done and then lingers.
 """
 
 from __future__ import annotations
@@ -21,6 +23,18 @@ def frame_value(index: int) -> int:
     return index % 256
 
 
+def writer_qos(reliability: str, depth: int) -> object:
+    """Keep-last ``depth`` with ``reliability``, or keep-all when ``depth`` is 0."""
+    from rclpy.qos import HistoryPolicy
+
+    from support.ros_harness import qos_profile
+
+    qos = qos_profile(reliability, max(depth, 1))
+    if depth == 0:
+        qos.history = HistoryPolicy.KEEP_ALL
+    return qos
+
+
 def main() -> None:
     import numpy as np
     import rclpy
@@ -29,7 +43,7 @@ def main() -> None:
     from std_msgs.msg import Header
 
     from ma_trt_ros.ros.image_conversion import numpy_to_image
-    from support.ros_harness import CHILD_LIFETIME_S, qos_profile, wait_until
+    from support.ros_harness import CHILD_LIFETIME_S, wait_until
 
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["pair", "single"])
@@ -40,6 +54,7 @@ def main() -> None:
     parser.add_argument("--size1", default="45x31", help="WIDTHxHEIGHT of image1")
     parser.add_argument("--reliability", default="reliable")
     parser.add_argument("--wall-stamps", action="store_true")
+    parser.add_argument("--depth", type=int, default=100, help="history depth of the writers (0: keep all)")
     args = parser.parse_args()
 
     rclpy.init()
@@ -49,14 +64,15 @@ def main() -> None:
         "single": [("image", "cam", args.size0)],
     }
     publishers = [
-        (node.create_publisher(Image, topic, qos_profile(args.reliability, 100)), frame, size)
+        (node.create_publisher(Image, topic, writer_qos(args.reliability, args.depth)), frame, size)
         for topic, frame, size in topics[args.mode]
     ]
     wait_until(lambda: all(p.get_subscription_count() > 0 for p, _, _ in publishers), 30.0, "the node's subscriptions")
     time.sleep(0.5)
     start = time.monotonic()
     for index in range(args.count):
-        time.sleep(max(0.0, start + index / args.rate_hz - time.monotonic()))
+        if args.rate_hz > 0:
+            time.sleep(max(0.0, start + index / args.rate_hz - time.monotonic()))
         header = Header()
         if args.wall_stamps:
             now_ns = time.time_ns()
@@ -68,10 +84,12 @@ def main() -> None:
             header.frame_id = frame
             image = np.full((height, width), frame_value(index), np.uint8)
             publisher.publish(numpy_to_image(image, "mono8", header=header))
+    published_s = time.monotonic() - start
     if args.reliability == "reliable":
         for publisher, _, _ in publishers:
             publisher.wait_for_all_acked(Duration(seconds=10))
-    print(f"published {args.count}", flush=True)
+    acknowledged_s = time.monotonic() - start
+    print(f"published {args.count} in {published_s:.2f} s, acknowledged after {acknowledged_s:.2f} s", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         time.sleep(CHILD_LIFETIME_S)
     node.destroy_node()

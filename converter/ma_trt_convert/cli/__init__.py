@@ -9,6 +9,7 @@ import sys
 from ma_trt_convert import __version__
 from ma_trt_convert.cli import checkpoints, doctor, engines, export
 from ma_trt_convert.errors import USER_ERRORS
+from ma_trt_ros.cli_errors import run_command
 
 COMMAND_MODULES = (checkpoints, export, engines, doctor)
 
@@ -34,11 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; returns the process exit code (0 ok, 1 check failed, 2 bad input)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
-    try:
-        return int(args.run(args) or 0)
-    except USER_ERRORS as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(lambda: args.run(args), USER_ERRORS)
 
 
 if __name__ == "__main__":

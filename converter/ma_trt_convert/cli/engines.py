@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -184,7 +186,11 @@ def run_build(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 0
+    folder = Path(args.output).parent
+    new_folder = not folder.is_dir()
     sidecar = build_engine(args.onnx, args.output, target, options)
+    if new_folder:
+        print(f"created the folder {folder} (it did not exist)")
     print(f"wrote {args.output} ({sidecar.plan.size / 2**20:.1f} MiB) and {sidecar_path(args.output)}")
     print(
         f"{sidecar.tensorrt.module} {sidecar.tensorrt.version}, {sidecar.tensorrt.typing} typing, "
@@ -228,13 +234,28 @@ def run_sidecar(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def readable_onnx(path: str | Path) -> Iterator[None]:
+    """Turn protobuf's DecodeError while reading ``path`` into a one-line ConversionError."""
+    from google.protobuf.message import DecodeError
+
+    try:
+        yield
+    except DecodeError as error:
+        raise ConversionError(
+            f"{path}: not an ONNX file, or a truncated one ({error}); give the .onnx that `ma-trt-convert export` "
+            "wrote, copied whole"
+        ) from error
+
+
 def run_check(args: argparse.Namespace) -> int:
     """Print the check report; 1 when the target's parser would fail."""
     from ma_trt_convert.tensorrt.check import check_onnx
 
     if not Path(args.onnx).is_file():
         raise ConversionError(f"{args.onnx}: no such file")
-    report = check_onnx(args.onnx, get_target(args.target), real_parser=not args.no_parser)
+    with readable_onnx(args.onnx):
+        report = check_onnx(args.onnx, get_target(args.target), real_parser=not args.no_parser)
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
 
@@ -281,7 +302,8 @@ def _info_onnx(path: Path, as_json: bool) -> int:
     from ma_trt_convert.tensorrt.op_support import model_opset
     from ma_trt_ros.contract.tensors import format_io_contract
 
-    model = onnx.load(os.fspath(path), load_external_data=False)
+    with readable_onnx(path):
+        model = onnx.load(os.fspath(path), load_external_data=False)
     metadata = get_metadata(model)
     if as_json:
         print(json.dumps(metadata, indent=2))

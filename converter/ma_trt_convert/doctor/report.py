@@ -109,6 +109,24 @@ def machine_line(inventory: Inventory) -> str:
     return f"machine: {platform.system()} {platform.machine()}; {jetson}"
 
 
+def works_here(inventory: Inventory) -> list[str]:
+    """What runs on this machine whatever the targets' verdicts (a CPU-only machine included)."""
+    present = {name for name, finding in inventory.findings.items() if finding.present}
+    usable = [
+        ({"onnxruntime"}, "ma-trt-match and the node on an exported .onnx (ONNX Runtime backend, CPU)"),
+        ({"torch"}, "the torch backend on the release checkpoints (CPU: slow)"),
+        ({"torch", "onnx", "onnxslim"}, "ma-trt-convert export and verify"),
+        ({"tensorrt_rtx"}, "ma-trt-convert build --target desktop-rtx (plans for RTX GPUs; builds without a GPU)"),
+        ({"rclpy", "messages"}, "matchanything_node, ma-trt-replay and ma-trt-bag"),
+    ]
+    return [text for needs, text in usable if needs <= present]
+
+
+def _works_here_lines(inventory: Inventory) -> list[str]:
+    works = works_here(inventory)
+    return ["", "works here: " + ("; ".join(works) if works else "nothing that runs or builds a model")]
+
+
 def _target_lines(report: Report) -> list[str]:
     target = report.target
     assert target is not None
@@ -143,7 +161,8 @@ def _target_lines(report: Report) -> list[str]:
     ros = "" if report.with_ros else " (ROS node left out: --no-ros)"
     problems = [v.problem for v in report.verdicts if v.need.required and not v.met]
     verdict_line = "READY" if not problems else f"NOT READY: {'; '.join(problems)}"
-    return [*lines, "", f"target {target.name}{ros}: {verdict_line}"]
+    works = _works_here_lines(report.inventory) if problems else []
+    return [*lines, "", f"target {target.name}{ros}: {verdict_line}", *works]
 
 
 def _overview_lines(report: Report) -> list[str]:
@@ -154,6 +173,7 @@ def _overview_lines(report: Report) -> list[str]:
     for target in TARGETS.values():
         problems = missing_required(target, inventory, with_ros=report.with_ros)
         lines.append(f"- {target.name}: {'ready' if not problems else 'not ready: ' + '; '.join(problems)}")
+    lines += _works_here_lines(inventory)
     missing = [name for name in ROW_ORDER if not inventory.findings[name].present and name != "cuda-runtime"]
     if missing:
         lines += ["", "to install what is missing:"]
@@ -212,5 +232,6 @@ def to_json(report: Report) -> dict[str, Any]:
             t.name: {"ready": not (p := missing_required(t, inventory, with_ros=report.with_ros)), "problems": p}
             for t in TARGETS.values()
         },
+        "works_here": works_here(inventory),
         "exit_code": report.exit_code,
     }

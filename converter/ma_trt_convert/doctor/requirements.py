@@ -47,8 +47,7 @@ INSTALL: dict[str, tuple[str, str]] = {
         "CUDA and TensorRT",
     ),
     "tensorrt": (
-        f'`pip install tensorrt` (or `pip install ".[tensorrt]"` {_IN_CHECKOUT}; NVIDIA\'s wheels, fetched from '
-        "NVIDIA's own package index; `tensorrt-cu12` / `tensorrt-cu13` pick the CUDA major)",
+        f'{TARGETS["desktop"].install}, or `pip install ".[tensorrt]"` {_IN_CHECKOUT}',
         "TensorRT comes with JetPack: `sudo apt install nvidia-jetpack` (or just `python3-libnvinfer`); create the "
         "venv with --system-site-packages so that `import tensorrt` finds it",
     ),

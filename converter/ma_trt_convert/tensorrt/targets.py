@@ -89,7 +89,10 @@ TARGETS: dict[str, Target] = {
             dla_cores=0,
             op_table="10",
             max_opset=20,
-            install="`pip install tensorrt-cu12` (or tensorrt-cu13; it downloads from NVIDIA's own package index)",
+            install=(
+                "`pip install tensorrt` (NVIDIA's wheels, fetched from NVIDIA's own package index; "
+                "`tensorrt-cu12` / `tensorrt-cu13` pick the CUDA major)"
+            ),
             summary="x86-64/ARM desktop or server GPU with TensorRT 10.x/11.x (pip `tensorrt`)",
         ),
         Target(
