@@ -1,11 +1,15 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   run the matcher on the embedded default (no GPU, no downloaded weights)
-#   make test   lint, static checks and the whole test suite
-# Both create .venv/ first (scripts/setup.sh; quick when nothing changed).
+#   make demo         run the matcher on the embedded default (no GPU, no downloaded weights)
+#   make test         lint, static checks and the whole test suite (what CI runs)
+#   make test-quick   lint and every test not marked slow (development; a few minutes)
+# All create .venv/ first (scripts/setup.sh; quick when nothing changed).
+# Tests run in TEST_WORKERS processes (pytest-xdist), each test file in one process.
 VENV := .venv
 BIN := $(VENV)/bin
+TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist loadfile
 
-.PHONY: setup test lint unit demo
+.PHONY: setup test test-quick lint unit demo
 
 setup:
 	@bash scripts/setup.sh
@@ -15,9 +19,12 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 unit: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) --durations=25 $(PYTEST_ARGS)
 
 test: lint unit
+
+test-quick: lint
+	$(BIN)/python -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
 
 # CHECKPOINT=matchanything_eloftr.ckpt runs the demo with the released ELoFTR weights.
 demo: setup

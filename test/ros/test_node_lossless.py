@@ -21,7 +21,7 @@ from support.image_publisher import FIRST_STAMP_S, frame_value
 from support.node_process import start_node, wait_for_outputs
 from support.ros_harness import REPO_ROOT, RosEnvironment, RosTestNode, run_module_in_ros_process, wait_until
 
-pytestmark = pytest.mark.ros
+pytestmark = [pytest.mark.ros, pytest.mark.slow]  # minutes of soak, faults or fuzzing: not in make test-quick
 
 PAIRS = 240
 INFERENCE_S = 0.01  # the fake matcher's time per pair

@@ -23,7 +23,7 @@ from support.ros_harness import (
     wait_until,
 )
 
-pytestmark = pytest.mark.ros
+pytestmark = [pytest.mark.ros, pytest.mark.slow]  # minutes of soak, faults or fuzzing: not in make test-quick
 
 MIB = 1 << 20
 LIFECYCLE_CYCLES = 50

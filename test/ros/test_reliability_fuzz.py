@@ -28,7 +28,7 @@ from support.ros_harness import RosEnvironment, RosProcess, RosTestNode, wait_un
 
 from ma_trt_ros.ros.image_conversion import ENCODINGS
 
-pytestmark = pytest.mark.ros
+pytestmark = [pytest.mark.ros, pytest.mark.slow]  # minutes of soak, faults or fuzzing: not in make test-quick
 
 EXAMPLES = 150
 NS = "/fuzz"

@@ -22,7 +22,7 @@ from support.node_process import start_node, wait_for_outputs
 from support.process_memory import rss_bytes
 from support.ros_harness import RosEnvironment, RosTestNode, run_module_in_ros_process, wait_until
 
-pytestmark = pytest.mark.ros
+pytestmark = [pytest.mark.ros, pytest.mark.slow]  # minutes of soak, faults or fuzzing: not in make test-quick
 
 MIB = 1 << 20
 SOAK_PAIRS = 10_000
