@@ -4,6 +4,7 @@ synthetic ELoFTR model exported once per session."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from support.exported_models import ELOFTR_ROWS, ELOFTR_SIZE, ExportedModel, textured_images
@@ -56,3 +57,19 @@ def eloftr_model(tmp_path_factory: pytest.TempPathFactory) -> ExportedModel:
     args += ["--height", str(height), "--width", str(width), "--max-matches", str(ELOFTR_ROWS), "--precision", "fp32"]
     assert cli.main(args) == 0
     return ExportedModel(onnx, checkpoint, None, {"height": height, "width": width, "max_matches": ELOFTR_ROWS})
+
+
+@pytest.fixture(scope="session")
+def roma_release_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Seed-0 synthetic ``matchanything_roma.ckpt`` and ``dinov2_vitl14_pretrain.pth`` written by the CLI.
+
+    Session-scoped and shared by the converter, runtime and gate tests: the pair is 1.6 GB and takes
+    seconds to write; tests must not modify the files.
+    """
+    root = tmp_path_factory.mktemp("roma_release")
+    roma, dinov2 = root / "matchanything_roma.ckpt", root / "dinov2_vitl14_pretrain.pth"
+    from ma_trt_convert.cli import main
+
+    code = main(["random-checkpoint", "--variant", "roma", "--output", str(roma), "--dinov2-output", str(dinov2)])
+    assert code == 0
+    return roma, dinov2

@@ -45,15 +45,17 @@ VERIFY = {
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, list[str]]]:
+def weights(
+    tmp_path_factory: pytest.TempPathFactory, roma_release_files: tuple[Path, Path]
+) -> Iterator[dict[str, list[str]]]:
     """``--checkpoint``/``--dinov2`` arguments per variant, for synthetic release-layout files."""
     folder = tmp_path_factory.mktemp("gate_weights")
-    e, r, d = folder / "e.ckpt", folder / "r.ckpt", folder / "d.pth"
+    e = folder / "e.ckpt"
+    r, d = roma_release_files
     layout = load_layout("matchanything_eloftr")
     specs = tuple(TensorSpec(name, (1, 1, *ELOFTR_SIZE), "float32", "") for name in ("image0", "image1"))
     pair = [torch.from_numpy(image) for image in synthetic_inputs(specs, pair="shifted")]
     write_release_file(matching_state(random_state_dict(layout, 0), *pair), layout, e)
-    assert cli.main(["random-checkpoint", "--variant", "roma", "--output", str(r), "--dinov2-output", str(d)]) == 0
     yield {"eloftr": ["--checkpoint", str(e)], "roma": ["--checkpoint", str(r), "--dinov2", str(d)]}
     shutil.rmtree(folder)
 

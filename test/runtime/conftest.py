@@ -4,26 +4,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from support.exported_models import ROMA_RES, ExportedModel
 
 
 @pytest.fixture(scope="module")
-def roma_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExportedModel]:
-    """Seeded RoMa release files (1.6 GB with DINOv2) exported fp32 at 56/64; deleted after the module."""
+def roma_model(
+    tmp_path_factory: pytest.TempPathFactory, roma_release_files: tuple[Path, Path]
+) -> Iterator[ExportedModel]:
+    """The session's RoMa release files exported fp32 at 56/64 (the ONNX deleted after the module)."""
     import shutil
 
     from ma_trt_convert import cli
 
     folder = tmp_path_factory.mktemp("roma_model")
-    checkpoint, dinov2, onnx = folder / "r.ckpt", folder / "d.pth", folder / "roma.onnx"
-    assert (
-        cli.main(
-            ["random-checkpoint", "--variant", "roma", "--output", str(checkpoint), "--dinov2-output", str(dinov2)]
-        )
-        == 0
-    )
+    checkpoint, dinov2 = roma_release_files
+    onnx = folder / "roma.onnx"
     coarse, upsample = ROMA_RES
     args = ["export", "--variant", "roma", "--checkpoint", str(checkpoint), "--dinov2", str(dinov2)]
     args += ["--coarse-res", str(coarse), "--upsample-res", str(upsample), "--precision", "fp32", "--output", str(onnx)]
