@@ -316,6 +316,8 @@ def main() -> None:
     parser.add_argument("--start-timeout-s", type=float, default=240.0)
     args = parser.parse_args()
     args.overrides = dict(item.split("=", 1) for item in args.set)
+    # a time limit's SIGTERM unwinds like Ctrl-C, so that the node child is stopped too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     import rclpy
 
     rclpy.init()

@@ -6,8 +6,8 @@
 # WHEEL_DIR holds the ROS 2 Kilted wheels for this Python (bench/node_gpu_wheels.txt lists them, with the
 # command that downloads them). Steps, each with its own time limit: a venv with --system-site-packages
 # (keeps PyTorch) and the wheels; ma_trt_ros_interfaces (msg/) built into it; this project installed
-# editable (the torch backend is found through its entry point); synthetic release-layout weights
-# (ma-trt-convert random-checkpoint); then the node benchmark of each variant.
+# editable (the torch backend is found through its entry point); then for each variant synthetic
+# release-layout weights (ma-trt-convert random-checkpoint) and the node benchmark.
 set -uo pipefail
 out="$(mkdir -p "$1" && cd "$1" && pwd)"
 wheels="$(cd "$2" && pwd)"
@@ -43,11 +43,8 @@ step "project (editable) and imports"
 from ma_trt_ros.runtime.backends.registry import backend_factory
 print("rclpy ok; torch backend:", backend_factory("torch"), "; cuda:", torch.cuda.is_available())' || exit 1
 
-step "synthetic weights"
 mkdir -p "$weights"
-"$venv/bin/ma-trt-convert" random-checkpoint --variant eloftr --output "$weights/eloftr.ckpt" >/dev/null || exit 1
-"$venv/bin/ma-trt-convert" random-checkpoint --variant roma --output "$weights/roma.ckpt" \
-  --dinov2-output "$weights/dinov2.pth" >/dev/null || exit 1
+convert="$venv/bin/ma-trt-convert"
 
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_DOMAIN_ID=42 ROS_HOME=/tmp/ma_ros_home ROS_LOG_DIR=/tmp/ma_ros_home/log
 export FASTDDS_DEFAULT_PROFILES_FILE="$PWD/config/fastdds_large_messages.xml"
@@ -57,12 +54,15 @@ for variant in "${variants[@]}"; do
   step "node: $variant"
   case "$variant" in
   eloftr)
-    timeout 300 "$py" bench/node_gpu.py --config config/desktop_torch_eloftr.yaml \
+    "$convert" random-checkpoint --variant eloftr --output "$weights/eloftr.ckpt" || { status=1; continue; }
+    timeout 240 "$py" bench/node_gpu.py --config config/desktop_torch_eloftr.yaml \
       --set model_path="$weights/eloftr.ckpt" --set compile_cache_dir=/tmp/ma_compile \
       --latency-hz 20 --saturation-hz 400 --saturation-max-s 60 --memory-pairs 5000 \
       --out "$out/node_eloftr.json" --logs "$out" || status=1
     ;;
   roma)
+    "$convert" random-checkpoint --variant roma --output "$weights/roma.ckpt" --dinov2-output "$weights/dinov2.pth" ||
+      { status=1; continue; }
     timeout 330 "$py" bench/node_gpu.py --config config/desktop_torch_roma.yaml \
       --set model_path="$weights/roma.ckpt" --set dinov2_path="$weights/dinov2.pth" \
       --latency-pairs 100 --latency-hz 5 --saturation-hz 40 --saturation-max-s 75 --memory-pairs 5000 \
@@ -70,5 +70,5 @@ for variant in "${variants[@]}"; do
     ;;
   esac
 done
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >"$out/device.txt"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 exit $status
