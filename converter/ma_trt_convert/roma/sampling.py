@@ -2,8 +2,9 @@
 
 :class:`RomaSampledExportModule` runs a RoMa export module (fixed-size or camera-input) and then
 :class:`SparseSampling` on its dense outputs, so that only the drawn matches (and the dense field, when
-wanted) leave the device. The draw is the runtime's, step for step, with fixed shapes and no host
-synchronisation (CUDA-graph capturable; TopK, CumSum, ScatterElements and Conv also exist in ONNX):
+wanted) leave the device. The draw is the runtime's, step for step, with fixed shapes, no host
+synchronisation and no tensor made from host values (CUDA-graph capturable; TopK, CumSum,
+ScatterElements and Conv also exist in ONNX):
 
 * candidates: the ``M = 2·R²`` cells of both directions, 0→1 first, in cell order;
 * step 2: the key of a candidate above the threshold is ``noise[rank] / certainty`` (``rank``: its
@@ -93,8 +94,7 @@ class SparseSampling(nn.Module):
         above = scores > threshold[:, None]
         n_above = above.sum(dim=1, keepdim=True)
         rank = (torch.cumsum(above, dim=1) - 1).clamp(min=0)
-        inf = torch.tensor(math.inf, device=scores.device)
-        drawn = _smallest(torch.where(above, noise.gather(1, rank) / scores, inf), first)
+        drawn = _smallest(torch.where(above, noise.gather(1, rank) / scores, math.inf), first)
         valid = torch.arange(first, device=scores.device) < n_above  # the first min(4·num, n_above) are real
 
         grid = rows, cols
@@ -119,16 +119,15 @@ class SparseSampling(nn.Module):
         weights = 1.0 / (1.0 + density.clamp(min=0.0))
         weights = torch.where(density < MIN_NEIGHBOURS, weights * ISOLATED_FACTOR, weights)
         second = noise.gather(1, (n_above + torch.arange(first, device=noise.device)).clamp(max=noise.shape[1] - 1))
-        picked = _smallest(torch.where(valid, second / weights, inf), min(num, first))
+        picked = _smallest(torch.where(valid, second / weights, math.inf), min(num, first))
         chosen = drawn.gather(1, picked)
         count = valid.sum(dim=1).clamp(max=num)
         keep = torch.arange(chosen.shape[1], device=chosen.device) < count[:, None]
         points0, points1 = points_of(chosen)
-        zero = torch.zeros((), device=scores.device)
         return (
-            torch.where(keep[..., None], points0, zero),
-            torch.where(keep[..., None], points1, zero),
-            torch.where(keep, scores.gather(1, chosen), zero),
+            torch.where(keep[..., None], points0, 0.0),
+            torch.where(keep[..., None], points1, 0.0),
+            torch.where(keep, scores.gather(1, chosen), 0.0),
             count,
         )
 
