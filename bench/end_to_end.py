@@ -9,10 +9,10 @@ float32 camera pairs (what the node hands the matcher), one pair per call as the
   replay + synchronise): the model, and for RoMa the sparse draw the graph now holds;
 * ``draw``: RoMa's draw alone (:class:`~ma_trt_convert.roma.sampling.SparseSampling`, eager, CUDA
   events) on dense outputs of the model's size, so that model = execute − draw;
-* memory: PyTorch's peak allocated / reserved bytes from before the open to after it, and after the
+* memory (fp16 and fp32): PyTorch's peak allocated / reserved bytes from before the open to after it, and after the
   timed pairs, and the device's used memory (all processes) after the open.
 
-    python bench/end_to_end.py --out end_to_end.json                 # the cases of CASES
+    python bench/end_to_end.py --out end_to_end.json                 # DEFAULT_CASES
     python bench/end_to_end.py --cases roma_camera_fp16 --runs 50 --out x.json
 """
 
@@ -47,12 +47,14 @@ ELOFTR = {"height": 480, "width": 640}
 # name -> (variant, precision, build args, torch.compile mode)
 CASES = {
     "roma_camera_fp16": ("roma", "fp16", ROMA_CAMERA, None),
-    "roma_fixed_fp16": ("roma", "fp16", ROMA, None),
     "roma_camera_fp32": ("roma", "fp32", ROMA_CAMERA, None),
     "eloftr_fp16_compiled": ("eloftr", "fp16", ELOFTR, "default"),
-    "eloftr_fp16": ("eloftr", "fp16", ELOFTR, None),
     "eloftr_fp32": ("eloftr", "fp32", ELOFTR, None),
+    "roma_fixed_fp16": ("roma", "fp16", ROMA, None),
+    "eloftr_fp16": ("eloftr", "fp16", ELOFTR, None),
 }
+DEFAULT_CASES = ("roma_camera_fp16", "roma_camera_fp32", "eloftr_fp16_compiled", "eloftr_fp32")
+FP32_RUNS = 10  # the fp32 cases are there for their memory
 GIB = 2**30
 
 
@@ -89,8 +91,9 @@ def draw_time(side: int, num: int) -> dict[str, float]:
         return time_cuda(lambda: sampling(*dense, *dense, *extra), warmup=5, repeats=50)
 
 
-def measure(name: str, folder: Path, runs: int, warmup: int) -> dict[str, object]:
+def measure(name: str, folder: Path, runs: int, warmup: int, compile_cache: str | None) -> dict[str, object]:
     variant, precision, build_args, compile_mode = CASES[name]
+    runs = runs if precision == "fp16" else min(runs, FP32_RUNS)
     checkpoint, *rest = synthetic_weights(variant, folder)
     settings = BackendSettings(
         device="cuda",
@@ -98,6 +101,7 @@ def measure(name: str, folder: Path, runs: int, warmup: int) -> dict[str, object
         dinov2=str(rest[0]) if rest else None,
         precision=precision,
         compile=compile_mode,
+        compile_cache_dir=compile_cache,
         build_args=build_args,
     )
     gc.collect()
@@ -145,15 +149,19 @@ def measure(name: str, folder: Path, runs: int, warmup: int) -> dict[str, object
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True)
-    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
-    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--cases", nargs="+", default=list(DEFAULT_CASES), choices=list(CASES))
+    parser.add_argument("--runs", type=int, default=100, help=f"timed pairs per case (fp32: at most {FP32_RUNS})")
+    parser.add_argument("--weights", help="folder for the synthetic weights, kept (default: a temporary one)")
+    parser.add_argument("--compile-cache", help="compile_cache_dir of the compiled cases")
     parser.add_argument("--warmup", type=int, default=10)
     args = parser.parse_args()
     report = {**run_facts(), "runs": args.runs, "results": []}
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(args.weights or temporary)
+        folder.mkdir(parents=True, exist_ok=True)
         for name in args.cases:
             try:
-                row = measure(name, Path(folder), args.runs, args.warmup)
+                row = measure(name, folder, args.runs, args.warmup, args.compile_cache)
             except Exception as error:  # one case failing must not lose the others
                 row = {"case": name, "error": f"{type(error).__name__}: {error}"}
             report["results"].append(row)

@@ -3,6 +3,7 @@
 # from the repository root of a machine that has PyTorch (CUDA), numpy, OpenCV, CMake and a compiler but
 # no ROS and no registry:
 #   bash bench/node_gpu.sh OUT_DIR WHEEL_DIR [eloftr|roma ...]
+# Shorter runs: ELOFTR_LIMIT_S, ROMA_LIMIT_S (time limits, s), SATURATION_S, ROMA_LATENCY_PAIRS.
 # WHEEL_DIR holds the ROS 2 Kilted wheels for this Python (bench/node_gpu_wheels.txt lists them, with the
 # command that downloads them). Steps, each with its own time limit: a venv with --system-site-packages
 # (keeps PyTorch) and the wheels; ma_trt_ros_interfaces (msg/) built into it; this project installed
@@ -15,7 +16,7 @@ shift 2
 [ $# -eq 0 ] && set -- eloftr roma
 variants=("$@")
 venv=/tmp/ma_ros_venv
-weights=/tmp/ma_weights
+weights="${WEIGHTS_DIR:-/tmp/ma_weights}"  # synthetic weights in the release file names, reused when present
 py="$venv/bin/python"
 export PYTHONUNBUFFERED=1
 
@@ -54,18 +55,21 @@ for variant in "${variants[@]}"; do
   step "node: $variant"
   case "$variant" in
   eloftr)
-    "$convert" random-checkpoint --variant eloftr --output "$weights/eloftr.ckpt" || { status=1; continue; }
-    timeout 240 "$py" bench/node_gpu.py --config config/desktop_torch_eloftr.yaml \
-      --set model_path="$weights/eloftr.ckpt" --set compile_cache_dir=/tmp/ma_compile \
-      --latency-hz 20 --saturation-hz 400 --saturation-max-s 60 --memory-pairs 5000 \
+    [ -f "$weights/matchanything_eloftr.ckpt" ] ||
+      "$convert" random-checkpoint --variant eloftr --output "$weights/matchanything_eloftr.ckpt" || { status=1; continue; }
+    timeout "${ELOFTR_LIMIT_S:-240}" "$py" bench/node_gpu.py --config config/desktop_torch_eloftr.yaml \
+      --set model_path="$weights/matchanything_eloftr.ckpt" --set compile_cache_dir=/tmp/ma_compile \
+      --latency-hz 20 --saturation-hz 400 --saturation-max-s "${SATURATION_S:-60}" --memory-pairs 5000 \
       --out "$out/node_eloftr.json" --logs "$out" || status=1
     ;;
   roma)
-    "$convert" random-checkpoint --variant roma --output "$weights/roma.ckpt" --dinov2-output "$weights/dinov2.pth" ||
+    roma="$weights/matchanything_roma.ckpt" dinov2="$weights/dinov2_vitl14_pretrain.pth"
+    [ -f "$dinov2" ] || "$convert" random-checkpoint --variant roma --output "$roma" --dinov2-output "$dinov2" ||
       { status=1; continue; }
-    timeout 330 "$py" bench/node_gpu.py --config config/desktop_torch_roma.yaml \
-      --set model_path="$weights/roma.ckpt" --set dinov2_path="$weights/dinov2.pth" \
-      --latency-pairs 100 --latency-hz 5 --saturation-hz 40 --saturation-max-s 75 --memory-pairs 5000 \
+    timeout "${ROMA_LIMIT_S:-330}" "$py" bench/node_gpu.py --config config/desktop_torch_roma.yaml \
+      --set model_path="$roma" --set dinov2_path="$dinov2" \
+      --latency-pairs "${ROMA_LATENCY_PAIRS:-100}" --latency-hz 5 --saturation-hz 40 \
+      --saturation-max-s "${SATURATION_S:-75}" --memory-pairs 5000 \
       --out "$out/node_roma.json" --logs "$out" || status=1
     ;;
   esac
