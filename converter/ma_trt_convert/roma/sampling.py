@@ -165,7 +165,9 @@ class RomaSampledExportModule(nn.Module):
         return int(self.roma.metadata()["output_res"])
 
     def dynamic_axes(self) -> dict[str, dict[int, str]]:
-        return {**self.roma.dynamic_axes(), "sampler_noise": {1: "noise_length"}}
+        """The inner module's, the noise length, and the drawn outputs' match axis (set by the noise length)."""
+        drawn = {name: {1: "num_matches"} for name in SAMPLED_OUTPUTS[:3]}
+        return {**self.roma.dynamic_axes(), "sampler_noise": {1: "noise_length"}, **drawn}
 
     def metadata(self) -> dict[str, str]:
         return {**self.roma.metadata(), "inputs": ",".join(self.input_names), "outputs": ",".join(self.output_names)}

@@ -88,7 +88,9 @@ class TorchBackend:
         with torch.no_grad():
             outputs = self._runner(*(t.to(self._device) for t in examples))
         self.outputs = tuple(
-            TensorSpec(n, tuple(t.shape), _dtype_name(t), contract.descriptions.get(n, ""))
+            TensorSpec(
+                n, _open_axes(tuple(t.shape), dynamic.get(n, {})), _dtype_name(t), contract.descriptions.get(n, "")
+            )
             for n, t in zip(module.output_names, outputs, strict=True)
         )
         self.model_id = model_id(Path(checkpoint))
