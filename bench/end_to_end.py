@@ -53,7 +53,7 @@ CASES = {
     "roma_fixed_fp16": ("roma", "fp16", ROMA, None),
     "eloftr_fp16": ("eloftr", "fp16", ELOFTR, None),
 }
-DEFAULT_CASES = ("roma_camera_fp16", "roma_camera_fp32", "eloftr_fp16_compiled", "eloftr_fp32")
+DEFAULT_CASES = ("roma_camera_fp16", "eloftr_fp16_compiled", "roma_camera_fp32", "eloftr_fp32")
 FP32_RUNS = 10  # the fp32 cases are there for their memory
 GIB = 2**30
 

@@ -5,10 +5,9 @@
 #   bash bench/node_gpu.sh OUT_DIR WHEEL_DIR [eloftr|roma ...]
 # Shorter runs: ELOFTR_LIMIT_S, ROMA_LIMIT_S (time limits, s), SATURATION_S, ROMA_LATENCY_PAIRS.
 # WHEEL_DIR holds the ROS 2 Kilted wheels for this Python (bench/node_gpu_wheels.txt lists them, with the
-# command that downloads them). Steps, each with its own time limit: a venv with --system-site-packages
-# (keeps PyTorch) and the wheels; ma_trt_ros_interfaces (msg/) built into it; this project installed
-# editable (the torch backend is found through its entry point); then for each variant synthetic
-# release-layout weights (ma-trt-convert random-checkpoint) and the node benchmark.
+# command that downloads them). bench/ros_venv.sh makes the venv (once); then for each variant synthetic
+# release-layout weights (ma-trt-convert random-checkpoint) and the node benchmark, each with its own
+# time limit.
 set -uo pipefail
 out="$(mkdir -p "$1" && cd "$1" && pwd)"
 wheels="$(cd "$2" && pwd)"
@@ -22,27 +21,7 @@ export PYTHONUNBUFFERED=1
 
 step() { echo "== $(date -u +%H:%M:%S) $*"; }
 
-step "venv and wheels"
-python3 -m venv --system-site-packages "$venv" || exit 1
-"$py" -m pip install -q --no-index --no-deps --no-compile "$wheels"/*.whl || exit 1
-"$py" -c 'import sysconfig, pathlib; p = pathlib.Path(sysconfig.get_paths()["include"], "Python.h"); print("Python.h:", p, p.is_file())'
-"$py" scripts/fix_ros_cmake_paths.py "$venv" || exit 1
-
-step "ma_trt_ros_interfaces"
-rm -rf /tmp/ma_interfaces
-(
-  export AMENT_PREFIX_PATH="$venv" CMAKE_PREFIX_PATH="$venv"
-  timeout 300 cmake -S msg -B /tmp/ma_interfaces -DCMAKE_INSTALL_PREFIX="$venv" -DPython3_EXECUTABLE="$py" \
-    -DPYTHON_EXECUTABLE="$py" -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release >"$out/interfaces.log" 2>&1 &&
-    timeout 300 cmake --build /tmp/ma_interfaces -j "$(nproc)" >>"$out/interfaces.log" 2>&1 &&
-    cmake --install /tmp/ma_interfaces >>"$out/interfaces.log" 2>&1
-) || { tail -30 "$out/interfaces.log"; exit 1; }
-
-step "project (editable) and imports"
-"$py" -m pip install -q --no-deps --no-build-isolation -e . >"$out/install.log" 2>&1 || { tail -20 "$out/install.log"; exit 1; }
-"$py" -c 'import rclpy, ma_trt_ros_interfaces.msg, torch
-from ma_trt_ros.runtime.backends.registry import backend_factory
-print("rclpy ok; torch backend:", backend_factory("torch"), "; cuda:", torch.cuda.is_available())' || exit 1
+bash bench/ros_venv.sh "$venv" "$wheels" "$out" || exit 1
 
 mkdir -p "$weights"
 convert="$venv/bin/ma-trt-convert"
