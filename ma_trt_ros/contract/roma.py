@@ -30,7 +30,7 @@ _CERTAINTY = "{src}->{dst}: match probability in [0, 1] per grid pixel, 0 where 
 # inputs after the images and gives these outputs after the dense ones; the runtime's sampler
 # (ma_trt_ros.runtime.sampling) defines the draw.
 SAMPLER_INPUTS = ("sampler_noise", "sampler_threshold", "image_sizes")
-SAMPLED_OUTPUTS = ("points0", "points1", "match_certainty", "match_count")
+SAMPLED_OUTPUTS = ("points0", "points1", "match_certainty", "match_count", "warp_pixels")
 
 ROMA = VariantContract(
     name="roma",
@@ -56,6 +56,7 @@ ROMA = VariantContract(
         "points1": "float32 [N, num, 2]: image-1 pixels of the same matches",
         "match_certainty": "float32 [N, num]: certainty of each drawn match",
         "match_count": "int64 [N]: valid matches of points0/points1 (min(num, candidates above the threshold))",
+        "warp_pixels": "float32 [N, R, R, 2]: warp in image-1 pixels, x_pix = W1/2*(x+1) (the dense field's warp)",
     },
     output_kinds={
         "warp": "normalized",
@@ -66,6 +67,7 @@ ROMA = VariantContract(
         "points1": "pixels",
         "match_certainty": "score",
         "match_count": "count",
+        "warp_pixels": "pixels",
     },
     input_color="rgb",
     size_sources={"image0": 0, "image1": 1},

@@ -11,7 +11,7 @@ from ma_trt_convert.roma.sampling import SparseSampling  # noqa: E402
 from ma_trt_ros.runtime.options import MatchOptions  # noqa: E402
 from ma_trt_ros.runtime.result import ImageSize  # noqa: E402
 from ma_trt_ros.runtime.sampling import noise_length, sampler_noise  # noqa: E402
-from ma_trt_ros.runtime.variants.roma import RomaIO  # noqa: E402
+from ma_trt_ros.runtime.variants.roma import RomaIO, warp_to_pixels  # noqa: E402
 
 
 def _dense(side: int, seed: int) -> dict[str, np.ndarray]:
@@ -38,7 +38,8 @@ def _device_draw(outputs: dict[str, np.ndarray], sizes: tuple[ImageSize, ImageSi
     args += [torch.from_numpy(noise.copy())[None], torch.tensor([options.certainty_threshold])]
     args.append(torch.tensor([size_row]))
     with torch.no_grad():
-        points0, points1, certainty, count = SparseSampling()(*(a.float() for a in args))
+        points0, points1, certainty, count, warp = SparseSampling()(*(a.float() for a in args))
+    np.testing.assert_array_equal(warp[0].numpy(), warp_to_pixels(outputs["warp"], sizes[1]))
     n = int(count[0])
     return points0[0].numpy(), points1[0].numpy(), certainty[0].numpy(), n
 

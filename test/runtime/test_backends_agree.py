@@ -108,6 +108,7 @@ def test_roma_backends_agree(roma_model: ExportedModel) -> None:
     for ours, theirs in ((device.points0, cpu.points0), (device.points1, cpu.points1)):
         np.testing.assert_array_equal(ours, theirs)
     np.testing.assert_array_equal(device.confidence, cpu.confidence)
+    np.testing.assert_array_equal(device.dense.warp, cpu.dense.warp)
 
 
 def torch_backend_matcher(model: ExportedModel, options: MatchOptions):

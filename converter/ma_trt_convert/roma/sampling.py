@@ -78,9 +78,9 @@ class SparseSampling(nn.Module):
         noise: torch.Tensor,
         threshold: torch.Tensor,
         sizes: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, ...]:
         """``points0, points1`` float32 ``[B, num, 2]``, ``match_certainty`` ``[B, num]``, ``match_count`` int64
-        ``[B]``.
+        ``[B]``, and ``warp_pixels`` ``[B, R, R, 2]`` (``warp`` in image-1 pixels, the dense field's).
 
         Args: the dense outputs (``warp`` ``[B, R, R, 2]``, ``certainty`` ``[B, R, R]``, float32), ``noise``
         float32 ``[B, 2·R² + 4·num]``, ``threshold`` float32 ``[B]``, ``sizes`` float32 ``[B, 4]``
@@ -129,6 +129,7 @@ class SparseSampling(nn.Module):
             torch.where(keep[..., None], points1, 0.0),
             torch.where(keep, scores.gather(1, chosen), 0.0),
             count,
+            forward_warp.reshape(warp.shape),
         )
 
 

@@ -96,6 +96,8 @@ class TorchBackend:
         self.model_id = model_id(Path(checkpoint))
         # read-only host arrays seen again (the sampler's noise): name -> (array, its device copy)
         self._constants: dict[str, tuple[np.ndarray, torch.Tensor]] = {}
+        # CUDA: pinned host buffers the inputs go through, kept (run synchronises before it returns)
+        self._staging: dict[str, torch.Tensor] = {}
 
     def _fast_runner(self, module: Any, settings: BackendSettings) -> Any:
         if self._device.type != "cuda":
@@ -132,7 +134,10 @@ class TorchBackend:
             return kept[1]
         tensor = torch.from_numpy(np.ascontiguousarray(array) if array.flags.writeable else array.copy())
         if self._device.type == "cuda":
-            tensor = torch.empty_like(tensor, pin_memory=True).copy_(tensor).to(self._device, non_blocking=True)
+            staging = self._staging.get(name)
+            if staging is None or staging.shape != tensor.shape or staging.dtype != tensor.dtype:
+                staging = self._staging[name] = torch.empty_like(tensor, pin_memory=True)
+            tensor = staging.copy_(tensor).to(self._device, non_blocking=True)
         if not array.flags.writeable:
             self._constants[name] = (array, tensor)
         return tensor
@@ -155,6 +160,7 @@ class TorchBackend:
             return
         self._runner = None
         self._constants.clear()
+        self._staging.clear()
         if self._device.type == "cuda":
             torch.cuda.empty_cache()
 

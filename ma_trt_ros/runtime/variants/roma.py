@@ -33,11 +33,12 @@ def warp_to_pixels(warp: np.ndarray, target: ImageSize) -> np.ndarray:
     return (warp.astype(np.float32) + np.float32(1)) * half
 
 
-def dense_field(warp: np.ndarray, certainty: np.ndarray, source: ImageSize, target: ImageSize) -> DenseField:
-    """The dense field of one direction: grid over ``source``, warp in ``target`` pixels."""
+def dense_field(warp: np.ndarray, certainty: np.ndarray, source: ImageSize, target: ImageSize | None) -> DenseField:
+    """The dense field of one direction: grid over ``source``, warp in ``target`` pixels (``target`` None:
+    ``warp`` is in pixels already)."""
     rows, cols = certainty.shape
     return DenseField(
-        warp=warp_to_pixels(warp, target),
+        warp=warp if target is None else warp_to_pixels(warp, target),
         certainty=np.ascontiguousarray(certainty, dtype=np.float32),
         grid_scale_x=source.width / cols,
         grid_scale_y=source.height / rows,
@@ -94,11 +95,12 @@ class RomaIO:
         options: MatchOptions,
     ) -> DecodedMatches:
         size0, size1 = sizes
-        forward = dense_field(outputs["warp"], outputs["certainty"], size0, size1)
-        if SAMPLED_OUTPUTS[-1] in outputs:
+        if "match_count" in outputs:  # drawn on the device (SAMPLED_OUTPUTS), the warp in pixels there too
+            forward = dense_field(outputs["warp_pixels"], outputs["certainty"], size0, None)
             count = int(outputs["match_count"])
             points0, points1, certainty = (outputs[name][:count] for name in SAMPLED_OUTPUTS[:3])
             return DecodedMatches(points0, points1, certainty, dense=forward)
+        forward = dense_field(outputs["warp"], outputs["certainty"], size0, size1)
         backward_warp = outputs["warp_1to0"].reshape(-1, 2)
         cells = forward.certainty.size
         certainty = np.concatenate([forward.certainty.reshape(-1), outputs["certainty_1to0"].reshape(-1)])
