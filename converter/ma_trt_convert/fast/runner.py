@@ -77,14 +77,13 @@ class _Graph:
 def memory_cap(device: torch.device, headroom: int) -> Iterator[None]:
     """Limit this process's PyTorch allocations on ``device`` to what is reserved now plus ``headroom``
     bytes while the context is open; afterwards the whole device again (fraction 1, PyTorch's default)."""
-    total = torch.cuda.get_device_properties(device).total_memory
-    torch.cuda.set_per_process_memory_fraction(
-        min(1.0, (torch.cuda.memory_reserved(device) + headroom) / total), device
-    )
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    total = torch.cuda.get_device_properties(index).total_memory
+    torch.cuda.set_per_process_memory_fraction(min(1.0, (torch.cuda.memory_reserved(index) + headroom) / total), index)
     try:
         yield
     finally:
-        torch.cuda.set_per_process_memory_fraction(1.0, device)
+        torch.cuda.set_per_process_memory_fraction(1.0, index)
 
 
 def _with_inductor_config(forward: Callable[..., tuple], settings: dict[str, object]) -> Callable[..., tuple]:
