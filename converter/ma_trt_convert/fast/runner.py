@@ -13,6 +13,9 @@ folder under the system's temporary directory), so a second process with the sam
 Inductor settings (``torch._inductor.config`` names, e.g. ``coordinate_descent_tuning``) may be given
 with the mode: they are in force whenever the compiled forward runs, so also for a later compilation
 (a new input shape).
+
+Each graph is warmed up and captured under a memory cap (:data:`WARMUP_HEADROOM_BYTES` above what is
+reserved): cuDNN's autotuning otherwise takes workspaces of tens of GB in fp32 (docs/benchmarks.md).
 """
 
 from __future__ import annotations
