@@ -52,6 +52,7 @@ from ma_trt_convert.synthetic.pairs import textured_pair  # noqa: E402
 from ma_trt_ros.contract.roma import ROMA  # noqa: E402
 from ma_trt_ros.contract.tensors import TensorSpec  # noqa: E402
 from ma_trt_ros.runtime.images import as_float_image  # noqa: E402
+from ma_trt_ros.runtime.options import MatchOptions  # noqa: E402
 from ma_trt_ros.runtime.variants.roma import RomaIO  # noqa: E402
 
 SIZES = ((480, 640), (720, 1280), (1080, 1920), (240, 320), (479, 641))  # (height, width)
@@ -107,7 +108,7 @@ def accuracy(folder: Path) -> list[dict[str, object]]:
         for height, width in SIZES:
             images = (camera_image(height, width, content), camera_image(height, width, content, seed=7))
             floats = [as_float_image(i, "image") for i in images]  # what the matcher hands to RomaIO
-            opencv = list(RomaIO().prepare(*floats, roma_specs(*FULL)).values())
+            opencv = list(RomaIO().prepare(*floats, roma_specs(*FULL), {}, MatchOptions()).values())
             in_graph = graph.run(None, {"image0": images[0][None], "image1": images[1][None]})
             torch32 = upstream_resize(images, FULL, torch.float32)
             torch64 = upstream_resize(images, FULL, torch.float64)
@@ -147,7 +148,11 @@ def end_to_end(folder: Path) -> list[dict[str, object]]:
     for height, width in ((480, 640), (479, 641), (1080, 1920)):
         images = shifted_pair(height, width)
         feeds = {
-            "opencv": list(RomaIO().prepare(*[as_float_image(i, "i") for i in images], roma_specs(*SMALL)).values()),
+            "opencv": list(
+                RomaIO()
+                .prepare(*[as_float_image(i, "i") for i in images], roma_specs(*SMALL), {}, MatchOptions())
+                .values()
+            ),
             "onnx_graph": graph.run(None, {"image0": images[0][None], "image1": images[1][None]}),
             "torch_fp32": upstream_resize(images, SMALL, torch.float32),
         }
@@ -202,7 +207,7 @@ class TodayPath:
         self.device = {n: torch.empty(s.shape, dtype=torch.float32, device="cuda") for n, s in specs.items()}
 
     def prepare(self, image0: np.ndarray, image1: np.ndarray) -> dict[str, np.ndarray]:
-        return RomaIO().prepare(image0, image1, self.specs)
+        return RomaIO().prepare(image0, image1, self.specs, {}, MatchOptions())
 
     def upload(self, arrays: dict[str, np.ndarray]) -> None:
         for name, array in arrays.items():

@@ -26,6 +26,12 @@ _WARP = (
 )
 _CERTAINTY = "{src}->{dst}: match probability in [0, 1] per grid pixel, 0 where the flow left the image"
 
+# A graph that also draws the sparse matches (the torch backend's; ma_trt_convert.roma.sampling) takes these
+# inputs after the images and gives these outputs after the dense ones; the runtime's sampler
+# (ma_trt_ros.runtime.sampling) defines the draw.
+SAMPLER_INPUTS = ("sampler_noise", "sampler_threshold", "image_sizes")
+SAMPLED_OUTPUTS = ("points0", "points1", "match_certainty", "match_count", "warp_pixels")
+
 ROMA = VariantContract(
     name="roma",
     input_names=("image0_coarse", "image1_coarse", "image0_upsample", "image1_upsample"),
@@ -41,12 +47,27 @@ ROMA = VariantContract(
         "certainty": _CERTAINTY.format(src="image 0", dst="image 1"),
         "warp_1to0": _WARP.format(src="image 1", dst="image 0"),
         "certainty_1to0": _CERTAINTY.format(src="image 1", dst="image 0"),
+        "sampler_noise": "float32 [N, L]: the sampler's Exp(1) stream (runtime.sampling.sampler_noise of the seed), "
+        "L = 2·R² + 4·num, which sets num, the matches drawn",
+        "sampler_threshold": "float32 [N]: cells need a certainty above this to be drawn",
+        "image_sizes": "float32 [N, 4]: width0, height0, width1, height1 of the images as received, pixels",
+        "points0": "float32 [N, num, 2]: image-0 pixels (x, y) of the drawn matches, most preferred first; "
+        "the first match_count are valid",
+        "points1": "float32 [N, num, 2]: image-1 pixels of the same matches",
+        "match_certainty": "float32 [N, num]: certainty of each drawn match",
+        "match_count": "int64 [N]: valid matches of points0/points1 (min(num, candidates above the threshold))",
+        "warp_pixels": "float32 [N, R, R, 2]: warp in image-1 pixels, x_pix = W1/2*(x+1) (the dense field's warp)",
     },
     output_kinds={
         "warp": "normalized",
         "warp_1to0": "normalized",
         "certainty": "score",
         "certainty_1to0": "score",
+        "points0": "pixels",
+        "points1": "pixels",
+        "match_certainty": "score",
+        "match_count": "count",
+        "warp_pixels": "pixels",
     },
     input_color="rgb",
     size_sources={"image0": 0, "image1": 1},

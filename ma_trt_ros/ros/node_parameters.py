@@ -73,6 +73,8 @@ class NodeParameters:
         network_size_range: torch, ELoFTR: ``MIN_HxMIN_W:MAX_HxMAX_W``, one model for every camera size
             in that range (each call at the camera's own size when it fits); empty = a fixed size.
         coarse_res, upsample_res: torch, RoMa: pass-1 and pass-2 sides, pixels; 0 = the default (560, 864).
+        camera_sizes: torch, RoMa: ``MIN_HxMIN_W:MAX_HxMAX_W``, camera sizes the model takes as they are and
+            resizes inside the graph, on the GPU (docs/roma_resize.md); empty = the runtime resizes on the CPU.
         onnxruntime_providers: onnxruntime: comma-separated providers in order of preference
             (``CUDAExecutionProvider,CPUExecutionProvider``); empty = CUDA when available, else CPU.
     """
@@ -109,6 +111,7 @@ class NodeParameters:
     network_size_range: str = ""
     coarse_res: int = 0
     upsample_res: int = 0
+    camera_sizes: str = ""
     onnxruntime_providers: str = ""
 
     @classmethod
@@ -172,6 +175,7 @@ class NodeParameters:
             "size_range": self.network_size_range,
             "coarse_res": self.coarse_res,
             "upsample_res": self.upsample_res,
+            "camera_sizes": self.camera_sizes,
         }
         providers = tuple(p.strip() for p in self.onnxruntime_providers.split(",") if p.strip())
         try:

@@ -17,7 +17,6 @@ import numpy as np
 
 from ma_trt_ros.runtime.errors import InputError
 
-LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 # OpenCV interpolation per network: bicubic for RoMa (upstream stretches with bicubic interpolation),
 # bilinear for ELoFTR (upstream LoFTR-family loaders call cv2.resize with its default, INTER_LINEAR).
 INTERPOLATIONS = {"bicubic": cv2.INTER_CUBIC, "bilinear": cv2.INTER_LINEAR}
@@ -45,8 +44,9 @@ def as_float_image(image: np.ndarray, name: str) -> np.ndarray:
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
-    """float32 ``[H, W]``: RGB ``[H, W, 3]`` through the BT.601 luma weights; grayscale unchanged."""
-    return image if image.ndim == 2 else np.ascontiguousarray(image @ LUMA)
+    """float32 ``[H, W]``: RGB ``[H, W, 3]`` through the BT.601 luma weights (0.299, 0.587, 0.114; OpenCV's
+    conversion, a third of the time of a matrix product); grayscale unchanged."""
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
 
 
 def to_rgb(image: np.ndarray) -> np.ndarray:

@@ -36,6 +36,7 @@ class Matcher:
         self.options = options or MatchOptions()
         self._io = variant_io(backend.variant)
         self._inputs = {spec.name: spec for spec in backend.inputs}
+        self._outputs = {spec.name: spec for spec in backend.outputs}
         self.batch = batch_size(backend.inputs)
 
     @property
@@ -70,9 +71,13 @@ class Matcher:
         start = time.perf_counter()
         images = [(as_float_image(image0, "image0"), as_float_image(image1, "image1")) for image0, image1 in pairs]
         specs = self.input_specs(images[0][0].shape[:2], images[0][1].shape[:2])
-        prepared = [self._io.prepare(image0, image1, specs) for image0, image1 in images]
+        prepared = [self._io.prepare(image0, image1, specs, self._outputs, self.options) for image0, image1 in images]
         prepared += [prepared[-1]] * (self.batch - len(prepared))
-        stacked = {name: np.concatenate([item[name] for item in prepared]) for name in specs}
+        # batch 1 passes the arrays themselves: a backend may keep a read-only one it has uploaded before
+        stacked = {
+            name: prepared[0][name] if self.batch == 1 else np.concatenate([item[name] for item in prepared])
+            for name in specs
+        }
         preprocess_ms = (time.perf_counter() - start) * 1e3
         start = time.perf_counter()
         outputs, stages = self._backend.run(stacked)

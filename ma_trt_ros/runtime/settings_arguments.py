@@ -8,7 +8,7 @@ import argparse
 from ma_trt_ros.runtime.options import COMPILE_MODES, TORCH_PRECISIONS, BackendSettings
 
 # option destination -> the build argument of the torch backend it sets
-_BUILD_ARGS = ("height", "width", "size_range", "coarse_res", "upsample_res")
+_BUILD_ARGS = ("height", "width", "size_range", "coarse_res", "upsample_res", "camera_sizes")
 
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +24,10 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--coarse-res", type=int, help="torch, RoMa: pass-1 side in pixels (default 560)")
     group.add_argument("--upsample-res", type=int, help="torch, RoMa: pass-2 side in pixels (default 864)")
+    group.add_argument(
+        "--camera-sizes",
+        help="torch, RoMa: MIN_HxMIN_W:MAX_HxMAX_W, camera sizes the model takes as they are and resizes on the GPU",
+    )
     group.add_argument(
         "--cuda-graph", action="store_true", help="torch/tensorrt: replay the model as a CUDA graph (GPU)"
     )

@@ -26,9 +26,11 @@ from ma_trt_convert.roma import build_export_module as build_roma
 from ma_trt_convert.roma.folding import fold_into_conv, fold_sequence
 from ma_trt_convert.roma.gp import solve_dense
 from ma_trt_convert.roma.refiner import ConvRefiner, local_correlation
+from ma_trt_convert.roma.sampling import EXAMPLE_MATCHES, SparseSampling, with_device_sampling
 from ma_trt_convert.synthetic.eloftr_weights import matching_state
 from ma_trt_convert.synthetic.pairs import textured_pair
 from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file
+from ma_trt_ros.contract.roma import SAMPLED_OUTPUTS
 
 ROMA_COARSE, ROMA_UPSAMPLE = 112, 168
 ELOFTR_HEIGHT, ELOFTR_WIDTH = 224, 320
@@ -187,6 +189,19 @@ def test_roma_camera_input_fast_runner_matches_its_module(roma_release_files) ->
     for name, ours, ref in zip(runner.output_names, runner(*inputs), expected, strict=True):
         tolerance = 1e-5 if name.startswith("warp") else 5e-5
         assert (ours - ref).abs().max().item() <= tolerance, name
+
+
+def test_roma_sampled_fast_runner_draws_from_its_own_dense_outputs(roma_fp32) -> None:
+    """The torch backend's RoMa: the fast path rewrites the inner module; the draw after it stays the runtime's."""
+    sampled = with_device_sampling(roma_fp32)
+    runner = build_fast_runner(sampled, device="cpu", precision="fp32")
+    assert runner.output_names == (*roma_fp32.output_names, *SAMPLED_OUTPUTS)
+    inputs = sampled.example_inputs(1)
+    outputs = runner(*inputs)
+    with torch.no_grad():
+        redrawn = SparseSampling()(*outputs[:4], *inputs[-3:])
+    assert 0 < dict(zip(runner.output_names, outputs, strict=True))["match_count"].item() <= EXAMPLE_MATCHES
+    assert all(torch.equal(ours, theirs) for ours, theirs in zip(outputs[4:], redrawn, strict=True))
 
 
 @pytest.fixture(scope="module")

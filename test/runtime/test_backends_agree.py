@@ -13,9 +13,13 @@ from support.exported_models import ELOFTR_SIZE, ExportedModel, textured_images
 
 from ma_trt_convert.torch_backend import TorchBackend
 from ma_trt_convert.verify.compare import Tolerances, compare_outputs
+from ma_trt_ros.contract.roma import SAMPLED_OUTPUTS, SAMPLER_INPUTS
 from ma_trt_ros.runtime import BackendSettings, MatchOptions, ModelError, open_matcher
 from ma_trt_ros.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 from ma_trt_ros.runtime.images import to_rgb
+from ma_trt_ros.runtime.result import ImageSize
+from ma_trt_ros.runtime.sampling import noise_length, sampler_noise
+from ma_trt_ros.runtime.variants.roma import RomaIO
 
 pytest.importorskip("torch")
 
@@ -26,14 +30,31 @@ def _backends(model: ExportedModel) -> tuple[OnnxRuntimeBackend, TorchBackend]:
 
 
 def _same_contract(ort: OnnxRuntimeBackend, torch_backend: TorchBackend) -> None:
+    """The torch backend has the ONNX graph's tensors, then (RoMa) the draw's: it samples on the device."""
     assert ort.variant == torch_backend.variant
-    for ours, theirs in ((ort.inputs, torch_backend.inputs), (ort.outputs, torch_backend.outputs)):
-        assert [(s.name, s.shape, s.dtype) for s in ours] == [(s.name, s.shape, s.dtype) for s in theirs]
+    extra = (SAMPLER_INPUTS, SAMPLED_OUTPUTS) if ort.variant == "roma" else ((), ())
+    pairs = ((ort.inputs, torch_backend.inputs), (ort.outputs, torch_backend.outputs))
+    for (ours, theirs), added in zip(pairs, extra, strict=True):
+        assert [(s.name, s.shape, s.dtype) for s in ours] == [(s.name, s.shape, s.dtype) for s in theirs[: len(ours)]]
+        assert tuple(s.name for s in theirs[len(ours) :]) == added
+
+
+def _sampler_inputs(backend: TorchBackend, num: int) -> dict[str, np.ndarray]:
+    """The draw's inputs of a RoMa torch backend (seed 0, threshold 0, 640x480 images); none for ELoFTR."""
+    outputs = {s.name: s for s in backend.outputs}
+    if "certainty" not in outputs:
+        return {}
+    cells = 2 * int(np.prod(outputs["certainty"].shape[1:]))
+    return {
+        "sampler_noise": sampler_noise(0, noise_length(cells, num))[None],
+        "sampler_threshold": np.zeros(1, np.float32),
+        "image_sizes": np.array([[640, 480, 640, 480]], np.float32),
+    }
 
 
 def _raw_agreement(ort: OnnxRuntimeBackend, torch_backend: TorchBackend, inputs: dict[str, np.ndarray]) -> None:
     names = tuple(s.name for s in ort.outputs)
-    reference, _ = torch_backend.run(inputs)
+    reference, _ = torch_backend.run({**inputs, **_sampler_inputs(torch_backend, 100)})
     candidate, stages = ort.run(inputs)
     comparison = compare_outputs(names, [reference[n] for n in names], [candidate[n] for n in names])
     assert comparison.failures(Tolerances.default("fp32")) == []
@@ -74,7 +95,20 @@ def test_roma_backends_agree(roma_model: ExportedModel) -> None:
     assert ort_result.dense.warp.shape == (64, 64, 2)
     np.testing.assert_allclose(ort_result.dense.warp, torch_result.dense.warp, atol=0.05)
     np.testing.assert_allclose(ort_result.dense.certainty, torch_result.dense.certainty, atol=1e-3)
-    assert ort_result.count == 300
+    assert ort_result.count == torch_result.count == 300
+    # the draw in the torch backend's graph is the runtime's draw from the same dense outputs
+    specs, output_specs = ({s.name: s for s in group} for group in (torch_backend.inputs, torch_backend.outputs))
+    io = RomaIO()
+    outputs, _ = torch_backend.run(io.prepare(image0, image1, specs, output_specs, options))
+    sizes = (ImageSize(90, 120), ImageSize(90, 120))
+    device = io.decode({n: v[0] for n, v in outputs.items()}, specs, sizes, options)
+    dense_only = {n: v[0] for n, v in outputs.items() if n not in SAMPLED_OUTPUTS}
+    cpu = io.decode(dense_only, specs, sizes, options)
+    assert device.points0.shape == (300, 2)
+    for ours, theirs in ((device.points0, cpu.points0), (device.points1, cpu.points1)):
+        np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(device.confidence, cpu.confidence)
+    np.testing.assert_array_equal(device.dense.warp, cpu.dense.warp)
 
 
 def torch_backend_matcher(model: ExportedModel, options: MatchOptions):

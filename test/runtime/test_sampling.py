@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ma_trt_ros.runtime.sampling import balanced_sample
+from ma_trt_ros.runtime.sampling import balanced_sample, noise_length, sampler_noise
 
 SIZE = (640.0, 480.0)
 
@@ -15,7 +15,18 @@ def _grid(n: int = 200) -> np.ndarray:
 
 
 def _sample(points: np.ndarray, certainty: np.ndarray, num: int, threshold: float = 0.05, seed: int = 0):
-    return balanced_sample(certainty, lambda i: points[i], num, threshold, SIZE, seed)
+    noise = sampler_noise(seed, noise_length(certainty.size, num))
+    return balanced_sample(certainty, lambda i: points[i], num, threshold, SIZE, noise)
+
+
+def test_noise_is_the_generators_stream() -> None:
+    """The sampler once drew its exponentials number by number from default_rng(seed); one draw of the
+    whole length gives the same numbers, so the noise input keeps every seed's matches."""
+    rng = np.random.default_rng(5)
+    parts = [rng.standard_exponential(n, dtype=np.float32) for n in (1_000_003, 20_001)]
+    noise = sampler_noise(5, 1_020_004)
+    np.testing.assert_array_equal(np.concatenate(parts), noise)
+    assert not noise.flags.writeable
 
 
 def test_count_threshold_and_uniqueness() -> None:

@@ -13,14 +13,18 @@ folder under the system's temporary directory), so a second process with the sam
 Inductor settings (``torch._inductor.config`` names, e.g. ``coordinate_descent_tuning``) may be given
 with the mode: they are in force whenever the compiled forward runs, so also for a later compilation
 (a new input shape).
+
+Each graph is warmed up and captured under a memory cap (:data:`WARMUP_HEADROOM_BYTES` above what is
+reserved): cuDNN's autotuning otherwise takes workspaces of tens of GB in fp32 (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import torch
 from torch import nn
@@ -28,6 +32,11 @@ from torch import nn
 from ma_trt_ros.contract.sidecar import PRECISIONS
 
 WARMUP_CALLS = 2
+# GPU memory a graph's warm-up and capture may reserve beyond what is reserved before them. cuDNN's
+# autotuning (benchmark mode) tries algorithms whose workspaces reach tens of GB in fp32 (measured on an
+# H200: RoMa 560/864 35 GB, ELoFTR 640×480 33 GB at peak, against 2.3 and 0.7 GB in fp16); under the cap
+# the allocator refuses those workspaces and PyTorch skips the algorithms that need them.
+WARMUP_HEADROOM_BYTES = 6 * 2**30
 # torch.compile modes that leave CUDA graphs to the runner ("reduce-overhead"/"max-autotune" would
 # capture Inductor's own graphs inside ours)
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
@@ -65,6 +74,19 @@ class _Graph:
             buffer.copy_(x, non_blocking=True)
         self.graph.replay()
         return tuple(out.clone() for out in self.outputs)
+
+
+@contextlib.contextmanager
+def memory_cap(device: torch.device, headroom: int) -> Iterator[None]:
+    """Limit this process's PyTorch allocations on ``device`` to what is reserved now plus ``headroom``
+    bytes while the context is open; afterwards the whole device again (fraction 1, PyTorch's default)."""
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    total = torch.cuda.get_device_properties(index).total_memory
+    torch.cuda.set_per_process_memory_fraction(min(1.0, (torch.cuda.memory_reserved(index) + headroom) / total), index)
+    try:
+        yield
+    finally:
+        torch.cuda.set_per_process_memory_fraction(1.0, index)
 
 
 def _with_inductor_config(forward: Callable[..., tuple], settings: dict[str, object]) -> Callable[..., tuple]:
@@ -137,8 +159,18 @@ class FastRunner:
             return tuple(self._forward(*inputs))
         graph = self._graphs.get(shapes)
         if graph is None:
-            graph = self._graphs[shapes] = _Graph(self._forward, inputs, self._pool)
+            graph = self._graphs[shapes] = self._capture(inputs)
         return graph(inputs)
+
+    def _capture(self, inputs: tuple[torch.Tensor, ...]) -> _Graph:
+        """Warm up and capture the graph of ``inputs``' shapes within :data:`WARMUP_HEADROOM_BYTES`; a model
+        that needs more than that even without large cuDNN workspaces is captured without the cap."""
+        try:
+            with memory_cap(self.device, WARMUP_HEADROOM_BYTES):
+                return _Graph(self._forward, inputs, self._pool)
+        except torch.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            return _Graph(self._forward, inputs, self._pool)
 
 
 def build_fast_runner(

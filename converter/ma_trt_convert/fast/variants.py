@@ -14,12 +14,21 @@ from ma_trt_convert.eloftr.export_module import ELoFTRExportModule
 from ma_trt_convert.fast import eloftr, roma
 from ma_trt_convert.roma.camera_input import RomaCameraExportModule
 from ma_trt_convert.roma.export_module import RomaExportModule
+from ma_trt_convert.roma.sampling import RomaSampledExportModule
 
 Preparer = Callable[..., nn.Module]
+
+
+def prepare_inner(module: nn.Module, precision: str, **options: object) -> nn.Module:
+    """The preparer of a wrapper whose ``roma`` is the module to rewrite (the draw after it stays as it is)."""
+    preparer_for(module.roma)(module.roma, precision, **options)
+    return module
+
 
 PREPARERS: dict[type[nn.Module], Preparer] = {
     RomaExportModule: roma.prepare,
     RomaCameraExportModule: roma.prepare_camera_input,
+    RomaSampledExportModule: prepare_inner,
     ELoFTRExportModule: eloftr.prepare,
 }
 

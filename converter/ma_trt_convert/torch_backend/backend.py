@@ -69,11 +69,9 @@ class TorchBackend:
             module = models.build_module(self.variant, files, precision=settings.precision, args=args)
         except USER_ERRORS as exc:
             raise ModelError(str(exc)) from exc
-        module = module.to(self._device)
+        module = models.with_device_decoding(self.variant, module)
         contract = variant_contract(self.variant)
         examples = module.example_inputs(1)
-        with torch.no_grad():
-            outputs = module(*(t.to(self._device) for t in examples))
         self.size_range = size_range_of(module.metadata())
         dynamic = module.dynamic_axes()
         self.inputs = tuple(
@@ -82,13 +80,24 @@ class TorchBackend:
             )
             for n, t in zip(module.input_names, examples, strict=True)
         )
+        if settings.cuda_graph:
+            # the fast path rewrites a copy of the module, which stays on the CPU: no eager pass on the device
+            self._runner = self._fast_runner(module, settings)
+        else:
+            self._runner = module.to(self._device)
+        with torch.no_grad():
+            outputs = self._runner(*(t.to(self._device) for t in examples))
         self.outputs = tuple(
-            TensorSpec(n, tuple(t.shape), _dtype_name(t), contract.descriptions.get(n, ""))
+            TensorSpec(
+                n, _open_axes(tuple(t.shape), dynamic.get(n, {})), _dtype_name(t), contract.descriptions.get(n, "")
+            )
             for n, t in zip(module.output_names, outputs, strict=True)
         )
-        # the fast path rewrites a copy: the export module itself is not kept
-        self._runner = self._fast_runner(module, settings) if settings.cuda_graph else module
         self.model_id = model_id(Path(checkpoint))
+        # read-only host arrays seen again (the sampler's noise): name -> (array, its device copy)
+        self._constants: dict[str, tuple[np.ndarray, torch.Tensor]] = {}
+        # CUDA: pinned host buffers the inputs go through, kept (run synchronises before it returns)
+        self._staging: dict[str, torch.Tensor] = {}
 
     def _fast_runner(self, module: Any, settings: BackendSettings) -> Any:
         if self._device.type != "cuda":
@@ -102,7 +111,7 @@ class TorchBackend:
     def run(self, inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
         stages: dict[str, float] = {}
         start = time.perf_counter()
-        tensors = [torch.from_numpy(np.ascontiguousarray(inputs[s.name])).to(self._device) for s in self.inputs]
+        tensors = [self._upload(s.name, inputs[s.name]) for s in self.inputs]
         stages["upload"] = (time.perf_counter() - start) * 1e3
         start = time.perf_counter()
         with torch.no_grad():
@@ -111,9 +120,35 @@ class TorchBackend:
                 torch.cuda.synchronize(self._device)
         stages["execute"] = (time.perf_counter() - start) * 1e3
         start = time.perf_counter()
-        arrays = {s.name: o.detach().cpu().numpy() for s, o in zip(self.outputs, outputs, strict=True)}
+        arrays = {s.name: self._download(o) for s, o in zip(self.outputs, outputs, strict=True)}
+        if self._device.type == "cuda":
+            torch.cuda.synchronize(self._device)
         stages["download"] = (time.perf_counter() - start) * 1e3
         return arrays, stages
+
+    def _upload(self, name: str, array: np.ndarray) -> torch.Tensor:
+        """``array`` on the device: through pinned memory on CUDA; a read-only array given again (the
+        same object) is not copied again."""
+        kept = self._constants.get(name)
+        if kept is not None and kept[0] is array:
+            return kept[1]
+        tensor = torch.from_numpy(np.ascontiguousarray(array) if array.flags.writeable else array.copy())
+        if self._device.type == "cuda":
+            staging = self._staging.get(name)
+            if staging is None or staging.shape != tensor.shape or staging.dtype != tensor.dtype:
+                staging = self._staging[name] = torch.empty_like(tensor, pin_memory=True)
+            tensor = staging.copy_(tensor).to(self._device, non_blocking=True)
+        if not array.flags.writeable:
+            self._constants[name] = (array, tensor)
+        return tensor
+
+    def _download(self, tensor: torch.Tensor) -> np.ndarray:
+        """A host array of ``tensor`` that the caller owns (on CUDA: pinned, copied without waiting; the
+        caller synchronises before reading)."""
+        if self._device.type != "cuda":
+            return tensor.detach().numpy()
+        host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+        return host.copy_(tensor, non_blocking=True).numpy()
 
     def gpu_memory_bytes(self) -> int | None:
         if self._device.type != "cuda":
@@ -124,6 +159,8 @@ class TorchBackend:
         if getattr(self, "_runner", None) is None:
             return
         self._runner = None
+        self._constants.clear()
+        self._staging.clear()
         if self._device.type == "cuda":
             torch.cuda.empty_cache()
 

@@ -102,3 +102,13 @@ def encode_build_args(args: Mapping[str, Any]) -> str:
 def decode_build_args(text: str) -> dict[str, Any]:
     """Inverse of :func:`encode_build_args`."""
     return dict(json.loads(text))
+
+
+def with_device_decoding(variant: str, module: ExportModule) -> ExportModule:
+    """``module`` followed by the variant's post-processing on the device (``VariantSpec.device_decoding``),
+    or ``module`` itself when the variant has none."""
+    target = variant_spec(variant).device_decoding
+    if target is None:
+        return module
+    name, function = target.split(":")
+    return getattr(importlib.import_module(name), function)(module).eval()

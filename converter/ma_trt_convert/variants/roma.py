@@ -52,4 +52,5 @@ ROMA_SPEC = VariantSpec(
             "docs/roma_resize.md). Not given: four fixed-size inputs the runtime resizes on the CPU",
         ),
     ),
+    device_decoding="ma_trt_convert.roma.sampling:with_device_sampling",
 )

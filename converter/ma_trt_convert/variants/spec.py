@@ -92,6 +92,9 @@ class VariantSpec:
         build_options: the graph's build options.
         synthetic_matching: ``module:function`` that rescales random release weights so that the
             shifted synthetic pair finds many matches (``random-checkpoint --matching``), or None.
+        device_decoding: ``module:function`` that appends the runtime's post-processing to the export
+            module (the torch backend runs it on the device; extra inputs and outputs named in the
+            contract), or None.
     """
 
     name: str
@@ -99,6 +102,7 @@ class VariantSpec:
     release_files: tuple[ReleaseFile, ...]
     build_options: tuple[BuildOption, ...]
     synthetic_matching: str | None = None
+    device_decoding: str | None = None
 
     @property
     def contract(self) -> VariantContract:

@@ -52,5 +52,6 @@ def batch_size(specs: tuple[TensorSpec, ...]) -> int:
 
 
 def concrete_inputs(specs: tuple[TensorSpec, ...], sizes: Mapping[str, tuple[int, int]]) -> tuple[TensorSpec, ...]:
-    """``specs`` with each dynamic input's height and width (axes 2 and 3) set to ``sizes[name]`` (pixels)."""
-    return tuple(spec.at_size(*sizes[spec.name]) if spec.is_dynamic else spec for spec in specs)
+    """``specs`` with each dynamic image input's height and width (axes 2 and 3) set to ``sizes[name]``
+    (pixels); inputs ``sizes`` does not name (e.g. the sampler's noise, whose length the caller sets) as they are."""
+    return tuple(spec.at_size(*sizes[spec.name]) if spec.name in sizes else spec for spec in specs)

@@ -32,9 +32,15 @@ class VariantIO(Protocol):
     contract: VariantContract
 
     def prepare(
-        self, image0: np.ndarray, image1: np.ndarray, inputs: Mapping[str, TensorSpec]
+        self,
+        image0: np.ndarray,
+        image1: np.ndarray,
+        inputs: Mapping[str, TensorSpec],
+        outputs: Mapping[str, TensorSpec],
+        options: MatchOptions,
     ) -> dict[str, np.ndarray]:
-        """Network inputs of one pair, batch 1, for the engine's ``inputs`` (float images in [0, 1])."""
+        """Network inputs of one pair, batch 1, for an engine with ``inputs`` and ``outputs`` (float images
+        in [0, 1]; ``options`` for inputs that steer a post-processing the graph does itself)."""
         ...
 
     def decode(

@@ -39,7 +39,12 @@ class ELoFTRIO:
         self._warned_sizes: set[tuple[int, int]] = set()
 
     def prepare(
-        self, image0: np.ndarray, image1: np.ndarray, inputs: Mapping[str, TensorSpec]
+        self,
+        image0: np.ndarray,
+        image1: np.ndarray,
+        inputs: Mapping[str, TensorSpec],
+        outputs: Mapping[str, TensorSpec],
+        options: MatchOptions,
     ) -> dict[str, np.ndarray]:
         width, height = input_size(inputs["image0"])
         arrays = {}

@@ -6,7 +6,10 @@ coarse`` and, for the second pass, ``upsample x upsample``, as upstream does. Ou
 ``((j + 0.5) · W0 / R, (i + 0.5) · H0 / R)`` and its warp ``(x, y)`` in [-1, 1] is image-1 pixel
 ``(W1 / 2 · (x + 1), H1 / 2 · (y + 1))`` (``align_corners=False``). The 1→0 outputs are the same
 with the images swapped. Sparse matches are drawn from both directions together
-(:mod:`ma_trt_ros.runtime.sampling`), as upstream samples from its two-sided warp.
+(:mod:`ma_trt_ros.runtime.sampling`), as upstream samples from its two-sided warp: here from the
+downloaded dense outputs, or on the device by a graph that takes the sampler's inputs
+(:data:`~ma_trt_ros.contract.roma.SAMPLER_INPUTS`: the seed's noise, the threshold, the image sizes)
+and gives the drawn matches (:data:`~ma_trt_ros.contract.roma.SAMPLED_OUTPUTS`), the same draw.
 """
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ma_trt_ros.contract.roma import ROMA
+from ma_trt_ros.contract.roma import ROMA, SAMPLED_OUTPUTS, SAMPLER_INPUTS
 from ma_trt_ros.contract.tensors import TensorSpec
 from ma_trt_ros.runtime.images import stretch, to_nchw, to_rgb
 from ma_trt_ros.runtime.options import MatchOptions
 from ma_trt_ros.runtime.result import DenseField, ImageSize
-from ma_trt_ros.runtime.sampling import balanced_sample
+from ma_trt_ros.runtime.sampling import balanced_sample, noise_length, sampler_noise
 from ma_trt_ros.runtime.variants.base import DecodedMatches, input_size
 
 
@@ -30,11 +33,12 @@ def warp_to_pixels(warp: np.ndarray, target: ImageSize) -> np.ndarray:
     return (warp.astype(np.float32) + np.float32(1)) * half
 
 
-def dense_field(warp: np.ndarray, certainty: np.ndarray, source: ImageSize, target: ImageSize) -> DenseField:
-    """The dense field of one direction: grid over ``source``, warp in ``target`` pixels."""
+def dense_field(warp: np.ndarray, certainty: np.ndarray, source: ImageSize, target: ImageSize | None) -> DenseField:
+    """The dense field of one direction: grid over ``source``, warp in ``target`` pixels (``target`` None:
+    ``warp`` is in pixels already)."""
     rows, cols = certainty.shape
     return DenseField(
-        warp=warp_to_pixels(warp, target),
+        warp=warp if target is None else warp_to_pixels(warp, target),
         certainty=np.ascontiguousarray(certainty, dtype=np.float32),
         grid_scale_x=source.width / cols,
         grid_scale_y=source.height / rows,
@@ -46,14 +50,41 @@ class RomaIO:
 
     contract = ROMA
 
+    def __init__(self) -> None:
+        self._noise: dict[tuple[int, int], np.ndarray] = {}
+
+    def noise(self, seed: int, length: int) -> np.ndarray:
+        """float32 ``[1, length]``: the sampler's read-only noise of ``seed``
+        (:func:`~ma_trt_ros.runtime.sampling.sampler_noise`), drawn once per seed and length and then the
+        same array object each call (a backend need not upload it again)."""
+        key = (seed, length)
+        if key not in self._noise:
+            self._noise = {key: sampler_noise(seed, length)[None]}
+        return self._noise[key]
+
     def prepare(
-        self, image0: np.ndarray, image1: np.ndarray, inputs: Mapping[str, TensorSpec]
+        self,
+        image0: np.ndarray,
+        image1: np.ndarray,
+        inputs: Mapping[str, TensorSpec],
+        outputs: Mapping[str, TensorSpec],
+        options: MatchOptions,
     ) -> dict[str, np.ndarray]:
         rgb = {"image0": to_rgb(image0), "image1": to_rgb(image1)}
         arrays = {}
         for name, spec in inputs.items():
-            width, height = input_size(spec)
-            arrays[name] = to_nchw(stretch(rgb[name.split("_")[0]], width, height, "bicubic"))
+            if name not in SAMPLER_INPUTS:
+                width, height = input_size(spec)
+                arrays[name] = to_nchw(stretch(rgb[name.split("_")[0]], width, height, "bicubic"))
+        if SAMPLER_INPUTS[0] in inputs:
+            cells = 2 * outputs["certainty"].shape[1] * outputs["certainty"].shape[2]
+            noise = self.noise(options.seed, noise_length(cells, options.num_matches))
+            sizes = [image0.shape[1], image0.shape[0], image1.shape[1], image1.shape[0]]
+            arrays.update(
+                sampler_noise=noise,
+                sampler_threshold=np.array([options.certainty_threshold], np.float32),
+                image_sizes=np.array([sizes], np.float32),
+            )
         return arrays
 
     def decode(
@@ -64,6 +95,11 @@ class RomaIO:
         options: MatchOptions,
     ) -> DecodedMatches:
         size0, size1 = sizes
+        if "match_count" in outputs:  # drawn on the device (SAMPLED_OUTPUTS), the warp in pixels there too
+            forward = dense_field(outputs["warp_pixels"], outputs["certainty"], size0, None)
+            count = int(outputs["match_count"])
+            points0, points1, certainty = (outputs[name][:count] for name in SAMPLED_OUTPUTS[:3])
+            return DecodedMatches(points0, points1, certainty, dense=forward)
         forward = dense_field(outputs["warp"], outputs["certainty"], size0, size1)
         backward_warp = outputs["warp_1to0"].reshape(-1, 2)
         cells = forward.certainty.size
@@ -89,7 +125,7 @@ class RomaIO:
             options.num_matches,
             options.certainty_threshold,
             (size0.width, size0.height),
-            options.seed,
+            self.noise(options.seed, noise_length(certainty.size, options.num_matches))[0],
         )
         points0, points1 = points_of(chosen)
         return DecodedMatches(points0, points1, certainty[chosen], dense=forward)

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# matchanything_node on a GPU machine with real DDS, both variants on the torch fast path (bench/node_gpu.py),
+# from the repository root of a machine that has PyTorch (CUDA), numpy, OpenCV, CMake and a compiler but
+# no ROS and no registry:
+#   bash bench/node_gpu.sh OUT_DIR WHEEL_DIR [eloftr|roma ...]
+# Shorter runs: ELOFTR_LIMIT_S, ROMA_LIMIT_S (time limits, s), SATURATION_S, ROMA_LATENCY_PAIRS.
+# WHEEL_DIR holds the ROS 2 Kilted wheels for this Python (bench/node_gpu_wheels.txt lists them, with the
+# command that downloads them). bench/ros_venv.sh makes the venv (once); then for each variant synthetic
+# release-layout weights (ma-trt-convert random-checkpoint) and the node benchmark, each with its own
+# time limit.
+set -uo pipefail
+out="$(mkdir -p "$1" && cd "$1" && pwd)"
+wheels="$(cd "$2" && pwd)"
+shift 2
+[ $# -eq 0 ] && set -- eloftr roma
+variants=("$@")
+venv=/tmp/ma_ros_venv
+weights="${WEIGHTS_DIR:-/tmp/ma_weights}"  # synthetic weights in the release file names, reused when present
+py="$venv/bin/python"
+export PYTHONUNBUFFERED=1
+
+step() { echo "== $(date -u +%H:%M:%S) $*"; }
+
+bash bench/ros_venv.sh "$venv" "$wheels" "$out" || exit 1
+
+mkdir -p "$weights"
+convert="$venv/bin/ma-trt-convert"
+
+export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_DOMAIN_ID=42 ROS_HOME=/tmp/ma_ros_home ROS_LOG_DIR=/tmp/ma_ros_home/log
+export FASTDDS_DEFAULT_PROFILES_FILE="$PWD/config/fastdds_large_messages.xml"
+unset ROS_LOCALHOST_ONLY ROS_STATIC_PEERS
+status=0
+for variant in "${variants[@]}"; do
+  step "node: $variant"
+  case "$variant" in
+  eloftr)
+    [ -f "$weights/matchanything_eloftr.ckpt" ] ||
+      "$convert" random-checkpoint --variant eloftr --output "$weights/matchanything_eloftr.ckpt" || { status=1; continue; }
+    timeout "${ELOFTR_LIMIT_S:-240}" "$py" bench/node_gpu.py --config config/desktop_torch_eloftr.yaml \
+      --set model_path="$weights/matchanything_eloftr.ckpt" --set compile_cache_dir=/tmp/ma_compile \
+      --latency-hz 20 --saturation-hz 400 --saturation-max-s "${SATURATION_S:-60}" --memory-pairs 5000 \
+      --out "$out/node_eloftr.json" --logs "$out" || status=1
+    ;;
+  roma)
+    roma="$weights/matchanything_roma.ckpt" dinov2="$weights/dinov2_vitl14_pretrain.pth"
+    [ -f "$dinov2" ] || "$convert" random-checkpoint --variant roma --output "$roma" --dinov2-output "$dinov2" ||
+      { status=1; continue; }
+    timeout "${ROMA_LIMIT_S:-330}" "$py" bench/node_gpu.py --config config/desktop_torch_roma.yaml \
+      --set model_path="$roma" --set dinov2_path="$dinov2" \
+      --latency-pairs "${ROMA_LATENCY_PAIRS:-100}" --latency-hz 5 --saturation-hz 40 \
+      --saturation-max-s "${SATURATION_S:-75}" --memory-pairs 5000 \
+      --out "$out/node_roma.json" --logs "$out" || status=1
+    ;;
+  esac
+done
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+exit $status
