@@ -6,7 +6,7 @@
 # writes to $OUT: the log (log.jsonl), the weights split into shards of 11 MiB (weights.part-aa, -ab, ...:
 # reassemble with `cat weights.part-* > file.ckpt`), and run_info.json (device, date, commit, seconds).
 # With ACCURACY=1 it then runs bench/accuracy.py and the ELoFTR fp16 gate on the new weights
-# (ACCURACY_SECONDS limits each).
+# (GATE_SECONDS and ACCURACY_SECONDS limit them; accuracy.json is rewritten after each matcher).
 # Needs the photograph archive at PHOTOS (python -m ma_trt_convert.training photos --source <wheel> ...).
 set -euo pipefail
 OUT="${OUT:-build/training/out}"
@@ -15,7 +15,8 @@ RUN_DIR="${RUN_DIR:-build/training/run}"
 TRAIN_SECONDS="${TRAIN_SECONDS:-470}"
 INIT="${INIT:-weights/matchanything_eloftr_trained.ckpt}"
 ACCURACY="${ACCURACY:-0}"
-ACCURACY_SECONDS="${ACCURACY_SECONDS:-120}"
+ACCURACY_SECONDS="${ACCURACY_SECONDS:-170}"
+GATE_SECONDS="${GATE_SECONDS:-45}"
 export PYTHONPATH="$PWD/converter:$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 mkdir -p "$OUT" "$RUN_DIR"
 device="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1)"
@@ -30,10 +31,11 @@ cp "$RUN_DIR/log.jsonl" "$OUT/log.jsonl"
 split -b 11m "$RUN_DIR/eloftr_trained.ckpt" "$OUT/weights.part-"
 status=0
 if [[ "$ACCURACY" == 1 ]]; then
+  timeout "$GATE_SECONDS" python3 bench/eloftr_fp16_deviation.py --checkpoint "$RUN_DIR/eloftr_trained.ckpt" \
+    --out "$OUT/fp16_gate.json" > "$OUT/fp16_gate.log" 2>&1 || status=1
   timeout "$ACCURACY_SECONDS" python3 bench/accuracy.py --checkpoint "$RUN_DIR/eloftr_trained.ckpt" \
-    --photos "$PHOTOS" --device cuda --out "$OUT/accuracy.json" || status=1
-  timeout "$ACCURACY_SECONDS" python3 bench/eloftr_fp16_deviation.py --checkpoint "$RUN_DIR/eloftr_trained.ckpt" \
-    --out "$OUT/fp16_gate.json" || status=1
+    --photos "$PHOTOS" --device cuda --commit "${GIT_COMMIT:-unknown}" --out "$OUT/accuracy.json" \
+    --matchers torch_fp32,fast_fp16,sift,onnx_fp32,dynamic,onnx_fp16 2>&1 | grep -v 'pair/s' || status=1
 fi
 t2=$(date +%s)
 python3 - "$OUT/run_info.json" "$device" "$started" "${GIT_COMMIT:-unknown}" $((t1 - t0)) $((t2 - t1)) "$INIT" <<'PY'

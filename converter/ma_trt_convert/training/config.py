@@ -27,6 +27,7 @@ class TrainingConfig:
         steps: optimiser steps of the whole run (the learning-rate schedule spans them).
         shapes: batch shapes, used in turn (step ``s`` uses ``shapes[s % len(shapes)]``).
         learning_rate, weight_decay: AdamW; ``warmup_steps`` linear warm-up, then cosine decay to 10 %.
+        fine_learning_rate_scale: learning-rate factor of the fine FPN (``fine_preprocess``) parameters.
         grad_clip: global gradient-norm clip.
         fine_rows: ground-truth cell pairs per image pair in the fine losses.
         fine_weight, offset_weight: loss weights (coarse has weight 1).
@@ -42,6 +43,7 @@ class TrainingConfig:
     shapes: tuple[BatchShape, ...] = (BatchShape(320, 320, 12),)
     learning_rate: float = 4e-4
     weight_decay: float = 0.01
+    fine_learning_rate_scale: float = 1.0
     warmup_steps: int = 200
     grad_clip: float = 1.0
     fine_rows: int = 128

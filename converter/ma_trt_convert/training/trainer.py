@@ -102,9 +102,13 @@ class Trainer:
         if options.device == "cuda":
             # q/k of the self layers are bf16 under autocast: RoPE tables of the same dtype keep v's dtype
             self.module.loftr_coarse.set_rope_dtype(torch.bfloat16)
-        self.optimizer = torch.optim.AdamW(
-            self.module.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-        )
+        fine = list(self.module.fine_preprocess.parameters())
+        fine_ids = {id(p) for p in fine}
+        groups = [
+            {"params": [p for p in self.module.parameters() if id(p) not in fine_ids], "lr_scale": 1.0},
+            {"params": fine, "lr_scale": config.fine_learning_rate_scale},
+        ]
+        self.optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, weight_decay=config.weight_decay)
         self.step = 0
         self.trained_seconds = 0.0
         options.out_dir.mkdir(parents=True, exist_ok=True)
@@ -143,7 +147,7 @@ class Trainer:
         generator = torch.Generator(device=self.options.device).manual_seed(batch_seed(config, self.step))
         lr = learning_rate(config, self.step, self.session_start)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group["lr_scale"]
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.options.device == "cuda"):
             losses = compute_losses(self.module, batch, config.fine_rows, weights, generator)
         self.optimizer.zero_grad(set_to_none=True)
@@ -151,7 +155,8 @@ class Trainer:
         torch.nn.utils.clip_grad_norm_(self.module.parameters(), config.grad_clip)
         self.optimizer.step()
         self.step += 1
-        return {"loss": losses.total.detach(), **{k: getattr(losses, k) for k in ("coarse", "fine", "offset")}, "lr": lr}
+        parts = {"loss": losses.total.detach(), "coarse": losses.coarse, "fine": losses.fine, "offset": losses.offset}
+        return parts | {"lr": lr}
 
     def _log(self, sums: dict[str, float], count: int, steps_per_second: float) -> dict:
         entry = {"step": self.step, "trained_seconds": round(self.trained_seconds, 2)}
