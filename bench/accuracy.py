@@ -43,12 +43,12 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "converter"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ma_trt_convert.eloftr import build_export_module  # noqa: E402
-from ma_trt_convert.training.geometry import WarpRange  # noqa: E402
-from ma_trt_convert.training.metrics import aggregate, pair_summary  # noqa: E402
-from ma_trt_convert.training.pair_batches import ImageBank, render_pairs  # noqa: E402
-from ma_trt_convert.training.photos import HELD_OUT, read_archive  # noqa: E402
-from ma_trt_ros.runtime.variants.eloftr import UPSTREAM_OFFSET_PX  # noqa: E402
+from ma_trt_convert.eloftr import build_export_module
+from ma_trt_convert.training.geometry import WarpRange
+from ma_trt_convert.training.metrics import aggregate, pair_summary
+from ma_trt_convert.training.pair_batches import ImageBank, render_pairs
+from ma_trt_convert.training.photos import HELD_OUT, read_archive
+from ma_trt_ros.runtime.variants.eloftr import UPSTREAM_OFFSET_PX
 
 HEIGHT, WIDTH = 480, 640
 DYNAMIC_RANGE = "384x512:576x768"
@@ -132,7 +132,9 @@ def runtime_matcher(onnx: Path, size: tuple[int, int] | None = None) -> Matcher:
 
     def match(image0: np.ndarray, image1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if size is not None:
-            image0, image1 = (cv2.resize(im, (size[1], size[0]), interpolation=cv2.INTER_AREA) for im in (image0, image1))
+            image0, image1 = (
+                cv2.resize(im, (size[1], size[0]), interpolation=cv2.INTER_AREA) for im in (image0, image1)
+            )
         result = matcher.match(image0, image1)
         return result.points0.astype(np.float64), result.points1.astype(np.float64)
 
@@ -145,7 +147,9 @@ def sift_matcher() -> Matcher:
     matcher = cv2.BFMatcher(cv2.NORM_L2)
 
     def match(image0: np.ndarray, image1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        found = [sift.detectAndCompute(np.clip(np.rint(im * 255), 0, 255).astype(np.uint8), None) for im in (image0, image1)]
+        found = [
+            sift.detectAndCompute(np.clip(np.rint(im * 255), 0, 255).astype(np.uint8), None) for im in (image0, image1)
+        ]
         (kp0, d0), (kp1, d1) = found
         if d0 is None or d1 is None or len(kp1) < 2:
             return np.zeros((0, 2)), np.zeros((0, 2))
@@ -166,9 +170,7 @@ def evaluate(match: Matcher, pairs: list[Pair], label: str, size: tuple[int, int
         points0, points1 = match(pair["image0"], pair["image1"])
         summary = pair_summary(pair["homography"], points0 * scale, points1 * scale, HEIGHT, WIDTH)
         per_pair.append({"name": pair["name"], "protocol": pair["protocol"], **summary})
-    result = {
-        protocol: aggregate([p for p in per_pair if p["protocol"] == protocol]) for protocol in PROTOCOLS
-    }
+    result = {protocol: aggregate([p for p in per_pair if p["protocol"] == protocol]) for protocol in PROTOCOLS}
     return {**result, "seconds": round(time.monotonic() - started, 1), "pairs": per_pair}
 
 

@@ -12,12 +12,18 @@ from pathlib import Path
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ma_trt_convert.training", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    photos = sub.add_parser("photos", help="write the photograph archive (.npz) from a scikit-image wheel or data folder")
+    photos = sub.add_parser(
+        "photos", help="write the photograph archive (.npz) from a scikit-image wheel or data folder"
+    )
     photos.add_argument("--source", required=True, help="scikit_image-*.whl or a skimage/data folder")
     photos.add_argument("--output", required=True, help="archive to write (.npz)")
     train = sub.add_parser("train", help="train the ELoFTR port")
-    train.add_argument("--config", required=True, help="training configuration (JSON), e.g. config/training/eloftr.json")
-    train.add_argument("--photos", type=Path, help="photograph archive from the photos command (default: procedural images only)")
+    train.add_argument(
+        "--config", required=True, help="training configuration (JSON), e.g. config/training/eloftr.json"
+    )
+    train.add_argument(
+        "--photos", type=Path, help="photograph archive from the photos command (default: procedural images only)"
+    )
     train.add_argument("--out-dir", required=True, help="output folder (log.jsonl, last.pt, eloftr_trained.ckpt)")
     train.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
     train.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pt when it exists")

@@ -52,7 +52,7 @@ def homography_from_corners(source: torch.Tensor, target: torch.Tensor) -> torch
 
 
 def image_corners(height: int, width: int, count: int, device: torch.device | None = None) -> torch.Tensor:
-    """float32 ``[count, 4, 2]``: the corners of a ``height × width`` image (top-left, top-right, bottom-right, bottom-left)."""
+    """float32 ``[count, 4, 2]``: the corners of a ``height × width`` image, clockwise from the top-left."""
     corners = torch.tensor([[0.0, 0.0], [width, 0.0], [width, height], [0.0, height]], device=device)
     return corners.expand(count, -1, -1).clone()
 
@@ -74,7 +74,9 @@ def random_homographies(
     rotation = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)
     moved = (corners - centre) @ rotation.transpose(1, 2) + centre
     side = torch.tensor([width, height], dtype=torch.float32)
-    moved = moved + (torch.rand(count, 4, 2, generator=generator) * 2 - 1) * warp.perspective * side * scale[:, None, None]
+    moved = (
+        moved + (torch.rand(count, 4, 2, generator=generator) * 2 - 1) * warp.perspective * side * scale[:, None, None]
+    )
     moved = moved + (torch.rand(count, 1, 2, generator=generator) * 2 - 1) * warp.shift * side
     return homography_from_corners(corners, moved)
 

@@ -141,7 +141,12 @@ class Trainer:
         config = self.config
         shape = config.shapes[self.step % len(config.shapes)]
         batch = render_pairs(
-            self.train_bank, shape.pairs, shape.height, shape.width, config.warp, config.cross_modal,
+            self.train_bank,
+            shape.pairs,
+            shape.height,
+            shape.width,
+            config.warp,
+            config.cross_modal,
             batch_seed(config, self.step),
         )
         generator = torch.Generator(device=self.options.device).manual_seed(batch_seed(config, self.step))

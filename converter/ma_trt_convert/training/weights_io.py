@@ -52,7 +52,8 @@ def write_release_checkpoint(path: str | Path, module: ELoFTRExportModule, step:
 
 
 def load_release_checkpoint(path: str | Path, module: ELoFTRExportModule) -> int:
-    """Load a release-format checkpoint strictly into ``module`` (float32 copies); returns its ``global_step`` (0 if absent)."""
+    """Load a release-format checkpoint strictly into ``module`` (float32 copies); returns its ``global_step``
+    (0 if absent)."""
     module.load_state_dict(load_module_state(path), strict=True)
     obj = torch.load(path, map_location="cpu", weights_only=True)
     return int(obj.get("global_step", 0)) if isinstance(obj, dict) else 0
