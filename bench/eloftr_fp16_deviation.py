@@ -1,9 +1,9 @@
-"""Deviation of the fp16 MatchAnything-ELoFTR export module from the fp32 one, on synthetic weights.
+"""Deviation of the fp16 MatchAnything-ELoFTR export module from the fp32 one.
 
-Builds both modules with :func:`ma_trt_convert.eloftr.build_export_module` from one synthetic
-release-layout checkpoint (seeded random weights rescaled by
-:func:`ma_trt_convert.synthetic.eloftr_weights.matching_state` so that textured pairs give hundreds of
-matches), runs them on shifted textured pairs and writes JSON with:
+Builds both modules with :func:`ma_trt_convert.eloftr.build_export_module` from ``--checkpoint`` (the
+trained weights in ``weights/``, say) or, without it, from one synthetic release-layout checkpoint
+(seeded random weights rescaled by :func:`ma_trt_convert.synthetic.eloftr_weights.matching_state` so
+that textured pairs give hundreds of matches), runs them on shifted textured pairs and writes JSON with:
 
 * match-set agreement: sizes of the fp32 / fp16 valid ``(cell0, cell1)`` sets, their intersection
   and Jaccard index (rows paired by :func:`ma_trt_convert.verify.compare.match_rows`, as ``verify`` does);
@@ -78,15 +78,18 @@ def _time_ms(module: ELoFTRExportModule, inputs: tuple[torch.Tensor, torch.Tenso
 def measure(args: argparse.Namespace) -> dict:
     """Run both precisions on ``args.pairs`` shifted textured pairs; returns the JSON-ready report."""
     device = torch.device(args.device)
-    layout = load_layout("matchanything_eloftr")
-    reference = textured_pair(args.height, args.width)
-    state = matching_state(random_state_dict(layout, args.seed), *reference)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "matchanything_eloftr.ckpt"
-        write_release_file(state, layout, path)
-        size = {"height": args.height, "width": args.width, "threshold": args.threshold}
-        fp32 = build_export_module(path, precision="fp32", **size).to(device)
-        fp16 = build_export_module(path, precision="fp16", **size).to(device)
+    size = {"height": args.height, "width": args.width, "threshold": args.threshold}
+    if args.checkpoint:
+        fp32 = build_export_module(args.checkpoint, precision="fp32", **size).to(device)
+        fp16 = build_export_module(args.checkpoint, precision="fp16", **size).to(device)
+    else:
+        layout = load_layout("matchanything_eloftr")
+        state = matching_state(random_state_dict(layout, args.seed), *textured_pair(args.height, args.width))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "matchanything_eloftr.ckpt"
+            write_release_file(state, layout, path)
+            fp32 = build_export_module(path, precision="fp32", **size).to(device)
+            fp16 = build_export_module(path, precision="fp16", **size).to(device)
     err0, err1, err_conf = [], [], []
     sets = {"fp32": 0, "fp16": 0, "both": 0, "union": 0}
     per_pair = []
@@ -122,6 +125,7 @@ def measure(args: argparse.Namespace) -> dict:
         "top_k": fp32.top_k,
         "max_matches": fp32.max_matches,
         "seed": args.seed,
+        "weights": args.checkpoint or f"synthetic (seed {args.seed}, rescaled)",
         "pairs": per_pair,
         "match_sets": {**sets, "jaccard": sets["both"] / sets["union"] if sets["union"] else None},
         "keypoints0_error_px": _summary(torch.cat(err0)),
@@ -140,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=0.1)
     parser.add_argument("--pairs", type=int, default=len(SHIFTS), choices=range(1, len(SHIFTS) + 1))
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic weights")
+    parser.add_argument(
+        "--checkpoint", help="ELoFTR weights (e.g. weights/matchanything_eloftr_trained.ckpt) instead of synthetic ones"
+    )
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args(argv)

@@ -330,22 +330,27 @@ def bench_roma(args: argparse.Namespace, report: dict) -> None:
 
 
 def _eloftr_setup(args: argparse.Namespace, report: dict) -> tuple:
-    """Seeded synthetic weights rescaled to match the textured pair, our fp32 and fp16 export modules.
+    """Our fp32 and fp16 export modules of ``args.eloftr_checkpoint`` (the trained weights shipped in
+    ``weights/``, say) or, without one, of seeded synthetic weights rescaled to match the textured pair.
 
     Returns:
         ``(ours32, ours16, pair, state)``: the modules on the GPU, the pair ``[1, 1, H, W]`` on the GPU,
         the release tensors (for the oracle).
     """
-    from ma_trt_convert.eloftr import build_export_module
+    from ma_trt_convert.eloftr import build_export_module, load_release_state
     from ma_trt_convert.synthetic.eloftr_weights import matching_state
     from ma_trt_convert.synthetic.pairs import textured_pair
     from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file
 
     height, width = args.height, args.width
     report.update({"variant": "eloftr", "height": height, "width": width, "threshold": args.threshold})
+    report.update({"weights": args.eloftr_checkpoint or f"synthetic (seed {args.seed}, rescaled)"})
     image0, image1 = textured_pair(height, width)
     layout = load_layout("matchanything_eloftr")
-    state = matching_state(random_state_dict(layout, args.seed), image0, image1)
+    if args.eloftr_checkpoint:
+        state = {key: value.float() for key, value in load_release_state(args.eloftr_checkpoint).items()}
+    else:
+        state = matching_state(random_state_dict(layout, args.seed), image0, image1)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "matchanything_eloftr.ckpt"
         write_release_file(state, layout, path)
@@ -548,6 +553,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--threshold", type=float, default=0.1)
+    parser.add_argument(
+        "--eloftr-checkpoint",
+        help="ELoFTR weights to use (e.g. weights/matchanything_eloftr_trained.ckpt) instead of rescaled random ones",
+    )
     parser.add_argument(
         "--compile", choices=COMPILE_MODES, help="measure only the fast fp16 runner with this torch.compile mode"
     )

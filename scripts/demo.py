@@ -1,13 +1,15 @@
 """``make demo``: the whole main job on a machine without GPU or downloaded weights.
 
-1. weights: ``ma-trt-convert random-checkpoint --matching``, synthetic ELoFTR weights in the release
-   layout (UNTRAINED: seeded random values rescaled so that the network produces matches at all; the
-   matches mean nothing), or ``--checkpoint``;
-2. export ELoFTR to ONNX at a small size (default 224 x 288, fp32);
-3. write a bag of image pairs (textured images, image 1 = image 0 moved by a known shift);
+1. weights: the ELoFTR weights trained in this repository (``weights/matchanything_eloftr_trained.ckpt``,
+   see ``weights/README.md``), or the released ones with ``--checkpoint``;
+2. export ELoFTR to ONNX (default 384 x 512, fp32);
+3. write a bag of image pairs: a photograph held out from training (``scripts/demo_data/astronaut.png``)
+   and the same photograph warped by a known, seeded homography (rotation, scale, perspective) with a
+   change of brightness;
 4. start ``matchanything_node`` on ONNX Runtime, replay the bag through it losslessly
    (``ma-trt-replay``), record its outputs into a bag;
-5. write ``summary.md``/``summary.json`` and pictures of the first pairs.
+5. write ``summary.md``/``summary.json`` (per pair: matches, share within 3 px of the known warp,
+   corner error of the homography MAGSAC++ fits to the matches) and pictures of the first pairs.
 
 Everything goes to ``--output-dir`` (default ``build/demo``). ROS runs on an isolated domain on
 loopback with the project's Fast DDS profile.
@@ -35,21 +37,23 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = "/demo"
 TOPICS = ("/cameras/left/image", "/cameras/right/image")
-UNTRAINED_NOTE = (
-    "UNTRAINED synthetic weights: seeded random values rescaled so that the network produces matches "
-    "at all. The matches are meaningless; the demo shows the pipeline, not matching quality. "
-    "Run `make demo CHECKPOINT=matchanything_eloftr.ckpt` with the released weights for real matches."
-)
+TRAINED_WEIGHTS = REPO_ROOT / "weights" / "matchanything_eloftr_trained.ckpt"
+PHOTOGRAPH = REPO_ROOT / "scripts" / "demo_data" / "astronaut.png"
+TRUTH_PX = 3.0
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", help="matchanything_eloftr.ckpt as released (default: synthetic weights)")
+    parser.add_argument(
+        "--checkpoint",
+        default=str(TRAINED_WEIGHTS),
+        help="ELoFTR weights (default: the ones trained in this repository; or matchanything_eloftr.ckpt as released)",
+    )
     parser.add_argument("--output-dir", default=str(REPO_ROOT / "build" / "demo"))
     parser.add_argument("--pairs", type=int, default=8, help="image pairs in the bag")
-    parser.add_argument("--height", type=int, default=224, help="network height (multiple of 32)")
-    parser.add_argument("--width", type=int, default=288, help="network width (multiple of 32)")
-    parser.add_argument("--image-scale", type=int, default=2, help="camera images are this many times the network size")
+    parser.add_argument("--height", type=int, default=384, help="network height (multiple of 32)")
+    parser.add_argument("--width", type=int, default=512, help="network width (multiple of 32)")
+    parser.add_argument("--image-scale", type=int, default=1, help="camera images are this many times the network size")
     return parser.parse_args()
 
 
@@ -77,46 +81,58 @@ def convert(arguments: list[str], log: Path) -> None:
         subprocess.run([*CONVERT, *arguments], check=True, stdout=out, stderr=subprocess.STDOUT)
 
 
-def write_weights(path: Path, height: int, width: int, log: Path) -> None:
-    """``ma-trt-convert random-checkpoint --matching``: synthetic ELoFTR weights (release layout) that give
-    matches on textured pairs at the network size; untrained."""
-    convert(["random-checkpoint", "--variant", "eloftr", "--output", str(path), "--matching", f"{height}x{width}"], log)
-
-
 def export_onnx(checkpoint: Path, onnx: Path, height: int, width: int, log: Path) -> None:
     """``ma-trt-convert export`` (fp32, batch 1) of ``checkpoint`` to ``onnx``."""
     arguments = ["export", "--variant", "eloftr", "--checkpoint", str(checkpoint), "--height", str(height)]
     convert([*arguments, "--width", str(width), "--precision", "fp32", "--output", str(onnx)], log)
 
 
-def pair_shift(index: int) -> tuple[int, int]:
-    """Known shift (dx, dy) of pair ``index``, network pixels: image-0 content at (x, y) is at (x + dx, y + dy)."""
-    return ((index * 3) % 13 - 6, (index * 5) % 11 - 5)
+def pair_homography(index: int, height: int, width: int) -> np.ndarray:
+    """Known homography ``[3, 3]`` of pair ``index`` (camera pixels, continuous, pixel centres at +0.5):
+    image-0 content at ``p`` appears in image 1 at ``H(p)``. Seeded; rotation up to 15 degrees, scale
+    0.8-1.25, corners moved by up to 5 %."""
+    import torch
+
+    from ma_trt_convert.training.geometry import WarpRange, random_homographies
+
+    warp = WarpRange(rotation_deg=15.0, min_scale=0.8, max_scale=1.25, perspective=0.05, shift=0.05)
+    return random_homographies(1, height, width, warp, torch.Generator().manual_seed(index))[0].double().numpy()
 
 
-def write_pair_bag(path: Path, pairs: int, height: int, width: int, scale: int) -> list[tuple[int, int]]:
-    """A bag of ``pairs`` mono8 pairs (``scale`` x the network size) at 5 Hz; returns the shifts in camera pixels."""
-    import torch.nn.functional as F
+def warped_pair(photo: np.ndarray, homography: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 ``(image0, image1)``: the photograph and its warp by ``homography`` (black outside), image 1
+    with a seeded gain and offset."""
+    import cv2
+
+    # OpenCV's pixel centres are at integers: conjugate by the half-pixel shift
+    shift = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
+    opencv = np.linalg.inv(shift) @ homography @ shift
+    height, width = photo.shape
+    warped = cv2.warpPerspective(photo, opencv, (width, height), flags=cv2.INTER_LINEAR)
+    gain, offset = 0.8 + 0.05 * (index % 8), 10.0 * (index % 3)
+    return photo, np.clip(warped.astype(np.float32) * gain + offset, 0, 255).astype(np.uint8)
+
+
+def write_pair_bag(path: Path, pairs: int, height: int, width: int) -> list[np.ndarray]:
+    """A bag of ``pairs`` mono8 pairs (``height × width`` camera pixels) at 5 Hz; returns the known homographies."""
+    import cv2
     from std_msgs.msg import Header
 
-    from ma_trt_convert.synthetic.pairs import textured_pair
     from ma_trt_ros.ros.bag_io import write_image_bag
     from ma_trt_ros.ros.image_conversion import numpy_to_image
 
-    shifts = []
+    photo = cv2.resize(cv2.imread(str(PHOTOGRAPH), cv2.IMREAD_GRAYSCALE), (width, height), interpolation=cv2.INTER_AREA)
+    homographies = []
     messages = []
     for index in range(pairs):
-        dx, dy = pair_shift(index)
-        images = textured_pair(height, width, shift=(dx, dy), seed=index + 1)
+        homography = pair_homography(index, height, width)
         header = Header()
         header.stamp.sec, header.stamp.nanosec = 1000 + index // 5, (index % 5) * 200_000_000
-        for topic, frame, image in zip(TOPICS, ("left", "right"), images, strict=True):
-            large = F.interpolate(image, scale_factor=scale, mode="bilinear", align_corners=False)[0, 0].numpy()
-            array = np.clip(np.rint(large * 255), 0, 255).astype(np.uint8)
-            messages.append((topic, numpy_to_image(array, "mono8", header=Header(stamp=header.stamp, frame_id=frame))))
-        shifts.append((dx * scale, dy * scale))
+        for topic, frame, image in zip(TOPICS, ("left", "right"), warped_pair(photo, homography, index), strict=True):
+            messages.append((topic, numpy_to_image(image, "mono8", header=Header(stamp=header.stamp, frame_id=frame))))
+        homographies.append(homography)
     write_image_bag(path, messages)
-    return shifts
+    return homographies
 
 
 def ros_environment(root: Path) -> dict[str, str]:
@@ -232,10 +248,14 @@ def run_node_and_replay(onnx: Path, bag: Path, root: Path, env: dict[str, str], 
     return recorder
 
 
-def summarise(recorder: Recorder, shifts: list[tuple[int, int]], root: Path, untrained: bool) -> dict[str, Any]:
-    """Numbers of the run; writes the output bag and the pictures."""
+def summarise(
+    recorder: Recorder, homographies: list[np.ndarray], size: tuple[int, int], root: Path, checkpoint: Path
+) -> dict[str, Any]:
+    """Numbers of the run against the known homographies (camera ``size`` = height, width); writes the
+    output bag and the pictures."""
     import cv2
 
+    from ma_trt_convert.training.metrics import pair_summary
     from ma_trt_ros.ros.bag_io import BagWriter, serialize
     from ma_trt_ros.ros.image_conversion import image_to_numpy
     from ma_trt_ros.ros.pair_sync import stamp_to_ns
@@ -254,19 +274,23 @@ def summarise(recorder: Recorder, shifts: list[tuple[int, int]], root: Path, unt
         cv2.imwrite(str(path), np.ascontiguousarray(image_to_numpy(msg)[:, :, ::-1]))
         pictures.append(path.name)
     per_pair = []
-    for msg, (dx, dy) in zip(matches, shifts, strict=False):
-        points0 = np.frombuffer(msg.points0, np.float32).reshape(-1, 2)
-        points1 = np.frombuffer(msg.points1, np.float32).reshape(-1, 2)
-        error = np.linalg.norm(points1 - points0 - np.array([dx, dy], np.float32), axis=1)
+    for msg, homography in zip(matches, homographies, strict=False):
+        points0 = np.frombuffer(msg.points0, np.float32).reshape(-1, 2).astype(np.float64)
+        points1 = np.frombuffer(msg.points1, np.float32).reshape(-1, 2).astype(np.float64)
+        accuracy = pair_summary(homography, points0, points1, *size)
         per_pair.append(
             {
                 "stamp": f"{msg.header0.stamp.sec}.{msg.header0.stamp.nanosec:09d}",
                 "matches": int(msg.count),
+                "within_3px": round(accuracy["precision_3px"] * accuracy["matches"]),
+                "precision_3px": accuracy["precision_3px"],
+                "corner_error_px": accuracy["corner_error_px"],
                 "homography_inliers": int(sum(msg.inliers)),
-                "median_error_vs_known_shift_px": float(np.median(error)) if msg.count else None,
                 "inference_ms": round(float(msg.inference_latency_ms), 1),
             }
         )
+    published = sum(row["matches"] for row in per_pair)
+    within = sum(row["within_3px"] for row in per_pair)
     reports = [
         {kv.key: kv.value for kv in status.values}
         for array in recorder.messages["diagnostics"]
@@ -277,9 +301,11 @@ def summarise(recorder: Recorder, shifts: list[tuple[int, int]], root: Path, unt
     totals = [float(r["latency_total_max_ms"]) for r in reports if "latency_total_max_ms" in r]
     diagnostics["latency_total_max_ms (whole run)"] = f"{max(totals):.1f}" if totals else "n/a"
     return {
-        "untrained_weights": untrained,
-        "note": UNTRAINED_NOTE if untrained else "released weights",
-        "pairs_in_bag": len(shifts),
+        "weights": str(checkpoint),
+        "matches_published": published,
+        "within_3px": within,
+        "precision_3px": within / published if published else 0.0,
+        "pairs_in_bag": len(homographies),
         "results": len(matches),
         "engine_id": matches[0].engine_id if matches else None,
         "per_pair": per_pair,
@@ -292,22 +318,26 @@ def write_summary(summary: dict[str, Any], steps: Steps, root: Path) -> Path:
     """summary.json and summary.md in ``root``; returns the markdown path."""
     summary["step_seconds"] = {name: round(value, 1) for name, value in steps.seconds.items()}
     (root / "summary.json").write_text(json.dumps(summary, indent=2))
-    lines = ["# ma_trt_ros demo", ""]
-    if summary["untrained_weights"]:
-        lines += [f"**{UNTRAINED_NOTE}**", ""]
-    lines += [
-        f"- pairs in the bag: {summary['pairs_in_bag']}; results from the live node: {summary['results']}",
+    lines = [
+        "# ma_trt_ros demo",
+        "",
+        f"**{summary['within_3px']} of {summary['matches_published']} published matches "
+        f"({100 * summary['precision_3px']:.1f} %) lie within {TRUTH_PX:g} px of the known warp.**",
+        "",
+        f"- weights: `{summary['weights']}`",
+        f"- pairs in the bag: {summary['pairs_in_bag']} (held-out photograph and its warp by a known homography); "
+        f"results from the live node: {summary['results']}",
         f"- model: `{summary['engine_id']}` on ONNX Runtime (CPU)",
         f"- outputs recorded in `results_bag/` (mcap); pictures: {', '.join(summary['pictures'])}",
         "",
-        "| stamp | matches | homography inliers | median error vs known shift (px) | inference (ms) |",
-        "| --- | --- | --- | --- | --- |",
+        "| stamp | matches | within 3 px | corner error of the MAGSAC++ homography (px) | node's homography inliers "
+        "| inference (ms) |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for row in summary["per_pair"]:
-        error = row["median_error_vs_known_shift_px"]
         lines.append(
-            f"| {row['stamp']} | {row['matches']} | {row['homography_inliers']} | "
-            f"{'-' if error is None else f'{error:.1f}'} | {row['inference_ms']} |"
+            f"| {row['stamp']} | {row['matches']} | {100 * row['precision_3px']:.1f} % | "
+            f"{row['corner_error_px']:.2f} | {row['homography_inliers']} | {row['inference_ms']} |"
         )
     keys = ("backend", "model", "pairs_formed", "results_published", "latency_total_max_ms (whole run)")
     lines += [
@@ -326,24 +356,21 @@ def main() -> int:
     root.mkdir(parents=True, exist_ok=True)
     steps = Steps()
     start = time.monotonic()
-    untrained = args.checkpoint is None
-    checkpoint = root / "synthetic_eloftr_untrained.ckpt" if untrained else Path(args.checkpoint)
+    checkpoint = Path(args.checkpoint)
     onnx = root / f"eloftr_{args.height}x{args.width}_fp32.onnx"
-    if untrained:
-        with steps.step("write synthetic (untrained) ELoFTR weights"):
-            write_weights(checkpoint, args.height, args.width, root / "convert.log")
     with steps.step("export ELoFTR to ONNX"):
         export_onnx(checkpoint, onnx, args.height, args.width, root / "convert.log")
     with steps.step("write the bag of image pairs"):
         bag = root / "pairs_bag"
         shutil.rmtree(bag, ignore_errors=True)
-        shifts = write_pair_bag(bag, args.pairs, args.height, args.width, args.image_scale)
+        size = (args.height * args.image_scale, args.width * args.image_scale)
+        homographies = write_pair_bag(bag, args.pairs, *size)
     env = ros_environment(root)
     with steps.step("live node on ONNX Runtime with the bag replayed through it"):
         shutil.rmtree(root / "results_bag", ignore_errors=True)
         recorder = run_node_and_replay(onnx, bag, root, env, args.pairs)
     with steps.step("summary and pictures"):
-        summary = summarise(recorder, shifts, root, untrained)
+        summary = summarise(recorder, homographies, size, root, checkpoint)
         recorder.close()
     steps.seconds["total"] = time.monotonic() - start
     path = write_summary(summary, steps, root)

@@ -51,6 +51,20 @@ def window_offset(flat: torch.Tensor) -> torch.Tensor:
     return torch.stack([flat % WINDOW, flat // WINDOW], dim=-1).float() - CENTRE
 
 
+def stage1_probability(w0: torch.Tensor, w1: torch.Tensor) -> torch.Tensor:
+    """Stage-1 dual-softmax matrix float32 ``[N, L, k, 64, 100]`` of windows shaped as in :func:`stage1_argmax`.
+
+    Entry ``[..., a, q]``: image-0 window pixel ``a`` (row-major 8×8) against pixel ``q`` of the padded
+    10×10 image-1 window (row-major); training supervises it, inference takes the arg-max of its inner 8×8.
+    """
+    c = w0.shape[-1]
+    feat = c - SLICE
+    # upstream divides both sides by √C = 8; a power-of-two scale is exact, so it is applied once
+    # (as 1/C) to the small image-0 side instead of copying the large image-1 windows
+    s = torch.matmul(w0[..., :feat] / c, w1[..., :feat].transpose(-1, -2)).float()
+    return dual_softmax(s)
+
+
 def stage1_argmax(w0: torch.Tensor, w1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Stage-1 best pixel pair per candidate.
 
@@ -62,12 +76,7 @@ def stage1_argmax(w0: torch.Tensor, w1: torch.Tensor) -> tuple[torch.Tensor, tor
         ``(a, b)`` int64 ``[N, L, k]``: row-major index in the 8×8 image-0 window and in the inner
         8×8 of the image-1 window.
     """
-    c = w0.shape[-1]
-    feat = c - SLICE
-    # upstream divides both sides by √C = 8; a power-of-two scale is exact, so it is applied once
-    # (as 1/C) to the small image-0 side instead of copying the large image-1 windows
-    s = torch.matmul(w0[..., :feat] / c, w1[..., :feat].transpose(-1, -2)).float()
-    p = dual_softmax(s)
+    p = stage1_probability(w0, w1)
     side = WINDOW + 2
     inner = p.unflatten(-1, (side, side))[..., 1:-1, 1:-1].flatten(-3)
     best = inner.argmax(dim=-1)
