@@ -87,37 +87,12 @@ def export_onnx(checkpoint: Path, onnx: Path, height: int, width: int, log: Path
     convert([*arguments, "--width", str(width), "--precision", "fp32", "--output", str(onnx)], log)
 
 
-def pair_homography(index: int, height: int, width: int) -> np.ndarray:
-    """Known homography ``[3, 3]`` of pair ``index`` (camera pixels, continuous, pixel centres at +0.5):
-    image-0 content at ``p`` appears in image 1 at ``H(p)``. Seeded; rotation up to 15 degrees, scale
-    0.8-1.25, corners moved by up to 5 %."""
-    import torch
-
-    from ma_trt_convert.training.geometry import WarpRange, random_homographies
-
-    warp = WarpRange(rotation_deg=15.0, min_scale=0.8, max_scale=1.25, perspective=0.05, shift=0.05)
-    return random_homographies(1, height, width, warp, torch.Generator().manual_seed(index))[0].double().numpy()
-
-
-def warped_pair(photo: np.ndarray, homography: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 ``(image0, image1)``: the photograph and its warp by ``homography`` (black outside), image 1
-    with a seeded gain and offset."""
-    import cv2
-
-    # OpenCV's pixel centres are at integers: conjugate by the half-pixel shift
-    shift = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
-    opencv = np.linalg.inv(shift) @ homography @ shift
-    height, width = photo.shape
-    warped = cv2.warpPerspective(photo, opencv, (width, height), flags=cv2.INTER_LINEAR)
-    gain, offset = 0.8 + 0.05 * (index % 8), 10.0 * (index % 3)
-    return photo, np.clip(warped.astype(np.float32) * gain + offset, 0, 255).astype(np.uint8)
-
-
 def write_pair_bag(path: Path, pairs: int, height: int, width: int) -> list[np.ndarray]:
     """A bag of ``pairs`` mono8 pairs (``height × width`` camera pixels) at 5 Hz; returns the known homographies."""
     import cv2
     from std_msgs.msg import Header
 
+    from ma_trt_convert.synthetic.photo_pairs import known_homography, warped_pair
     from ma_trt_ros.ros.bag_io import write_image_bag
     from ma_trt_ros.ros.image_conversion import numpy_to_image
 
@@ -125,7 +100,7 @@ def write_pair_bag(path: Path, pairs: int, height: int, width: int) -> list[np.n
     homographies = []
     messages = []
     for index in range(pairs):
-        homography = pair_homography(index, height, width)
+        homography = known_homography(index, height, width)
         header = Header()
         header.stamp.sec, header.stamp.nanosec = 1000 + index // 5, (index % 5) * 200_000_000
         for topic, frame, image in zip(TOPICS, ("left", "right"), warped_pair(photo, homography, index), strict=True):
