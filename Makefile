@@ -3,11 +3,13 @@
 #   make test         lint, static checks and the whole test suite (what CI runs)
 #   make test-quick   lint and every test not marked slow (development; a few minutes)
 # All create .venv/ first (scripts/setup.sh; quick when nothing changed).
-# Tests run in TEST_WORKERS processes (pytest-xdist), each test file in one process.
+# Tests run in TEST_WORKERS processes (pytest-xdist), each test file in one process, each process
+# computing on one thread (two workers that each start two PyTorch threads fight over two cores).
 VENV := .venv
 BIN := $(VENV)/bin
 TEST_WORKERS ?= 2
 XDIST := -n $(TEST_WORKERS) --dist loadfile
+PYTEST := OMP_NUM_THREADS=1 $(BIN)/python -m pytest $(XDIST)
 
 .PHONY: setup test test-quick lint unit demo
 
@@ -19,12 +21,12 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 unit: setup
-	$(BIN)/python -m pytest $(XDIST) --durations=25 $(PYTEST_ARGS)
+	$(PYTEST) --durations=25 $(PYTEST_ARGS)
 
 test: lint unit
 
 test-quick: lint
-	$(BIN)/python -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
+	$(PYTEST) -m "not slow" --durations=15 $(PYTEST_ARGS)
 
 # CHECKPOINT=matchanything_eloftr.ckpt runs the demo with the released ELoFTR weights.
 demo: setup

@@ -92,7 +92,7 @@ def write_pair_bag(path: Path, pairs: int, height: int, width: int) -> list[np.n
     import cv2
     from std_msgs.msg import Header
 
-    from ma_trt_convert.synthetic.photo_pairs import known_homography, warped_pair
+    from ma_trt_convert.training.photo_pairs import known_homography, warped_pair
     from ma_trt_ros.ros.bag_io import write_image_bag
     from ma_trt_ros.ros.image_conversion import numpy_to_image
 

@@ -75,22 +75,26 @@ def test_too_few_matches_are_not_judged() -> None:
     assert "only 3 matches" in judgement.reasons[0] and "--matching" in judgement.reasons[0]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(("size", "seed"), [((160, 224), 0), ((160, 224), 3), ((224, 288), 1)])
-def test_verify_on_real_fp16_exports(
-    size: tuple[int, int], seed: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Seeded matching weights, several sizes and seeds: the fp16 export passes, judged on many matches."""
-    height, width = size
-    checkpoint, onnx = tmp_path / "e.ckpt", tmp_path / "e16.onnx"
-    written = ["random-checkpoint", "--variant", "eloftr", "--output", str(checkpoint), "--seed", str(seed)]
-    assert main([*written, "--matching", f"{height}x{width}"]) == 0
-    export = ["export", "--variant", "eloftr", "--checkpoint", str(checkpoint), "--output", str(onnx)]
+TRAINED_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "matchanything_eloftr_trained.ckpt"
+
+
+@pytest.fixture(scope="module", params=[(160, 224), (224, 288)], ids=lambda hw: f"{hw[0]}x{hw[1]}")
+def trained_fp16_onnx(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped trained weights exported fp16 at the parameter's size (once per size)."""
+    height, width = request.param
+    onnx = tmp_path_factory.mktemp("fp16") / f"e16_{height}x{width}.onnx"
+    export = ["export", "--variant", "eloftr", "--checkpoint", str(TRAINED_WEIGHTS), "--output", str(onnx)]
     assert main([*export, "--height", str(height), "--width", str(width), "--max-matches", "300"]) == 0
+    return onnx
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 3])
+def test_verify_on_real_fp16_exports(trained_fp16_onnx: Path, seed: int, capsys: pytest.CaptureFixture[str]) -> None:
+    """The trained weights at two sizes, two synthetic pairs each: the fp16 export passes, judged on many matches."""
     capsys.readouterr()
-    code = main(
-        ["verify", "--onnx", str(onnx), "--checkpoint", str(checkpoint), "--pair", "shifted", "--seed", str(seed)]
-    )
+    verify = ["verify", "--onnx", str(trained_fp16_onnx), "--checkpoint", str(TRAINED_WEIGHTS), "--pair", "shifted"]
+    code = main([*verify, "--seed", str(seed)])
     out = capsys.readouterr().out
     print(out)
     assert code == 0 and "verify passed" in out

@@ -48,8 +48,8 @@ def test_the_node_on_onnx_runtime_publishes_matches_and_homographies_that_agree_
     import cv2
     from sensor_msgs.msg import Image
 
-    from ma_trt_convert.synthetic.photo_pairs import known_homography, warped_pair
     from ma_trt_convert.training.metrics import corner_error, match_errors
+    from ma_trt_convert.training.photo_pairs import known_homography, warped_pair
     from ma_trt_ros_interfaces.msg import Matches
 
     height, width = SIZE
