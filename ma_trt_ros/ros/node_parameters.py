@@ -13,7 +13,7 @@ from typing import Any
 from ma_trt_ros.contract.variants import VARIANTS as KNOWN_VARIANTS
 from ma_trt_ros.ros.result_messages import OutputSettings
 from ma_trt_ros.runtime.loading import BACKENDS
-from ma_trt_ros.runtime.options import BackendSettings, MatchOptions
+from ma_trt_ros.runtime.options import BackendSettings, MatchOptions, parse_providers
 
 INPUT_MODES = ("pair", "reference", "sequential")
 QUEUE_POLICIES = ("latest", "lossless")
@@ -177,7 +177,6 @@ class NodeParameters:
             "upsample_res": self.upsample_res,
             "camera_sizes": self.camera_sizes,
         }
-        providers = tuple(p.strip() for p in self.onnxruntime_providers.split(",") if p.strip())
         try:
             return BackendSettings(
                 device=self.device or None,
@@ -187,7 +186,7 @@ class NodeParameters:
                 compile=self.compile or None,
                 compile_cache_dir=self.compile_cache_dir or None,
                 build_args={name: value for name, value in build_args.items() if value},
-                providers=providers or None,
+                providers=parse_providers(self.onnxruntime_providers),
             )
         except ValueError as error:
             raise ParameterError(str(error)) from error

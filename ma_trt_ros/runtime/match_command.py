@@ -22,7 +22,7 @@ from ma_trt_ros.runtime.matcher import Matcher
 from ma_trt_ros.runtime.options import MatchOptions
 from ma_trt_ros.runtime.pictures import certainty_heatmap, overlay, side_by_side, to_bgr
 from ma_trt_ros.runtime.result import MatchResult
-from ma_trt_ros.runtime.settings_arguments import add_backend_arguments, backend_settings
+from ma_trt_ros.runtime.settings_arguments import TORCH_BUILD_ARGS, add_backend_arguments, backend_settings
 
 EPILOG = """
 examples:
@@ -166,17 +166,7 @@ def _match_pairs(args: argparse.Namespace, matcher: Matcher, pairs: list[tuple[s
     print(f"{len(pairs)} pairs, {total} matches; results in {out}")
 
 
-TORCH_ONLY = (
-    "dinov2",
-    "precision",
-    "height",
-    "width",
-    "size_range",
-    "coarse_res",
-    "upsample_res",
-    "compile",
-    "compile_cache_dir",
-)
+TORCH_ONLY = ("dinov2", "precision", "compile", "compile_cache_dir", *TORCH_BUILD_ARGS)
 ROMA_ONLY = ("num_matches", "certainty_threshold", "seed")
 
 

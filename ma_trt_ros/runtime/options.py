@@ -27,6 +27,13 @@ class MatchOptions:
             raise ValueError(f"certainty_threshold must be in [0, 1), got {self.certainty_threshold}")
 
 
+def parse_providers(text: str | None) -> tuple[str, ...] | None:
+    """ONNX Runtime providers from comma-separated ``text`` (``"CUDAExecutionProvider, CPUExecutionProvider"``);
+    None for empty text (the backend's default)."""
+    providers = tuple(p.strip() for p in (text or "").split(",") if p.strip())
+    return providers or None
+
+
 TORCH_PRECISIONS = ("fp32", "fp16")
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
 

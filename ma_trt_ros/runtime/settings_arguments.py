@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 
-from ma_trt_ros.runtime.options import COMPILE_MODES, TORCH_PRECISIONS, BackendSettings
+from ma_trt_ros.runtime.options import COMPILE_MODES, TORCH_PRECISIONS, BackendSettings, parse_providers
 
-# option destination -> the build argument of the torch backend it sets
-_BUILD_ARGS = ("height", "width", "size_range", "coarse_res", "upsample_res", "camera_sizes")
+# options whose destination is a build argument of the torch backend (the same name)
+TORCH_BUILD_ARGS = ("height", "width", "size_range", "coarse_res", "upsample_res", "camera_sizes")
 
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,8 +47,7 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
 
 def backend_settings(args: argparse.Namespace) -> BackendSettings:
     """The settings of parsed ``args`` (ValueError for a combination no backend runs)."""
-    build_args = {name: getattr(args, name) for name in _BUILD_ARGS if getattr(args, name) is not None}
-    providers = tuple(p.strip() for p in (args.providers or "").split(",") if p.strip())
+    build_args = {name: getattr(args, name) for name in TORCH_BUILD_ARGS if getattr(args, name) is not None}
     return BackendSettings(
         device=args.device,
         cuda_graph=args.cuda_graph,
@@ -57,5 +56,5 @@ def backend_settings(args: argparse.Namespace) -> BackendSettings:
         dinov2=args.dinov2,
         precision=args.precision,
         build_args=build_args,
-        providers=providers or None,
+        providers=parse_providers(args.providers),
     )

@@ -47,6 +47,11 @@ def test_torch_only_sizes_with_an_onnx_model_are_refused(eloftr_model: ExportedM
     finished = run_tool("ma-trt-match", args)
     assert finished.code == 2
     assert_one_line_error(finished, "--height, --width apply to the torch backend", "runs on onnxruntime", "drop them")
+    camera = run_tool(
+        "ma-trt-match", [image0, image1, "--model", str(eloftr_model.onnx), "--camera-sizes", "240x320:480x640"]
+    )
+    assert camera.code == 2
+    assert_one_line_error(camera, "--camera-sizes apply to the torch backend", "runs on onnxruntime", "drop it")
 
 
 def test_roma_only_options_with_eloftr_warn_once(eloftr_model: ExportedModel, tmp_path: Path) -> None:

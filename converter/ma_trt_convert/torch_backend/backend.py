@@ -74,12 +74,7 @@ class TorchBackend:
         examples = module.example_inputs(1)
         self.size_range = size_range_of(module.metadata())
         dynamic = module.dynamic_axes()
-        self.inputs = tuple(
-            TensorSpec(
-                n, _open_axes(tuple(t.shape), dynamic.get(n, {})), _dtype_name(t), contract.descriptions.get(n, "")
-            )
-            for n, t in zip(module.input_names, examples, strict=True)
-        )
+        self.inputs = _specs(module.input_names, examples, dynamic, contract.descriptions)
         if settings.cuda_graph:
             # the fast path rewrites a copy of the module, which stays on the CPU: no eager pass on the device
             self._runner = self._fast_runner(module, settings)
@@ -87,12 +82,7 @@ class TorchBackend:
             self._runner = module.to(self._device)
         with torch.no_grad():
             outputs = self._runner(*(t.to(self._device) for t in examples))
-        self.outputs = tuple(
-            TensorSpec(
-                n, _open_axes(tuple(t.shape), dynamic.get(n, {})), _dtype_name(t), contract.descriptions.get(n, "")
-            )
-            for n, t in zip(module.output_names, outputs, strict=True)
-        )
+        self.outputs = _specs(module.output_names, outputs, dynamic, contract.descriptions)
         self.model_id = model_id(Path(checkpoint))
         # read-only host arrays seen again (the sampler's noise): name -> (array, its device copy)
         self._constants: dict[str, tuple[np.ndarray, torch.Tensor]] = {}
@@ -178,6 +168,16 @@ def _device(name: str | None) -> torch.device:
         return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
     except RuntimeError as exc:
         raise ModelError(f"device {name!r} is not a torch device; use cuda, cuda:N or cpu") from exc
+
+
+def _specs(
+    names: tuple[str, ...], tensors: Any, dynamic: Mapping[str, Mapping[int, str]], descriptions: Mapping[str, str]
+) -> tuple[TensorSpec, ...]:
+    """The specs of ``tensors`` named ``names``: their shapes with the ``dynamic`` axes open, dtypes, meanings."""
+    return tuple(
+        TensorSpec(n, _open_axes(tuple(t.shape), dynamic.get(n, {})), _dtype_name(t), descriptions.get(n, ""))
+        for n, t in zip(names, tensors, strict=True)
+    )
 
 
 def _open_axes(shape: tuple[int, ...], axes: Mapping[int, str]) -> tuple[int, ...]:
