@@ -142,7 +142,8 @@ def test_successful_replay_ends_without_a_traceback(
         finished = run_tool("ma-trt-replay", args, timeout_s=90)
         assert node.returncode is None
     assert finished.code == 0, finished.stderr
-    assert finished.stderr == ""
+    # On a loaded machine discovery can outlast the first notice; progress lines are all stderr may hold.
+    assert all(line.startswith("waiting for ") for line in finished.stderr.splitlines()), finished.stderr
     assert finished.stdout.strip().endswith(f"6 results on {ns}/matchanything_node/matches")
     assert len(matches.messages) == 6
 

@@ -56,22 +56,35 @@ def exporter_version() -> str:
     return f"ma_trt_convert {__version__} / torch {torch.__version__} / onnx {onnx.__version__}"
 
 
-def _trace_to_onnx(module: ExportModule, inputs: tuple[torch.Tensor, ...], path: Path, opset: int) -> None:
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx")
-        torch.onnx.export(
-            module,
-            inputs,
-            os.fspath(path),
-            dynamo=False,
-            opset_version=opset,
-            input_names=list(module.input_names),
-            output_names=list(module.output_names),
-            dynamic_axes=module.dynamic_axes() or None,
-            do_constant_folding=True,
-        )
+def _trace_to_onnx(
+    module: ExportModule, inputs: tuple[torch.Tensor, ...], path: Path, opset: int
+) -> list[tuple[int, ...]]:
+    """Trace ``module`` on ``inputs`` into the ONNX file ``path``; returns the shapes of the traced run's outputs."""
+    shapes: list[tuple[int, ...]] = []
+
+    def keep_shapes(_module: torch.nn.Module, _inputs: tuple, outputs: tuple[torch.Tensor, ...]) -> None:
+        shapes[:] = [tuple(int(size) for size in t.shape) for t in outputs]
+
+    hook = module.register_forward_hook(keep_shapes)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx")
+            torch.onnx.export(
+                module,
+                inputs,
+                os.fspath(path),
+                dynamo=False,
+                opset_version=opset,
+                input_names=list(module.input_names),
+                output_names=list(module.output_names),
+                dynamic_axes=module.dynamic_axes() or None,
+                do_constant_folding=True,
+            )
+    finally:
+        hook.remove()
+    return shapes
 
 
 def _check_dynamic_axes(inputs: tuple[TensorSpec, ...], declared: dict[str, dict[int, str]]) -> None:
@@ -85,15 +98,13 @@ def _check_dynamic_axes(inputs: tuple[TensorSpec, ...], declared: dict[str, dict
         raise ConversionError(f"the traced graph's input shapes differ from the port's: {'; '.join(problems)}")
 
 
-def _set_output_shapes(model: onnx.ModelProto, module: ExportModule, inputs: tuple[torch.Tensor, ...]) -> None:
-    """Write the fixed output shapes of a dynamic-size graph into its outputs.
+def _set_output_shapes(model: onnx.ModelProto, shapes: list[tuple[int, ...]]) -> None:
+    """Write the fixed output shapes of a dynamic-size graph (those of the traced run) into its outputs.
 
     ONNX shape inference leaves them open (TopK's K and the batch pass through shape arithmetic), but
     a dynamic-size port's outputs have one shape for every input size (its contract, e.g. ELoFTR's
     match budget): the shapes of one run are those of all runs.
     """
-    with torch.no_grad():
-        shapes = [tuple(t.shape) for t in module(*inputs)]
     for value, shape in zip(model.graph.output, shapes, strict=True):
         dims = value.type.tensor_type.shape.dim
         del dims[:]
@@ -143,11 +154,11 @@ def export_onnx(
     with tempfile.TemporaryDirectory(prefix=".export.", dir=output.parent) as tmp:
         raw_path = Path(tmp) / "raw.onnx"
         LOG.info("tracing to ONNX (opset %d, batch %d)", opset, batch)
-        _trace_to_onnx(module, inputs, raw_path, opset)
+        shapes = _trace_to_onnx(module, inputs, raw_path, opset)
         model = onnx.load(os.fspath(raw_path))
     model = cleanup(model)
     if module.dynamic_axes():
-        _set_output_shapes(model, module, inputs)
+        _set_output_shapes(model, shapes)
     model.producer_name, model.producer_version = "ma_trt_convert", __version__
     specs_in, specs_out = graph_io(model, descriptions)
     _check_dynamic_axes(specs_in, module.dynamic_axes())

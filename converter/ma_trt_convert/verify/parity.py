@@ -14,6 +14,7 @@ The comparison itself (per-output kinds, match-set agreement, tolerances) is
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -22,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ma_trt_convert.synthetic.pairs import octave_pair, textured_pair
+from ma_trt_convert.verify.half_on_cpu import half_convolutions_in_float
 from ma_trt_ros.contract.tensors import TensorSpec
 
 PAIRS = ("octaves", "shifted")
@@ -65,8 +67,12 @@ def run_onnxruntime(onnx_path: str | os.PathLike[str], names: tuple[str, ...], i
 
 
 def run_torch(module: torch.nn.Module, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """Outputs of the PyTorch module on the same inputs (moved to the module's device)."""
+    """Outputs of the PyTorch module on the same inputs (moved to the module's device).
+
+    On the CPU, fp16 convolutions run as fp32 arithmetic rounded to fp16 (:mod:`ma_trt_convert.verify.half_on_cpu`).
+    """
     device = next(module.parameters()).device
-    with torch.no_grad():
+    fast_half = half_convolutions_in_float() if device.type == "cpu" else contextlib.nullcontext()
+    with torch.no_grad(), fast_half:
         outputs = module(*(torch.from_numpy(a).to(device) for a in inputs))
     return [o.detach().cpu().numpy() for o in outputs]
