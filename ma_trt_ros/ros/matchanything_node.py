@@ -2,12 +2,13 @@
 
 Thin glue between ROS and the runtime. Lifecycle:
 
-- configure: read and check the parameters, start the inference thread and open the matcher on it
-  (a bad or mismatched model fails the transition; the error text is logged), create the publishers
-  and the ``/diagnostics`` timer;
+- configure: read and check the parameters, start the inference and output threads and open the
+  matcher on the inference thread (a bad or mismatched model fails the transition; the error text is
+  logged), create the publishers and the ``/diagnostics`` timer;
 - activate: let the inference thread take pairs and subscribe to the inputs;
-- deactivate: unsubscribe (pairs still waiting are discarded, the one in progress finishes);
-- cleanup: close the matcher on its thread (frees its GPU memory), end the thread, destroy the publishers.
+- deactivate: unsubscribe (pairs still waiting are discarded; those being matched or published, at
+  most one each plus one handed between them, finish);
+- cleanup: close the matcher on its thread (frees its GPU memory), end both threads, destroy the publishers.
 
 With ``autostart`` (default) the node configures and activates itself; a failed configure then ends
 the process with exit status 1.
@@ -20,12 +21,13 @@ Topics (relative names, remappable): inputs ``image0`` + ``image1`` (mode ``pair
 or frame t - k. Output headers are those of the input images (``header0``, ``header1``); pictures
 carry ``header0``.
 
-Subscription callbacks pair images and hand pairs to the single inference thread
-(:mod:`ma_trt_ros.ros.inference_worker`), which owns the matcher (GPU backends must stay on one
-thread) and converts, matches, fits geometry and publishes. With ``queue_policy: lossless`` the image
-callback waits while the inference queue is full, so no further image is taken: the inputs are
-reliable and keep-all, DDS holds the images not yet taken and reliable writers wait (see
-``docs/node.md``, "Lossless").
+Subscription callbacks pair images and hand pairs to a two-stage pipeline
+(:mod:`ma_trt_ros.ros.inference_worker`): the inference thread owns the matcher (GPU backends must
+stay on one thread), converts and matches; the output thread fits geometry, builds and publishes the
+messages of pair n - 1 while pair n is matched. With ``queue_policy: lossless`` the image callback
+waits while the inference queue is full, so no further image is taken: the inputs are reliable and
+keep-all, DDS holds the images not yet taken and reliable writers wait (see ``docs/node.md``,
+"Lossless").
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from ma_trt_ros.ros.inference_worker import InferenceWorker
 from ma_trt_ros.ros.input_pairing import Pairer, ReferencePairer, RestartingPairer, make_pairer
 from ma_trt_ros.ros.matcher_factory import MatcherFactory, factory_from_environment
 from ma_trt_ros.ros.node_parameters import PARAMETERS, NodeParameters
-from ma_trt_ros.ros.pair_pipeline import PairPipeline
+from ma_trt_ros.ros.pair_pipeline import MatchedPair, PairPipeline
 from ma_trt_ros.ros.pair_sync import stamp_to_ns
 from ma_trt_ros.ros.pipeline_stats import PipelineStats, report_values
 from ma_trt_ros.ros.rejection_log import RejectionLog
@@ -99,6 +101,17 @@ class PairJob:
     image0: Any
     image1: Any
     formed_s: float
+
+
+@dataclass(frozen=True)
+class MatchedJob:
+    """One pair matched on the inference thread, handed to the output thread: its job, the matched pair,
+    when its matching started and when it was handed off (monotonic s)."""
+
+    job: PairJob
+    matched: MatchedPair
+    started_s: float
+    handed_off_s: float
 
 
 class MatchAnythingNode(LifecycleNode):
@@ -147,7 +160,11 @@ class MatchAnythingNode(LifecycleNode):
             self.params = NodeParameters.from_values({name: self.get_parameter(name).value for name, _ in PARAMETERS})
             self._reference = self._file_reference(self.params)
             self._worker = InferenceWorker(
-                self._process, self.params.queue_policy, self.params.queue_size, self._on_worker_error
+                self._match,
+                self.params.queue_policy,
+                self.params.queue_size,
+                self._on_worker_error,
+                finish=self._publish,
             )
             params = self.params
             self.matcher = self._worker.call(
@@ -207,7 +224,7 @@ class MatchAnythingNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Unsubscribe; the worker drops waiting pairs and finishes the one in progress."""
+        """Unsubscribe; the worker drops waiting pairs and finishes those in its two stages."""
         self._stop_io()
         self._state = "inactive"
         return TransitionCallbackReturn.SUCCESS
@@ -243,7 +260,7 @@ class MatchAnythingNode(LifecycleNode):
             self._worker.pause()
 
     def _release(self) -> None:
-        """Close the matcher on its thread, end the thread, destroy publishers and timer."""
+        """Close the matcher on its thread, end both threads, destroy publishers and timer."""
         if self._worker is not None:
             if self.matcher is not None:
                 self._worker.call(self.matcher.close)
@@ -325,25 +342,40 @@ class MatchAnythingNode(LifecycleNode):
         elif outcome == "refused":
             self._stats.dropped("queue_full")
 
-    # --- inference (worker thread) ----------------------------------------------------------------
+    # --- inference (inference thread) and output (output thread) --------------------------------
 
-    def _process(self, job: PairJob) -> None:
-        """Convert, match and publish one pair (pictures only while subscribed); records stage latencies."""
+    def _match(self, job: PairJob) -> MatchedJob:
+        """Inference thread: convert and match one pair, read the matcher's GPU memory (the matcher is used
+        on this thread only)."""
+        start = time.monotonic()
+        (matched,) = self._pipeline.match([(job.image0, job.image1)])
+        self._gpu_bytes = self.matcher.gpu_memory_bytes()
+        return MatchedJob(job, matched, start, time.monotonic())
+
+    def _publish(self, matched: MatchedJob) -> None:
+        """Output thread: build the messages of one matched pair (pictures only while subscribed, as counted
+        now), publish them and record the stage latencies (ms): ``queue_wait`` (pair formed -> matching
+        starts), ``output_wait`` (handed off -> the output thread takes it), ``publish`` and ``total``
+        (pair formed -> published), besides the pipeline's own."""
         outputs = self._outputs
         start = time.monotonic()
         pictures = frozenset(
             name for name in PICTURES if name in outputs and outputs[name].get_subscription_count() > 0
         )
-        (output,) = self._pipeline.process([(job.image0, job.image1)], pictures)
+        output = self._pipeline.messages(matched.matched, pictures)
         built = time.monotonic()
         for name, msg in output.messages.items():
             outputs[name].publish(msg)
         done = time.monotonic()
+        formed_s = matched.job.formed_s
         stages = dict(output.stages_ms)
-        stages.update(queue_wait=(start - job.formed_s) * 1e3, publish=(done - built) * 1e3)
-        stages["total"] = (done - job.formed_s) * 1e3
+        stages.update(
+            queue_wait=(matched.started_s - formed_s) * 1e3,
+            output_wait=(start - matched.handed_off_s) * 1e3,
+            publish=(done - built) * 1e3,
+            total=(done - formed_s) * 1e3,
+        )
         self._stats.result_published(stages)
-        self._gpu_bytes = self.matcher.gpu_memory_bytes()
 
     def _on_worker_error(self, job: PairJob, error: BaseException) -> None:
         if isinstance(error, (InputError, ImageConversionError)):

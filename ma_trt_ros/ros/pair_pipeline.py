@@ -1,8 +1,11 @@
 """One image pair (or a batch of pairs) to output messages: convert, match, fit geometry, build messages.
 
 Used by the live node and by ``ma-trt-bag`` alike, so both publish exactly the same messages for the
-same pair. Image messages in, ``{output name: message}`` out; coordinates are pixels of the images
-as received (see :mod:`ma_trt_ros.ros.result_messages`).
+same pair. Two steps: :meth:`PairPipeline.match` (convert + match, on the matcher's thread) gives
+:class:`MatchedPair` records, :meth:`PairPipeline.messages` turns one into messages (any thread: the
+node runs it on its output thread while the next pair is matched); ``ma-trt-bag`` runs both in turn
+with :meth:`PairPipeline.process`. Image messages in, ``{output name: message}`` out; coordinates are
+pixels of the images as received (see :mod:`ma_trt_ros.ros.result_messages`).
 """
 
 from __future__ import annotations
@@ -20,14 +23,34 @@ from ma_trt_ros.runtime.result import MatchResult
 
 
 @dataclass(frozen=True)
+class MatchedPair:
+    """One pair after matching, before its messages: what the node's inference thread hands to its output
+    thread. Its arrays are its own (the runtime's results are copies the caller owns, not the matcher's
+    buffers), so the next match cannot change them.
+
+    Attributes:
+        result: the matcher's result (pixels of the images as received).
+        images: the two images as given to the matcher (float in [0, 1]); the pictures are drawn from them.
+        headers: the headers of the two image messages.
+        stages_ms: wall time of each step so far, milliseconds: ``convert``, ``match`` (a batch's time
+            divided among its pairs), and the runtime's own stages as ``runtime_<name>``.
+    """
+
+    result: MatchResult
+    images: tuple[np.ndarray, np.ndarray]
+    headers: tuple[Any, Any]
+    stages_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class PairOutput:
     """What one pair produced.
 
     Attributes:
         result: the matcher's result (pixels of the images as received).
         messages: output name -> message (a subset of :data:`~ma_trt_ros.ros.result_messages.OUTPUTS`).
-        stages_ms: wall time of each step for this pair, milliseconds: ``convert``, ``match`` (a batch's
-            time divided among its pairs), ``messages``, and the runtime's own stages as ``runtime_<name>``.
+        stages_ms: wall time of each step for this pair, milliseconds: those of :class:`MatchedPair` and
+            ``messages``.
     """
 
     result: MatchResult
@@ -37,6 +60,10 @@ class PairOutput:
 
 class PairPipeline:
     """Turns pairs of ``sensor_msgs/Image`` into output messages with one matcher and one output setting.
+
+    Two steps, which may run on two threads: :meth:`match` (uses the matcher: call it on the matcher's
+    thread) and :meth:`messages` (reads only the matcher's ``model_id``: any thread); :meth:`process`
+    runs both.
 
     Args:
         matcher: the runtime's :class:`~ma_trt_ros.runtime.matcher.Matcher` (or an object with its
@@ -50,9 +77,18 @@ class PairPipeline:
         self._convert = image_to_rgb_float if matcher.input_color == "rgb" else image_to_gray_float
 
     def process(self, pairs: Sequence[tuple[Any, Any]], pictures: frozenset[str] = frozenset()) -> list[PairOutput]:
-        """The outputs of each ``(image0 message, image1 message)`` pair, in order, matched in one call.
+        """The outputs of each ``(image0 message, image1 message)`` pair, in order: :meth:`match` of all
+        pairs in one call, then :meth:`messages` of each.
 
-        ``pictures`` names the picture outputs to draw (``matches_image``, ``certainty_image``).
+        Raises:
+            ImageConversionError: an image message cannot be read (encoding, size).
+            InputError: the matcher refuses an image.
+        """
+        return [self.messages(matched, pictures) for matched in self.match(pairs)]
+
+    def match(self, pairs: Sequence[tuple[Any, Any]]) -> list[MatchedPair]:
+        """Convert each ``(image0 message, image1 message)`` pair and match them all in one ``match_batch``
+        call; in order.
 
         Raises:
             ImageConversionError: an image message cannot be read (encoding, size).
@@ -66,22 +102,31 @@ class PairPipeline:
         convert_ms = (converted - start) * 1e3 / len(pairs)
         match_ms = (matched - converted) * 1e3 / len(pairs)
         return [
-            self._outputs(result, pair_images, (image0.header, image1.header), pictures, convert_ms, match_ms)
+            MatchedPair(
+                result,
+                pair_images,
+                (image0.header, image1.header),
+                {
+                    **{f"runtime_{name}": value for name, value in result.timing_ms.items()},
+                    "convert": convert_ms,
+                    "match": match_ms,
+                },
+            )
             for (image0, image1), pair_images, result in zip(pairs, images, results, strict=True)
         ]
 
-    def _outputs(
-        self,
-        result: MatchResult,
-        images: tuple[np.ndarray, np.ndarray],
-        headers: tuple[Any, Any],
-        pictures: frozenset[str],
-        convert_ms: float,
-        match_ms: float,
-    ) -> PairOutput:
+    def messages(self, matched: MatchedPair, pictures: frozenset[str] = frozenset()) -> PairOutput:
+        """The output messages of one matched pair; ``pictures`` names the picture outputs to draw
+        (``matches_image``, ``certainty_image``).
+
+        Raises:
+            ValueError: ``dense_stride`` does not divide the dense grid.
+        """
         start = time.monotonic()
-        latency_ms = result.timing_ms.get("inference", match_ms)
-        messages = result_messages(result, images, headers, self.settings, self.matcher.model_id, latency_ms, pictures)
-        stages = {f"runtime_{name}": value for name, value in result.timing_ms.items()}
-        stages.update(convert=convert_ms, match=match_ms, messages=(time.monotonic() - start) * 1e3)
+        result = matched.result
+        latency_ms = result.timing_ms.get("inference", matched.stages_ms["match"])
+        messages = result_messages(
+            result, matched.images, matched.headers, self.settings, self.matcher.model_id, latency_ms, pictures
+        )
+        stages = {**matched.stages_ms, "messages": (time.monotonic() - start) * 1e3}
         return PairOutput(result, messages, stages)

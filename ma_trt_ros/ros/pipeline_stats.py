@@ -1,7 +1,7 @@
 """Counters and latencies of the node's pipeline, and their ``/diagnostics`` report.
 
 :class:`PipelineStats` is thread-safe and pure Python: subscription callbacks count inputs and drops,
-the inference worker records outputs and stage latencies, a timer calls :meth:`PipelineStats.report`
+the node's output thread records outputs and stage latencies, a timer calls :meth:`PipelineStats.report`
 once per period. Rates and latencies in a report cover the time since the previous report; drop
 counts are totals since configure.
 """

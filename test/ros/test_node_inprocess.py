@@ -104,6 +104,20 @@ def test_a_bad_image_is_counted_and_the_node_keeps_serving(context: Any) -> None
     report = settle(node)
     assert (report.pairs_formed, report.results_published, report.drops["bad_input"]) == (3, 2, 1)
     assert report.drops["inference_error"] == 0
+    stages = {"queue_wait", "convert", "match", "output_wait", "messages", "publish", "total", "runtime_inference"}
+    assert set(report.latency_ms) == stages
+    node.release_all()
+    node.destroy_node()
+
+
+def test_a_failure_on_the_output_thread_is_counted_for_each_pair(context: Any) -> None:
+    # dense_stride 5 does not divide the double's 12 x 16 dense grid: matching succeeds on the inference
+    # thread, building the messages fails on the output thread
+    node = make_node(context, "/bad_stride", model_path="fake:roma", dense_stride=5, queue_policy="lossless")
+    for k in range(3):
+        feed_pair(node, 100 * k)
+    report = settle(node)
+    assert (report.pairs_formed, report.results_published, report.drops["inference_error"]) == (3, 0, 3)
     node.release_all()
     node.destroy_node()
 
