@@ -7,6 +7,7 @@ The stand-in replaces the ELoFTR port (``ma_trt_convert.variants.models._port`` 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -162,7 +163,8 @@ def test_verify_pairs_rows_by_cells_when_a_match_flips(
 ) -> None:
     # The PyTorch reference matches at 0.095 instead of 0.02: its weakest match (confidence 0.091; the
     # next is 0.098) becomes invalid, so in its budgeted rows (valid first) every later match moves up
-    # one row. Paired by cells, the other 95 matches agree exactly.
+    # one row. Paired by cells, the other 95 matches agree to float32 rounding (0 px, or 1e-6 px where
+    # ONNX Runtime and PyTorch pick other CPU kernels).
     monkeypatch.setattr(variant_models, "_port", lambda variant: standin_port(match_threshold=0.095))
     args = ["verify", "--onnx", str(exported["fp32"]), "--checkpoint", str(workdir / "standin.ckpt")]
     code, out, _ = run(args, capsys)
@@ -170,7 +172,8 @@ def test_verify_pairs_rows_by_cells_when_a_match_flips(
     assert "FAIL  valid          matches    in both 95, only in ONNX 1, only in PyTorch 0, Jaccard 0.9896" in out
     for name in ("keypoints0", "keypoints1"):
         line = next(row for row in out.splitlines() if f" {name} " in row)
-        assert line.startswith("ok") and "n=95 " in line and "max 0 px" in line
+        largest = re.search(r" max (\S+) px", line)
+        assert line.startswith("ok") and "n=95 " in line and largest is not None and float(largest[1]) < 1e-5
     assert "verify FAILED for valid\n" in out
     code, out, _ = run([*args, "--min-match-agreement", "0.98"], capsys)
     assert code == 0, out
