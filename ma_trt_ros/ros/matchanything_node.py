@@ -43,7 +43,7 @@ from typing import Any
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
@@ -56,6 +56,7 @@ from ma_trt_ros.ros.inference_worker import InferenceWorker
 from ma_trt_ros.ros.input_pairing import Pairer, ReferencePairer, RestartingPairer, make_pairer
 from ma_trt_ros.ros.matcher_factory import MatcherFactory, factory_from_environment
 from ma_trt_ros.ros.node_parameters import PARAMETERS, NodeParameters
+from ma_trt_ros.ros.paced_executor import PacedMultiThreadedExecutor
 from ma_trt_ros.ros.pair_pipeline import MatchedPair, PairPipeline
 from ma_trt_ros.ros.pair_sync import stamp_to_ns
 from ma_trt_ros.ros.pipeline_stats import PipelineStats, report_values
@@ -478,7 +479,7 @@ def main(args: list[str] | None = None) -> int:
                 return 1
         # Several threads: a lossless input callback may wait for room while lifecycle services,
         # the reference topic and the diagnostics timer go on.
-        rclpy.spin(node, executor=MultiThreadedExecutor(num_threads=3))
+        rclpy.spin(node, executor=PacedMultiThreadedExecutor(num_threads=3))
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
