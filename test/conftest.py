@@ -1,5 +1,6 @@
-"""Shared fixtures: the isolated ROS environment of the test session, an in-process test node, and the
-synthetic ELoFTR model exported once per session."""
+"""Shared fixtures: the isolated ROS environment of the test session, an in-process test node, the
+synthetic ELoFTR model exported once per session, and the synthetic RoMa files and export built once per
+test run for all workers."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.exported_models import ELOFTR_ROWS, ELOFTR_SIZE, ExportedModel, textured_images
+from support.exported_models import ELOFTR_ROWS, ELOFTR_SIZE, ROMA_RES, ExportedModel, textured_images
 from support.ros_harness import (
     INHERITED_VARIABLES_REMOVED,
     RosEnvironment,
@@ -15,6 +16,7 @@ from support.ros_harness import (
     reserved_domain_id,
     ros_environment,
 )
+from support.shared_build import build_once
 
 
 @pytest.fixture(scope="session")
@@ -63,13 +65,32 @@ def eloftr_model(tmp_path_factory: pytest.TempPathFactory) -> ExportedModel:
 def roma_release_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Seed-0 synthetic ``matchanything_roma.ckpt`` and ``dinov2_vitl14_pretrain.pth`` written by the CLI.
 
-    Session-scoped and shared by the converter, runtime and gate tests: the pair is 1.6 GB and takes
-    seconds to write; tests must not modify the files.
+    Written once per test run and shared by the converter, runtime and gate tests of every worker: the
+    pair is 1.6 GB and takes seconds to write; tests must not modify the files.
     """
-    root = tmp_path_factory.mktemp("roma_release")
-    roma, dinov2 = root / "matchanything_roma.ckpt", root / "dinov2_vitl14_pretrain.pth"
     from ma_trt_convert.cli import main
 
-    code = main(["random-checkpoint", "--variant", "roma", "--output", str(roma), "--dinov2-output", str(dinov2)])
-    assert code == 0
-    return roma, dinov2
+    def write(folder: Path) -> None:
+        args = ["random-checkpoint", "--variant", "roma", "--output", str(folder / "matchanything_roma.ckpt")]
+        assert main([*args, "--dinov2-output", str(folder / "dinov2_vitl14_pretrain.pth")]) == 0
+
+    folder = build_once(tmp_path_factory, "roma_release", write)
+    return folder / "matchanything_roma.ckpt", folder / "dinov2_vitl14_pretrain.pth"
+
+
+@pytest.fixture(scope="session")
+def roma_model(tmp_path_factory: pytest.TempPathFactory, roma_release_files: tuple[Path, Path]) -> ExportedModel:
+    """The session's RoMa release files exported fp32 at 56/64 by the CLI, once per test run (1.2 GB in
+    ``roma.onnx`` + ``roma.onnx.data``): the runtime tests' model and the TensorRT-RTX gate's fp32 RoMa case."""
+    from ma_trt_convert import cli
+
+    checkpoint, dinov2 = roma_release_files
+    coarse, upsample = ROMA_RES
+
+    def export(folder: Path) -> None:
+        args = ["export", "--variant", "roma", "--checkpoint", str(checkpoint), "--dinov2", str(dinov2)]
+        args += ["--coarse-res", str(coarse), "--upsample-res", str(upsample), "--precision", "fp32"]
+        assert cli.main([*args, "--output", str(folder / "roma.onnx")]) == 0
+
+    onnx = build_once(tmp_path_factory, "roma_fp32_model", export) / "roma.onnx"
+    return ExportedModel(onnx, checkpoint, dinov2, {"coarse_res": coarse, "upsample_res": upsample})

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from support.exported_models import ROMA_RES
 
 from ma_trt_convert import cli
 from ma_trt_convert.onnx.metadata import read_onnx_metadata
@@ -33,8 +34,10 @@ ELOFTR_ROWS = 200  # the match budget: below the 560 cells x 9 = 5040 candidates
 ELOFTR_MIN_MATCHES = 50  # 54 valid in both results (fp32 and fp16) with these weights and pair
 CASES = {
     "eloftr": ["--height", str(ELOFTR_SIZE[0]), "--width", str(ELOFTR_SIZE[1]), "--max-matches", str(ELOFTR_ROWS)],
-    "roma": ["--coarse-res", "56", "--upsample-res", "64"],
+    "roma": ["--coarse-res", str(ROMA_RES[0]), "--upsample-res", str(ROMA_RES[1])],
 }
+# exports the runtime tests need too, made by a session fixture (test/conftest.py) with CASES' arguments
+SHARED_EXPORTS = {("roma", "fp32"): "roma_model"}
 VERIFY = {
     "eloftr": {
         "fp32": ["--pair", "shifted"],
@@ -71,13 +74,21 @@ def _timed(args: list[str], timings: list[str]) -> int:
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 @pytest.mark.parametrize("variant", ["eloftr", "roma"])
 def test_export_verify_build_with_tensorrt_rtx(
-    variant: str, precision: str, weights: dict[str, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    variant: str,
+    precision: str,
+    weights: dict[str, list[str]],
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     onnx_path, plan = tmp_path / f"{variant}_{precision}.onnx", tmp_path / f"{variant}_{precision}.plan"
     timings: list[str] = []
     try:
-        export = ["export", "--variant", variant, *weights[variant], "--output", str(onnx_path), *CASES[variant]]
-        assert _timed([*export, "--precision", precision], timings) == 0
+        if (variant, precision) in SHARED_EXPORTS:  # the same export command, run once for the whole test run
+            onnx_path = request.getfixturevalue(SHARED_EXPORTS[variant, precision]).onnx
+        else:
+            export = ["export", "--variant", variant, *weights[variant], "--output", str(onnx_path), *CASES[variant]]
+            assert _timed([*export, "--precision", precision], timings) == 0
         meta = read_onnx_metadata(onnx_path)
         assert (meta["variant"], meta["precision"], meta["opset"]) == (variant, precision, "17")
         assert onnx_path.with_name(onnx_path.name + ".data").is_file() == (variant == "roma" and precision == "fp32")
