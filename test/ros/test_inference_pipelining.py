@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
+from support.ros_harness import wait_until
 
 from ma_trt_ros.ros.inference_worker import InferenceWorker
 
@@ -75,14 +75,6 @@ class Stages:
         return worker
 
 
-def wait_for(condition: Callable[[], bool]) -> None:
-    """Poll ``condition`` until true; fail after WAIT_S."""
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        assert time.monotonic() < deadline, "condition never became true"
-        time.sleep(0.001)
-
-
 def test_finishing_item_n_minus_1_overlaps_processing_item_n_on_two_threads() -> None:
     count = 6
     stages = Stages()
@@ -126,7 +118,7 @@ def test_at_most_one_result_waits_between_the_stages_and_the_submitter_is_held_b
     submitter.start()
     # finish(0) blocked, item 1 processed and handed off, item 2 queued: nothing more may start
     assert stages.reached(stages.processed, 1)
-    wait_for(lambda: worker.waiting == 1)
+    wait_until(lambda: worker.waiting == 1, WAIT_S, "one item waiting in the queue", poll_s=0.001)
     time.sleep(GRACE_S)
     assert stages.set_items(stages.process_started) == [0, 1] and stages.finished == []
     assert (outcomes, worker.waiting, submitter.is_alive()) == (["queued"] * 3, 1, True)
@@ -168,7 +160,7 @@ def test_pause_waits_for_the_items_in_both_stages_and_discards_the_waiting_ones(
     time.sleep(GRACE_S)
     assert pauser.is_alive() and worker.submit(3) == "refused"
     release_finish.set()
-    wait_for(lambda: stages.finished == [0])
+    wait_until(lambda: stages.finished == [0], WAIT_S, "item 0 finished", poll_s=0.001)
     time.sleep(GRACE_S)
     assert pauser.is_alive()  # process(1) still runs
     release_process.set()

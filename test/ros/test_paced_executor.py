@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from support.ros_harness import RosEnvironment
+from support.ros_harness import RosEnvironment, wait_until
 
 MESSAGES = 40
 HOLD_S = 0.02  # each callback holds its pool thread this long, as a lossless wait for room does
@@ -51,14 +51,10 @@ def test_each_message_is_submitted_to_the_pool_about_once(ros_env: RosEnvironmen
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     try:
-        deadline = time.monotonic() + 10.0
-        while any(p.get_subscription_count() == 0 for p in publishers) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: all(p.get_subscription_count() > 0 for p in publishers), 10.0, "the subscriptions")
         for index in range(MESSAGES):
             publishers[index % 2].publish(Int32(data=index))
-        deadline = time.monotonic() + 20.0
-        while len(received) < MESSAGES and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: len(received) >= MESSAGES, 20.0, f"{MESSAGES} messages", poll_s=0.05)
     finally:
         executor.shutdown(timeout_sec=2.0)
         node.destroy_node()
