@@ -5,9 +5,9 @@
 #   bash bench/node_gpu.sh OUT_DIR WHEEL_DIR [eloftr|roma ...]
 # Shorter runs: ELOFTR_LIMIT_S, ROMA_LIMIT_S (time limits, s), SATURATION_S, ROMA_LATENCY_PAIRS.
 # WHEEL_DIR holds the ROS 2 Kilted wheels for this Python (bench/node_gpu_wheels.txt lists them, with the
-# command that downloads them). bench/ros_venv.sh makes the venv (once); then for each variant synthetic
-# release-layout weights (ma-trt-convert random-checkpoint) and the node benchmark, each with its own
-# time limit.
+# command that downloads them). bench/ros_venv.sh makes the venv (once); then for each variant the node
+# benchmark, each with its own time limit: ELoFTR on the trained weights of weights/ (ELOFTR_CHECKPOINT
+# to change), RoMa on synthetic release-layout weights (ma-trt-convert random-checkpoint).
 set -uo pipefail
 out="$(mkdir -p "$1" && cd "$1" && pwd)"
 wheels="$(cd "$2" && pwd)"
@@ -15,7 +15,8 @@ shift 2
 [ $# -eq 0 ] && set -- eloftr roma
 variants=("$@")
 venv=/tmp/ma_ros_venv
-weights="${WEIGHTS_DIR:-/tmp/ma_weights}"  # synthetic weights in the release file names, reused when present
+weights="${WEIGHTS_DIR:-/tmp/ma_weights}"  # synthetic RoMa weights in the release file names, reused when present
+eloftr="${ELOFTR_CHECKPOINT:-$PWD/weights/matchanything_eloftr_trained.ckpt}"  # our trained ELoFTR weights
 py="$venv/bin/python"
 export PYTHONUNBUFFERED=1
 
@@ -34,10 +35,8 @@ for variant in "${variants[@]}"; do
   step "node: $variant"
   case "$variant" in
   eloftr)
-    [ -f "$weights/matchanything_eloftr.ckpt" ] ||
-      "$convert" random-checkpoint --variant eloftr --output "$weights/matchanything_eloftr.ckpt" || { status=1; continue; }
     timeout "${ELOFTR_LIMIT_S:-240}" "$py" bench/node_gpu.py --config config/desktop_torch_eloftr.yaml \
-      --set model_path="$weights/matchanything_eloftr.ckpt" --set compile_cache_dir=/tmp/ma_compile \
+      --set model_path="$eloftr" --set compile_cache_dir=/tmp/ma_compile \
       --latency-hz 20 --saturation-hz 400 --saturation-max-s "${SATURATION_S:-60}" --memory-pairs 5000 \
       --out "$out/node_eloftr.json" --logs "$out" || status=1
     ;;

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,10 +158,15 @@ class EngineBuffers:
         return sum(b.host.nbytes for b in self._inputs + self._outputs)
 
     def run(
-        self, inputs: Mapping[str, np.ndarray], execute: Callable[[int], None]
+        self,
+        inputs: Mapping[str, np.ndarray],
+        execute: Callable[[int], None],
+        wanted: Collection[str] | None = None,
     ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-        """Outputs (copies the caller owns) and ``upload``/``execute``/``download`` times in ms."""
+        """Outputs (copies the caller owns; only those named in ``wanted``, None: all) and
+        ``upload``/``execute``/``download`` times in ms."""
         staged = [buffer.staged(inputs[buffer.spec.name]) for buffer in self._inputs]
+        outputs = [b for b in self._outputs if wanted is None or b.spec.name in wanted]
         start, uploaded, executed, downloaded = self._events
         with self._context.active() as cuda:
             start.record(self.stream)
@@ -170,7 +175,7 @@ class EngineBuffers:
             uploaded.record(self.stream)
             execute(self.stream_handle)
             executed.record(self.stream)
-            for buffer in self._outputs:
+            for buffer in outputs:
                 cuda.memcpy_dtoh_async(buffer.host, buffer.device, self.stream)
             downloaded.record(self.stream)
             downloaded.synchronize()
@@ -179,7 +184,7 @@ class EngineBuffers:
                 "execute": executed.time_since(uploaded),
                 "download": downloaded.time_since(executed),
             }
-        return {b.spec.name: b.host.copy() for b in self._outputs}, timing
+        return {b.spec.name: b.host.copy() for b in outputs}, timing
 
     def free(self) -> None:
         """Free every buffer (idempotent)."""

@@ -37,6 +37,7 @@ class Matcher:
         self._io = variant_io(backend.variant)
         self._inputs = {spec.name: spec for spec in backend.inputs}
         self._outputs = {spec.name: spec for spec in backend.outputs}
+        self._outputs_read = self._io.outputs_read(self._outputs)
         self.batch = batch_size(backend.inputs)
 
     @property
@@ -80,7 +81,7 @@ class Matcher:
         }
         preprocess_ms = (time.perf_counter() - start) * 1e3
         start = time.perf_counter()
-        outputs, stages = self._backend.run(stacked)
+        outputs, stages = self._backend.run(stacked, self._outputs_read)
         inference_ms = (time.perf_counter() - start) * 1e3
         results = []
         for item, (image0, image1) in enumerate(images):

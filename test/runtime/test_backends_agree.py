@@ -81,6 +81,19 @@ def test_eloftr_backends_agree(eloftr_model: ExportedModel) -> None:
     np.testing.assert_allclose(ort_result.points1, torch_result.points1, atol=0.1)
 
 
+def test_backends_return_only_the_outputs_asked_for(eloftr_model: ExportedModel) -> None:
+    image0, image1 = textured_images(*ELOFTR_SIZE)
+    inputs = {"image0": image0[None, None], "image1": image1[None, None]}
+    wanted = ("keypoints1", "valid")
+    for backend in _backends(eloftr_model):
+        everything, _ = backend.run(inputs)
+        assert sorted(everything) == sorted(s.name for s in backend.outputs)
+        some, _ = backend.run(inputs, wanted)
+        assert sorted(some) == sorted(wanted)
+        for name in wanted:
+            np.testing.assert_array_equal(some[name], everything[name])
+
+
 @pytest.mark.slow
 def test_roma_backends_agree(roma_model: ExportedModel) -> None:
     ort, torch_backend = _backends(roma_model)
@@ -99,9 +112,18 @@ def test_roma_backends_agree(roma_model: ExportedModel) -> None:
     # the draw in the torch backend's graph is the runtime's draw from the same dense outputs
     specs, output_specs = ({s.name: s for s in group} for group in (torch_backend.inputs, torch_backend.outputs))
     io = RomaIO()
-    outputs, _ = torch_backend.run(io.prepare(image0, image1, specs, output_specs, options))
+    prepared = io.prepare(image0, image1, specs, output_specs, options)
+    outputs, _ = torch_backend.run(prepared)
     sizes = (ImageSize(90, 120), ImageSize(90, 120))
     device = io.decode({n: v[0] for n, v in outputs.items()}, specs, sizes, options)
+    # what the matcher downloads: the draw and the 0->1 field, not the normalised warps nor the 1->0 field
+    read = io.outputs_read(output_specs)
+    assert read == ("certainty", *SAMPLED_OUTPUTS)
+    trimmed, _ = torch_backend.run(prepared, read)
+    assert sorted(trimmed) == sorted(read)
+    from_trimmed = io.decode({n: v[0] for n, v in trimmed.items()}, specs, sizes, options)
+    np.testing.assert_array_equal(from_trimmed.points1, device.points1)
+    np.testing.assert_array_equal(from_trimmed.dense.warp, device.dense.warp)
     dense_only = {n: v[0] for n, v in outputs.items() if n not in SAMPLED_OUTPUTS}
     cpu = io.decode(dense_only, specs, sizes, options)
     assert device.points0.shape == (300, 2)

@@ -82,6 +82,18 @@ def test_runner_outputs_follow_inputs_in_stream_order(tmp_path: Path, context: C
     backend.close()
 
 
+def test_only_the_wanted_outputs_are_downloaded(tmp_path: Path, context: CudaContext) -> None:
+    backend = _backend(tmp_path, context, spin=SLOW, scale=2.0, bias=1.0)
+    x = _random(0)
+    backend.run({"x": x})
+    stale = backend._buffers._outputs[1].host.copy()  # y1 of the first call, left in its page-locked buffer
+    outputs, _ = backend.run({"x": _random(1)}, wanted=("y0",))
+    assert list(outputs) == ["y0"]
+    np.testing.assert_allclose(outputs["y0"], 2.0 * _random(1) + 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(backend._buffers._outputs[1].host, stale)  # y1 never copied back
+    backend.close()
+
+
 def test_two_engines_share_one_stream(tmp_path: Path, context: CudaContext) -> None:
     stream = context.new_stream()
     (tmp_path / "a").mkdir()

@@ -64,8 +64,8 @@ def test_truncation_is_reported() -> None:
     backend = EloftrDoubleBackend()
     original = backend.run
 
-    def over_budget(inputs):
-        outputs, stages = original(inputs)
+    def over_budget(inputs, wanted=None):
+        outputs, stages = original(inputs, wanted)
         outputs["num_valid"][:] = backend.rows + 5
         return outputs, stages
 

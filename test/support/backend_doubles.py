@@ -6,7 +6,7 @@ Both follow the variants' I/O contracts (``ma_trt_ros.contract``) and the Backen
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import numpy as np
 
@@ -18,6 +18,11 @@ from ma_trt_ros.contract.tensors import TensorSpec
 ELOFTR_A = np.array([0.75, 1.25], dtype=np.float32)
 ELOFTR_B = np.array([6.0, -3.0], dtype=np.float32)
 UPSTREAM_OFFSET = 4.0  # upstream ELoFTR reports continuous network pixels minus 4
+
+
+def only_wanted(outputs: dict[str, np.ndarray], wanted: Collection[str] | None) -> dict[str, np.ndarray]:
+    """The outputs a caller asked for (``wanted`` None: all), as a real backend returns them."""
+    return {name: value for name, value in outputs.items() if wanted is None or name in wanted}
 
 
 def eloftr_network_points(height: int, width: int, rows: int) -> np.ndarray:
@@ -56,7 +61,9 @@ class EloftrDoubleBackend:
     def valid_rows(self) -> np.ndarray:
         return np.arange(self.rows) % 2 == 0
 
-    def run(self, inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    def run(
+        self, inputs: Mapping[str, np.ndarray], wanted: Collection[str] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
         self.calls.append(dict(inputs))
         batch = self.inputs[0].shape[0]
         q0 = eloftr_network_points(self.height, self.width, self.rows)
@@ -73,7 +80,7 @@ class EloftrDoubleBackend:
             "num_valid": np.full(batch, self.valid_rows().sum(), np.int32),
             "cells": np.zeros((batch, self.rows, 2), np.int32),
         }
-        return outputs, {"execute": 0.0}
+        return only_wanted(outputs, wanted), {"execute": 0.0}
 
     def gpu_memory_bytes(self) -> int | None:
         return None
@@ -110,7 +117,9 @@ class RomaDoubleBackend:
         )
         self.closed = 0
 
-    def run(self, inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    def run(
+        self, inputs: Mapping[str, np.ndarray], wanted: Collection[str] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
         centres = (np.arange(self.res, dtype=np.float32) + 0.5) / self.res * 2.0 - 1.0
         grid = np.stack(np.meshgrid(centres, centres), axis=-1)
         # certainty rises from left to right: 0 in the first column
@@ -121,7 +130,7 @@ class RomaDoubleBackend:
             "warp_1to0": ((grid - ROMA_B) / ROMA_A)[None],
             "certainty_1to0": certainty[None].copy(),
         }
-        return outputs, {"execute": 0.0}
+        return only_wanted(outputs, wanted), {"execute": 0.0}
 
     def gpu_memory_bytes(self) -> int | None:
         return None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +98,9 @@ class TorchBackend:
             module, device=str(self._device), precision=settings.precision, cuda_graph=True, compile=settings.compile
         )
 
-    def run(self, inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    def run(
+        self, inputs: Mapping[str, np.ndarray], wanted: Collection[str] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
         stages: dict[str, float] = {}
         start = time.perf_counter()
         tensors = [self._upload(s.name, inputs[s.name]) for s in self.inputs]
@@ -110,7 +112,11 @@ class TorchBackend:
                 torch.cuda.synchronize(self._device)
         stages["execute"] = (time.perf_counter() - start) * 1e3
         start = time.perf_counter()
-        arrays = {s.name: self._download(o) for s, o in zip(self.outputs, outputs, strict=True)}
+        arrays = {
+            s.name: self._download(o)
+            for s, o in zip(self.outputs, outputs, strict=True)
+            if wanted is None or s.name in wanted
+        }
         if self._device.type == "cuda":
             torch.cuda.synchronize(self._device)
         stages["download"] = (time.perf_counter() - start) * 1e3

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Protocol
 
 import numpy as np
@@ -30,10 +30,13 @@ class Backend(Protocol):
     outputs: tuple[TensorSpec, ...]
     size_range: SizeRange | None
 
-    def run(self, inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    def run(
+        self, inputs: Mapping[str, np.ndarray], wanted: Collection[str] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
         """Outputs by name (host arrays the caller owns) and the backend's stage times in milliseconds.
 
-        Every input has a concrete shape: a dynamic-size model's within :attr:`size_range`.
+        Every input has a concrete shape: a dynamic-size model's within :attr:`size_range`. ``wanted``
+        names the outputs to return (None: all); a GPU backend copies only those to the host.
         """
         ...
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -92,11 +92,14 @@ class OnnxRuntimeBackend:
         self.outputs = tuple(_spec(a, descriptions) for a in self._session.get_outputs())
         self.size_range = _size_range(path, metadata, self.inputs + self.outputs)
 
-    def run(self, inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    def run(
+        self, inputs: Mapping[str, np.ndarray], wanted: Collection[str] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        names = [s.name for s in self.outputs if wanted is None or s.name in wanted]
         start = time.perf_counter()
-        values = self._session.run(None, {spec.name: inputs[spec.name] for spec in self.inputs})
+        values = self._session.run(names, {spec.name: inputs[spec.name] for spec in self.inputs})
         elapsed = (time.perf_counter() - start) * 1e3
-        return dict(zip((s.name for s in self.outputs), values, strict=True)), {"execute": elapsed}
+        return dict(zip(names, values, strict=True)), {"execute": elapsed}
 
     def gpu_memory_bytes(self) -> int | None:
         return None

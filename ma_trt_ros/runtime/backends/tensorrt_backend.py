@@ -15,7 +15,7 @@ per input shape, on the first call of that shape.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -179,13 +179,15 @@ class TensorRTBackend:
         else:
             self._enqueue(stream_handle)
 
-    def run(self, inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    def run(
+        self, inputs: Mapping[str, np.ndarray], wanted: Collection[str] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
         if self._buffers is None:
             raise MatcherError("the TensorRT backend was closed")
         shapes = self._checked_shapes(inputs)
         if shapes != self._shapes:
             self._set_shapes(shapes)
-        return self._buffers.run(inputs, self._execute)
+        return self._buffers.run(inputs, self._execute, wanted)
 
     def gpu_memory_bytes(self) -> int | None:
         if self._buffers is None:

@@ -43,6 +43,11 @@ class VariantIO(Protocol):
         in [0, 1]; ``options`` for inputs that steer a post-processing the graph does itself)."""
         ...
 
+    def outputs_read(self, outputs: Mapping[str, TensorSpec]) -> tuple[str, ...]:
+        """The names of the outputs :meth:`decode` reads, for an engine with ``outputs`` (the others need
+        not leave the device)."""
+        ...
+
     def decode(
         self,
         outputs: Mapping[str, np.ndarray],

@@ -27,6 +27,8 @@ from ma_trt_ros.runtime.variants.base import DecodedMatches, input_size
 
 LOG = logging.getLogger(__name__)
 UPSTREAM_OFFSET_PX = 4.0
+# what decode reads (``cells``, the coarse cell of each match, is for diagnostics)
+DECODED_OUTPUTS = ("keypoints0", "keypoints1", "confidence", "valid", "num_valid")
 ASPECT_TOLERANCE = 0.02
 
 
@@ -69,6 +71,9 @@ class ELoFTRIO:
                 net_height,
                 net_width / net_height,
             )
+
+    def outputs_read(self, outputs: Mapping[str, TensorSpec]) -> tuple[str, ...]:
+        return DECODED_OUTPUTS
 
     def decode(
         self,

@@ -87,6 +87,13 @@ class RomaIO:
             )
         return arrays
 
+    def outputs_read(self, outputs: Mapping[str, TensorSpec]) -> tuple[str, ...]:
+        """A graph that draws on the device: its draw and the 0->1 dense field in pixels (the 1->0 field and
+        the normalised warp stay on the device); otherwise every dense output."""
+        if "match_count" in outputs:
+            return ("certainty", *SAMPLED_OUTPUTS)
+        return ROMA.output_names
+
     def decode(
         self,
         outputs: Mapping[str, np.ndarray],
