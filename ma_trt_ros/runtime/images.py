@@ -62,9 +62,11 @@ def stretch(image: np.ndarray, width: int, height: int, interpolation: str) -> n
 
 
 def to_nchw(image: np.ndarray) -> np.ndarray:
-    """float32 ``[1, C, H, W]`` of an ``[H, W]`` or ``[H, W, C]`` image (C-contiguous)."""
+    """``[1, C, H, W]`` of a float32 ``[H, W]`` or ``[H, W, C]`` image, without a copy: for ``[H, W, C]`` a
+    transposed view (not C-contiguous). Backends copy inputs into their own buffers, in whatever order
+    they read them best (the torch backend uploads the image's own layout and transposes on the device)."""
     planes = image[None] if image.ndim == 2 else image.transpose(2, 0, 1)
-    return np.ascontiguousarray(planes[None], dtype=np.float32)
+    return planes[None]
 
 
 def read_image(path: str) -> np.ndarray:

@@ -12,11 +12,12 @@ import pytest
 from support.exported_models import ELOFTR_SIZE, ExportedModel, textured_images
 
 from ma_trt_convert.torch_backend import TorchBackend
+from ma_trt_convert.torch_backend.backend import memory_order
 from ma_trt_convert.verify.compare import Tolerances, compare_outputs
 from ma_trt_ros.contract.roma import SAMPLED_OUTPUTS, SAMPLER_INPUTS
 from ma_trt_ros.runtime import BackendSettings, MatchOptions, ModelError, open_matcher
 from ma_trt_ros.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
-from ma_trt_ros.runtime.images import to_rgb
+from ma_trt_ros.runtime.images import to_nchw, to_rgb
 from ma_trt_ros.runtime.result import ImageSize
 from ma_trt_ros.runtime.sampling import noise_length, sampler_noise
 from ma_trt_ros.runtime.variants.roma import RomaIO
@@ -214,3 +215,23 @@ def test_a_roma_checkpoint_without_its_dinov2_file_names_the_setting(tmp_path: P
         ModelError, match=r"is a roma checkpoint, which also needs dinov2_vitl14_pretrain.pth: set the "
     ):
         TorchBackend(path, BackendSettings(device="cpu"))
+
+
+def test_a_transposed_view_crosses_in_its_memory_order() -> None:
+    image = np.random.default_rng(0).random((6, 10, 3), dtype=np.float32)
+    view = to_nchw(image)  # [1, 3, 6, 10], a view of the HWC memory
+    assert not view.flags.c_contiguous and np.shares_memory(view, image)
+    order = memory_order(view)
+    assert view.transpose(order).flags.c_contiguous and np.shares_memory(view.transpose(order), image)
+    np.testing.assert_array_equal(view.transpose(order).transpose(np.argsort(order)), view)
+    strided = np.zeros((8, 8), np.float32)[::2]  # no axis order makes it contiguous: left as it is (copied)
+    assert memory_order(strided) == (0, 1)
+    assert memory_order(np.zeros((2, 3), np.float32)) == (0, 1)
+
+
+def test_the_torch_backend_takes_transposed_views(eloftr_model: ExportedModel) -> None:
+    _, torch_backend = _backends(eloftr_model)
+    image = np.random.default_rng(1).random((5, 7, 3), dtype=np.float32)
+    uploaded = torch_backend._upload("image0", to_nchw(image))
+    assert uploaded.is_contiguous()
+    np.testing.assert_array_equal(uploaded.numpy(), np.ascontiguousarray(image.transpose(2, 0, 1)[None]))

@@ -123,17 +123,20 @@ class TorchBackend:
         return arrays, stages
 
     def _upload(self, name: str, array: np.ndarray) -> torch.Tensor:
-        """``array`` on the device: through pinned memory on CUDA; a read-only array given again (the
-        same object) is not copied again."""
+        """``array`` on the device, C-contiguous: through pinned memory on CUDA; a read-only array given again
+        (the same object) is not copied again. A transposed view of a C-contiguous array (the NCHW view of
+        an HWC camera image) crosses in its own memory order and is transposed on the device."""
         kept = self._constants.get(name)
         if kept is not None and kept[0] is array:
             return kept[1]
-        tensor = torch.from_numpy(np.ascontiguousarray(array) if array.flags.writeable else array.copy())
+        order = memory_order(array)
+        tensor = torch.from_numpy(array.transpose(order) if array.flags.writeable else array.transpose(order).copy())
         if self._device.type == "cuda":
             staging = self._staging.get(name)
             if staging is None or staging.shape != tensor.shape or staging.dtype != tensor.dtype:
                 staging = self._staging[name] = torch.empty_like(tensor, pin_memory=True)
             tensor = staging.copy_(tensor).to(self._device, non_blocking=True)
+        tensor = tensor.permute(*np.argsort(order).tolist()).contiguous()
         if not array.flags.writeable:
             self._constants[name] = (array, tensor)
         return tensor
@@ -159,6 +162,16 @@ class TorchBackend:
         self._staging.clear()
         if self._device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+def memory_order(array: np.ndarray) -> tuple[int, ...]:
+    """The axes of ``array`` from the largest stride to the smallest when that order makes it a C-contiguous
+    array (``array.transpose(order)`` is then its memory as it lies); the identity order otherwise (the
+    array is copied to C order)."""
+    order = tuple(sorted(range(array.ndim), key=lambda axis: -array.strides[axis]))
+    if array.transpose(order).flags.c_contiguous:
+        return order
+    return tuple(range(array.ndim))
 
 
 def use_compile_cache(folder: Path) -> None:
