@@ -44,6 +44,7 @@ EAGER = {
 # name: (estimated seconds, options); fp16, in order of priority
 COMPILED = {
     "compile_default": (45, {"compile": "default"}),
+    "compile_default_fine_channels_last": (45, {"compile": "default", "fine_channels_last": True}),
     "compile_default_exact_coarse": (45, {"compile": "default", "coarse_fp16": False}),
     "compile_default_channels_last": (55, {"compile": "default", "channels_last": True}),
     "compile_default_plain": (45, {"compile": "default", **PLAIN}),
@@ -86,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--threshold", type=float, default=0.1)
+    parser.add_argument(
+        "--eloftr-checkpoint",
+        help="ELoFTR weights (e.g. weights/matchanything_eloftr_trained.ckpt) instead of rescaled random ones",
+    )
     args = parser.parse_args(argv)
     began = time.perf_counter()
     torch.backends.cuda.matmul.allow_tf32 = False

@@ -2,26 +2,26 @@
 # The ELoFTR fast path on our trained weights (issue 21: fp16 that passes its gate, ELoFTR under 3 ms):
 #   bash bench/eloftr_trained_gpu.sh OUT_DIR WHEEL_DIR
 # WHEEL_DIR as for bench/fast_path_gpu.sh (the reference, efficientloftr-inference, is the gate's baseline).
-# 1. bench/fast_path.py --variant eloftr on the trained checkpoint: the fidelity gate of our export
-#    modules and the fast path in fp32 and fp16 against the reference, latencies, stages.
-# 2. the compiled fast fp16 runner (torch.compile "default") with its gate, twice, in fresh processes on one
-#    cache folder: cold (compiles), then warm (kernels from the disk cache) — two separate latency runs.
+# bench/eloftr_speed.py on the trained checkpoint, twice, in fresh processes on one cache folder:
+# 1. every uncompiled fast-path variant and the compiled ones of COMPILED (below) with the fidelity gate
+#    against the reference, the compiled ones from an empty cache (cold start), a kernel profile;
+# 2. the same compiled variants again from the disk cache (warm start): a second, separate latency run.
 # ELOFTR_CHECKPOINT overrides the weights (default weights/matchanything_eloftr_trained.ckpt).
 set -uo pipefail
 out="$(mkdir -p "$1" && cd "$1" && pwd)"
 source bench/reference_wheels.sh "$2" || exit 1
 checkpoint="${ELOFTR_CHECKPOINT:-weights/matchanything_eloftr_trained.ckpt}"
+compiled=(compile_default compile_default_fine_channels_last)
+cache=$(mktemp -d)
+export TORCHINDUCTOR_CACHE_DIR="$cache/inductor" TRITON_CACHE_DIR="$cache/triton"
 status=0
 began=$(date +%s)
-timeout 200 python3 bench/fast_path.py --variant eloftr --eloftr-checkpoint "$checkpoint" \
-  --out "$out/eloftr_trained.json" --profile "$out/eloftr_trained_profile.txt" >"$out/eloftr_trained.log" 2>&1 || status=1
-echo "uncompiled: $(( $(date +%s) - began )) s"
-cache=$(mktemp -d)
-for start in cold warm; do
-  began=$(date +%s)
-  TORCHINDUCTOR_CACHE_DIR="$cache/inductor" TRITON_CACHE_DIR="$cache/triton" timeout 150 \
-    python3 bench/fast_path.py --variant eloftr --eloftr-checkpoint "$checkpoint" --compile default \
-    --out "$out/eloftr_trained_compile_$start.json" >"$out/eloftr_trained_compile_$start.log" 2>&1 || status=1
-  echo "compiled, $start: $(( $(date +%s) - began )) s"
-done
+timeout 230 python3 bench/eloftr_speed.py --eloftr-checkpoint "$checkpoint" --only "${compiled[@]}" --deadline 200 \
+  --out "$out/eloftr_speed_trained.json" --profile "$out/eloftr_trained_compiled_profile.txt" \
+  >"$out/eloftr_speed_trained.log" 2>&1 || status=1
+echo "cold: $(( $(date +%s) - began )) s"; tail -n 3 "$out/eloftr_speed_trained.log"
+began=$(date +%s)
+timeout 100 python3 bench/eloftr_speed.py --eloftr-checkpoint "$checkpoint" --warm "${compiled[@]}" --deadline 90 \
+  --out "$out/eloftr_speed_trained_warm.json" >"$out/eloftr_speed_trained_warm.log" 2>&1 || status=1
+echo "warm: $(( $(date +%s) - began )) s"; tail -n 3 "$out/eloftr_speed_trained_warm.log"
 exit $status

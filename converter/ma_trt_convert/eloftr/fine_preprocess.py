@@ -84,6 +84,11 @@ class FinePreprocess(nn.Module):
         c = _up2(self.layer3_outconv((coarse / coarse.shape[1] ** 0.5).to(dtype)))
         x2 = _up2(self.layer2_outconv2(self.layer2_outconv(x2.to(dtype)) + c))
         x1 = self.layer1_outconv2(self.layer1_outconv(x1.to(dtype)) + x2)
+        return self.upsample_full(x1)
+
+    def upsample_full(self, x1: torch.Tensor) -> torch.Tensor:
+        """The last bilinear ×2, ``[N, 64, H/2, W/2]`` -> ``[N, 64, H, W]`` (a hook: the fast path may change
+        the memory layout of its result)."""
         return _up2(x1)
 
 

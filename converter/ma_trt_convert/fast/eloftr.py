@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from ma_trt_convert.eloftr.coarse_matching import TEMPERATURE, dual_softmax
 from ma_trt_convert.eloftr.coarse_transformer import AggregatedAttentionLayer
 from ma_trt_convert.eloftr.export_module import ELoFTRExportModule
+from ma_trt_convert.eloftr.fine_preprocess import FinePreprocess
 from ma_trt_convert.fast.retype import retype, retype_all
 
 
@@ -85,6 +86,15 @@ class FastELoFTRExportModule(ELoFTRExportModule):
         return super().select_budget(score, valid, budget)
 
 
+class ChannelsLastFinePreprocess(FinePreprocess):
+    """:class:`FinePreprocess` whose full-resolution map is laid out channels-last (NHWC): the same values up
+    to float rounding (the NHWC interpolation kernel sums in another order), and the fine windows (``[..., 64 or 100, C]``) then gather whole channel vectors instead of striding
+    across 64 planes of 300 K pixels each."""
+
+    def upsample_full(self, x1: torch.Tensor) -> torch.Tensor:
+        return super().upsample_full(x1.contiguous(memory_format=torch.channels_last))
+
+
 def prepare(
     module: ELoFTRExportModule,
     precision: str,
@@ -92,8 +102,12 @@ def prepare(
     channels_last: bool = False,
     coarse_fp16: bool = True,
     budget_sort: bool = True,
+    fine_channels_last: bool = False,
 ) -> ELoFTRExportModule:
     """Rewrite a private copy of an ELoFTR export module in place for speed; returns it.
+
+    ``fine_channels_last``: the full-resolution fine map in NHWC (:class:`ChannelsLastFinePreprocess`;
+    an experiment of issue 21, off by default until measured).
 
     Raises:
         ValueError: ``precision`` is fp32 but the module's weights are fp16.
@@ -103,6 +117,8 @@ def prepare(
     if type(module) is ELoFTRExportModule:
         retype(module, FastELoFTRExportModule)
         module.coarse_fp16, module.budget_sort = coarse_fp16, budget_sort
+    if fine_channels_last:
+        retype(module.fine_preprocess, ChannelsLastFinePreprocess)
     if channels_last:
         module.to(memory_format=torch.channels_last)
     return module
