@@ -88,8 +88,8 @@ class FastELoFTRExportModule(ELoFTRExportModule):
 
 class ChannelsLastFinePreprocess(FinePreprocess):
     """:class:`FinePreprocess` whose full-resolution map is laid out channels-last (NHWC): the same values up
-    to float rounding (the NHWC interpolation kernel sums in another order), and the fine windows (``[..., 64 or 100, C]``) then gather whole channel vectors instead of striding
-    across 64 planes of 300 K pixels each."""
+    to float rounding (the NHWC interpolation kernel sums in another order); the fine windows
+    (``[..., 64 or 100, C]``) then gather whole channel vectors instead of striding across 64 planes."""
 
     def upsample_full(self, x1: torch.Tensor) -> torch.Tensor:
         return super().upsample_full(x1.contiguous(memory_format=torch.channels_last))
