@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 19's GPU measurements in one command, from the repository root of the GPU machine:
 #   bash bench/robot_path_gpu.sh OUT_DIR ROS_WHEELS.tar.xz PYCUDA_WHEEL_DIR [PART ...]
-# PARTs (default: all, in this order):
+# PARTs (default: all, in this order; all four take longer than one 10-minute device call: run
+# gpu_tests end_to_end node_eloftr in one call and node_roma in the next):
 #   gpu_tests    test/runtime/test_gpu_runtime.py (the CUDA stream/buffer code on the GPU; needs pycuda)
 #   end_to_end   bench/end_to_end.py: runtime end to end against the model, and GPU memory at open
 #   node_eloftr  bench/node_gpu.sh eloftr: the node with real DDS (trained weights), saturation until 5,000
