@@ -38,6 +38,8 @@ for name in "$@"; do
       timeout 120 python3 -m pytest -q -p no:cacheprovider test/runtime/test_gpu_runtime.py
     ;;
   end_to_end)
+    # the runtime finds the torch backend through this project's entry point: install it (editable, no deps)
+    python3 -m pip install -q --no-deps --no-build-isolation -e . >"$out/install_project.log" 2>&1 || status=1
     part end_to_end timeout 300 python3 bench/end_to_end.py --cases roma_camera_fp16 eloftr_fp16_compiled \
       roma_camera_fp32 --runs 100 --compile-cache /tmp/ma_compile --out "$out/end_to_end.json"
     ;;
