@@ -40,11 +40,13 @@ EAGER = {
     "fast_fp16_coarse_fp16_only": ("fp16", {"budget_sort": False}),
     "fast_fp16_budget_sort_only": ("fp16", {"coarse_fp16": False}),
     "fast_fp16": ("fp16", {}),
+    "fast_fp16_half_resolution_windows": ("fp16", {"half_resolution_windows": True}),
 }
 # name: (estimated seconds, options); fp16, in order of priority
 COMPILED = {
     "compile_default": (45, {"compile": "default"}),
     "compile_default_fine_channels_last": (45, {"compile": "default", "fine_channels_last": True}),
+    "compile_default_half_resolution_windows": (45, {"compile": "default", "half_resolution_windows": True}),
     "compile_default_exact_coarse": (45, {"compile": "default", "coarse_fp16": False}),
     "compile_default_channels_last": (55, {"compile": "default", "channels_last": True}),
     "compile_default_plain": (45, {"compile": "default", **PLAIN}),

@@ -11,17 +11,17 @@ set -uo pipefail
 out="$(mkdir -p "$1" && cd "$1" && pwd)"
 source bench/reference_wheels.sh "$2" || exit 1
 checkpoint="${ELOFTR_CHECKPOINT:-weights/matchanything_eloftr_trained.ckpt}"
-compiled=(compile_default compile_default_fine_channels_last)
+compiled=(compile_default compile_default_fine_channels_last compile_default_half_resolution_windows)
 cache=$(mktemp -d)
 export TORCHINDUCTOR_CACHE_DIR="$cache/inductor" TRITON_CACHE_DIR="$cache/triton"
 status=0
 began=$(date +%s)
-timeout 230 python3 bench/eloftr_speed.py --eloftr-checkpoint "$checkpoint" --only "${compiled[@]}" --deadline 200 \
+timeout 290 python3 bench/eloftr_speed.py --eloftr-checkpoint "$checkpoint" --only "${compiled[@]}" --deadline 260 \
   --out "$out/eloftr_speed_trained.json" --profile "$out/eloftr_trained_compiled_profile.txt" \
   >"$out/eloftr_speed_trained.log" 2>&1 || status=1
 echo "cold: $(( $(date +%s) - began )) s"; tail -n 3 "$out/eloftr_speed_trained.log"
 began=$(date +%s)
-timeout 100 python3 bench/eloftr_speed.py --eloftr-checkpoint "$checkpoint" --warm "${compiled[@]}" --deadline 90 \
+timeout 120 python3 bench/eloftr_speed.py --eloftr-checkpoint "$checkpoint" --warm "${compiled[@]}" --deadline 110 \
   --out "$out/eloftr_speed_trained_warm.json" >"$out/eloftr_speed_trained_warm.log" 2>&1 || status=1
 echo "warm: $(( $(date +%s) - began )) s"; tail -n 3 "$out/eloftr_speed_trained_warm.log"
 exit $status

@@ -16,6 +16,7 @@ from torch import nn
 
 from ma_trt_convert.eloftr import build_export_module as build_eloftr
 from ma_trt_convert.eloftr.coarse_matching import budget_selection, confidence_matrix
+from ma_trt_convert.eloftr.fine_preprocess import select_windows0, windows1
 from ma_trt_convert.fast import build_fast_runner
 from ma_trt_convert.fast.correlation import gathered_local_correlation
 from ma_trt_convert.fast.eloftr import (
@@ -24,6 +25,7 @@ from ma_trt_convert.fast.eloftr import (
     budget_selection_sorted,
     confidence_fp16,
 )
+from ma_trt_convert.fast.fine_windows import windows_from_half
 from ma_trt_convert.fast.refiner import PaddedRefiner, pad_refiner_channels
 from ma_trt_convert.fast.retype import retype
 from ma_trt_convert.fast.roma import CholeskyGaussianProcess
@@ -336,3 +338,24 @@ def test_inductor_settings_are_in_force_while_the_compiled_forward_runs(eloftr_c
     )
     runner(*images)
     assert seen == [not before] and inductor_config.coordinate_descent_tuning == before
+
+
+@pytest.mark.parametrize("image", [0, 1])
+def test_windows_from_the_half_resolution_map_equal_those_of_the_full_map(image: int) -> None:
+    half = torch.randn(2, 5, 12, 16, generator=torch.Generator().manual_seed(image))  # 24×32 image, 3×4 cells
+    full = F.interpolate(half, size=(24, 32), mode="bilinear", align_corners=False)
+    cells = torch.stack([torch.arange(12), torch.arange(12).flip(0)])  # every cell, the border ones included
+    expected = select_windows0(full, cells) if image == 0 else windows1(full, cells)
+    ours = windows_from_half(half, cells, image)
+    assert ours.shape == expected.shape == (2, 12, 64 if image == 0 else 100, 5)
+    assert (ours - expected).abs().max().item() <= 1e-6
+
+
+def test_half_resolution_windows_give_the_matches_of_the_full_map(eloftr_case) -> None:
+    module, images = eloftr_case
+    runner = build_fast_runner(module, device="cpu", precision="fp32", half_resolution_windows=True)
+    assert runner.module.half_resolution_windows
+    ours, plain = runner(*images), build_fast_runner(module, device="cpu", precision="fp32")(*images)
+    assert int(plain[4][0]) >= 50 and all(torch.equal(ours[i], plain[i]) for i in (3, 4, 5))
+    assert (ours[0] - plain[0]).abs().max().item() == 0.0
+    assert (ours[1] - plain[1]).abs().max().item() <= 1e-4 and (ours[2] - plain[2]).abs().max().item() <= 1e-6

@@ -74,7 +74,12 @@ class FinePreprocess(nn.Module):
             seq[1] = nn.Identity()
 
     def forward(self, coarse: torch.Tensor, x2: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
-        """Full-resolution features ``[N, 64, H, W]`` in the conv weights' dtype.
+        """Full-resolution features ``[N, 64, H, W]`` in the conv weights' dtype: :meth:`upsample_full` of
+        :meth:`half_resolution`."""
+        return self.upsample_full(self.half_resolution(coarse, x2, x1))
+
+    def half_resolution(self, coarse: torch.Tensor, x2: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+        """The FPN up to its last up-sampling: ``[N, 64, H/2, W/2]`` in the conv weights' dtype.
 
         Args:
             coarse: transformed coarse map ``[N, 256, H/8, W/8]`` (float32, not yet divided by 16).
@@ -83,8 +88,7 @@ class FinePreprocess(nn.Module):
         dtype = self.layer3_outconv.weight.dtype
         c = _up2(self.layer3_outconv((coarse / coarse.shape[1] ** 0.5).to(dtype)))
         x2 = _up2(self.layer2_outconv2(self.layer2_outconv(x2.to(dtype)) + c))
-        x1 = self.layer1_outconv2(self.layer1_outconv(x1.to(dtype)) + x2)
-        return self.upsample_full(x1)
+        return self.layer1_outconv2(self.layer1_outconv(x1.to(dtype)) + x2)
 
     def upsample_full(self, x1: torch.Tensor) -> torch.Tensor:
         """The last bilinear ×2, ``[N, 64, H/2, W/2]`` -> ``[N, 64, H, W]`` (a hook: the fast path may change

@@ -33,6 +33,7 @@ from ma_trt_convert.eloftr.coarse_matching import TEMPERATURE, dual_softmax
 from ma_trt_convert.eloftr.coarse_transformer import AggregatedAttentionLayer
 from ma_trt_convert.eloftr.export_module import ELoFTRExportModule
 from ma_trt_convert.eloftr.fine_preprocess import FinePreprocess
+from ma_trt_convert.fast.fine_windows import windows_from_half
 from ma_trt_convert.fast.retype import retype, retype_all
 
 
@@ -70,15 +71,25 @@ def budget_selection_sorted(score: torch.Tensor, valid: torch.Tensor, budget: in
 
 class FastELoFTRExportModule(ELoFTRExportModule):
     """:class:`ELoFTRExportModule` with the coarse matching of the module docstring (with a match budget only;
-    without one, the export module's). Set ``coarse_fp16`` and ``budget_sort`` after :func:`retype`."""
+    without one, the export module's). Set ``coarse_fp16``, ``budget_sort`` and ``half_resolution_windows`` after
+    :func:`retype`."""
 
     coarse_fp16 = False
     budget_sort = False
+    half_resolution_windows = False
 
     def confidence(self, feat0: torch.Tensor, feat1: torch.Tensor) -> torch.Tensor:
         if self.coarse_fp16 and self.precision == "fp16" and self.max_matches is not None:
             return confidence_fp16(feat0, feat1)
         return super().confidence(feat0, feat1)
+
+    def budget_windows(
+        self, coarse: torch.Tensor, x2: torch.Tensor, x1: torch.Tensor, cell0: torch.Tensor, cell1: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.half_resolution_windows:
+            return super().budget_windows(coarse, x2, x1, cell0, cell1)
+        half0, half1 = self.fine_preprocess.half_resolution(coarse, x2, x1).chunk(2)
+        return windows_from_half(half0, cell0, 0), windows_from_half(half1, cell1, 1)
 
     def select_budget(self, score: torch.Tensor, valid: torch.Tensor, budget: int) -> torch.Tensor:
         if self.budget_sort:
@@ -103,11 +114,14 @@ def prepare(
     coarse_fp16: bool = True,
     budget_sort: bool = True,
     fine_channels_last: bool = False,
+    half_resolution_windows: bool = False,
 ) -> ELoFTRExportModule:
     """Rewrite a private copy of an ELoFTR export module in place for speed; returns it.
 
-    ``fine_channels_last``: the full-resolution fine map in NHWC (:class:`ChannelsLastFinePreprocess`;
-    an experiment of issue 21, off by default until measured).
+    Two experiments of issue 21 on the fine stage, off by default until measured on a GPU:
+    ``fine_channels_last``, the full-resolution fine map in NHWC (:class:`ChannelsLastFinePreprocess`);
+    ``half_resolution_windows`` (with a match budget), the fine windows blended straight from the
+    half-resolution map (:mod:`.fine_windows`), no full-resolution map at all.
 
     Raises:
         ValueError: ``precision`` is fp32 but the module's weights are fp16.
@@ -117,6 +131,7 @@ def prepare(
     if type(module) is ELoFTRExportModule:
         retype(module, FastELoFTRExportModule)
         module.coarse_fp16, module.budget_sort = coarse_fp16, budget_sort
+        module.half_resolution_windows = half_resolution_windows
     if fine_channels_last:
         retype(module.fine_preprocess, ChannelsLastFinePreprocess)
     if channels_last:
