@@ -10,8 +10,8 @@ pixels ``8c .. 8c+7`` per axis) and the 10×10 image-1 window (``8c-1 .. 8c+8``,
 both read only the 6×6 half-resolution patch ``4c-1 .. 4c+4``. This module gathers those patches and blends
 them, in float32, rounded once to the map's dtype: the windows of
 :func:`~ma_trt_convert.eloftr.fine_preprocess.select_windows0` and
-:func:`~ma_trt_convert.eloftr.fine_preprocess.windows1` within float rounding, at a quarter of the
-memory traffic of writing and re-reading the full map (79 MB at 640×480 in fp16).
+:func:`~ma_trt_convert.eloftr.fine_preprocess.windows1` within float rounding, without writing and
+re-reading the full map (79 MB at 640×480 in fp16).
 """
 
 from __future__ import annotations
