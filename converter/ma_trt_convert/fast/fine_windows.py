@@ -35,6 +35,13 @@ def blend_taps(first: int, size: int, device: torch.device) -> tuple[torch.Tenso
     return torch.div(offsets, 2, rounding_mode="floor") + odd, weight_a, 1.0 - weight_a
 
 
+def cell_coordinates(cells: torch.Tensor, half: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row and column (int64 ``[N, K]``, coarse cells) of row-major cell indices on the ``H/8 × W/8`` grid of the
+    image whose half-resolution map is ``half`` (``[N, C, H/2, W/2]``)."""
+    per_row = half.shape[3] * 2 // STRIDE
+    return cells // per_row, cells % per_row
+
+
 def patches(half: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
     """float32 ``[N, K, 6, 6, C]``: the half-resolution patch ``4c-1 .. 4c+4`` (clamped to the map) of each cell.
 
@@ -43,10 +50,10 @@ def patches(half: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
         cells: int64 ``[N, K]`` cell indices, row-major on the ``H/8 × W/8`` grid.
     """
     n, c, h, w = half.shape
-    per_row = w * 2 // STRIDE
+    cy, cx = cell_coordinates(cells, half)
     start = torch.arange(PATCH, device=cells.device) - 1
-    rows = ((cells // per_row) * (STRIDE // 2))[..., None] + start
-    cols = ((cells % per_row) * (STRIDE // 2))[..., None] + start
+    rows = (cy * (STRIDE // 2))[..., None] + start
+    cols = (cx * (STRIDE // 2))[..., None] + start
     flat = rows.clamp(0, h - 1)[..., :, None] * w + cols.clamp(0, w - 1)[..., None, :]
     offset = torch.arange(n, device=cells.device)[:, None, None, None] * (h * w)
     table = half.flatten(2).transpose(1, 2).reshape(-1, c)
@@ -71,10 +78,10 @@ def windows_from_half(half: torch.Tensor, cells: torch.Tensor, image: int) -> to
     blended = _blend(_blend(patches(half, cells), first, size, 2), first, size, 3)
     if image == 1:
         h, w = half.shape[2:]
-        per_row = w * 2 // STRIDE
+        cy, cx = cell_coordinates(cells, half)
         offsets = torch.arange(first, first + size, device=cells.device)
-        rows = (cells // per_row * STRIDE)[..., None] + offsets
-        cols = (cells % per_row * STRIDE)[..., None] + offsets
+        rows = (cy * STRIDE)[..., None] + offsets
+        cols = (cx * STRIDE)[..., None] + offsets
         inside = ((rows >= 0) & (rows < 2 * h))[..., :, None] & ((cols >= 0) & (cols < 2 * w))[..., None, :]
         blended = blended * inside[..., None]
     return blended.flatten(2, 3).to(half.dtype)
