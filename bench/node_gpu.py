@@ -17,6 +17,11 @@ Phases, one node each (``queue_policy`` differs):
 2. ``lossless`` (reliable input, ``queue_size`` 8): ``--lossless-pairs`` pairs paced on the results
    (at most 4 waiting, as ``ma-trt-replay --lossless``); every stamp must come back exactly once.
 
+Each phase also keeps the node's own ``/diagnostics`` over its span (``node``: input, pair and output rates,
+the mean of each stage's latency, drop totals), which says where a pair's time goes. With
+``--profile-with PY_SPY`` the ``latest`` node runs under ``py-spy record --gil`` (which thread holds
+Python's GIL, and where; folded stacks beside the node logs).
+
 Writes JSON (``--out``); a phase that fails records its error and the others still run.
 
     python bench/node_gpu.py --config config/desktop_torch_eloftr.yaml --model eloftr.ckpt --out eloftr.json
@@ -76,8 +81,9 @@ def device_memory_mib() -> int | None:
 class NodeProcess:
     """The node as a child process with its log in a file; stopped with SIGINT (then SIGKILL)."""
 
-    def __init__(self, config: str, overrides: dict[str, Any], log: Path) -> None:
-        args = [sys.executable, "-m", "ma_trt_ros.ros.matchanything_node", "--ros-args", "-r", f"__ns:={NAMESPACE}"]
+    def __init__(self, config: str, overrides: dict[str, Any], log: Path, profile: list[str] | None = None) -> None:
+        args = [*(profile or []), sys.executable, "-m", "ma_trt_ros.ros.matchanything_node"]
+        args += ["--ros-args", "-r", f"__ns:={NAMESPACE}"]
         args += ["--params-file", config]
         for name, value in overrides.items():
             text = str(value).lower() if isinstance(value, bool) else str(value) or "''"  # '': an empty string
@@ -106,6 +112,7 @@ class Client:
 
     def __init__(self, reliable_input: bool) -> None:
         import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
@@ -127,6 +134,8 @@ class Client:
         for index, msg in enumerate(self.messages):
             msg.header.frame_id = f"cam{index}"
         self.received: list[tuple[int, int, int]] = []  # (stamp ns, receipt ns, match count)
+        self.diagnostics: list[tuple[float, dict[str, float]]] = []  # (monotonic s, the node's numeric values)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         self._changed = threading.Condition()
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(self.node)
@@ -139,6 +148,37 @@ class Client:
         with self._changed:
             self.received.append((stamp, now, int(msg.count)))
             self._changed.notify_all()
+
+    def _on_diagnostics(self, msg: Any) -> None:
+        now = time.monotonic()
+        for status in msg.status:
+            if "matchanything_node" in status.name:
+                values = {}
+                for item in status.values:
+                    try:
+                        values[item.key] = float(item.value)
+                    except ValueError:
+                        continue
+                self.diagnostics.append((now, values))
+
+    def node_report(self, start: float, end: float) -> dict[str, float]:
+        """The node's own ``/diagnostics`` over monotonic ``[start, end]``: the mean of each rate and stage
+        latency (``*_mean_ms``, ms) over the reports of that span, the largest of each ``*_max_ms``, the
+        last of each count; an empty dict when none came."""
+        reports = [values for at, values in self.diagnostics if start <= at <= end]
+        if not reports:
+            return {}
+        keys = sorted({key for values in reports for key in values})
+        summary: dict[str, float] = {"reports": len(reports)}
+        for key in keys:
+            series = [values[key] for values in reports if key in values]
+            if key.endswith("_max_ms"):
+                summary[key] = max(series)
+            elif key.endswith(("_hz", "_mean_ms")):
+                summary[key] = round(statistics.fmean(series), 3)
+            else:
+                summary[key] = series[-1]
+        return summary
 
     def wait_connected(self, timeout_s: float, node: NodeProcess) -> None:
         deadline = time.monotonic() + timeout_s
@@ -204,6 +244,7 @@ def warm_up(client: Client, seconds: float) -> int:
 def latest_phases(client: Client, args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {"warm_up_pairs": warm_up(client, args.warmup_s)}
     before = client.count()
+    latency_start = time.monotonic()
     published = paced(client, args.latency_pairs, args.latency_hz)
     client.wait_count(before + published, 10.0)
     results = client.received[before:]
@@ -214,6 +255,7 @@ def latest_phases(client: Client, args: argparse.Namespace) -> dict[str, Any]:
         "rate_hz": args.latency_hz,
         "ms": quantiles(latencies),
         "matches_median": statistics.median(c for _, _, c in results) if results else 0,
+        "node": client.node_report(latency_start + 1.0, time.monotonic()),
     }
     time.sleep(1.0)
     memory: list[tuple[float, int | None]] = []
@@ -247,6 +289,7 @@ def latest_phases(client: Client, args: argparse.Namespace) -> dict[str, Any]:
         "seconds": elapsed,
         "pairs_per_s": (len(inside) - 1) / spans if len(inside) > 1 else 0.0,
         "latency_ms": quantiles([(receipt - stamp) / 1e6 for stamp, receipt, _ in results]),
+        "node": client.node_report(start + 1.5, start + elapsed),
     }
     report["memory"] = {
         "pairs": len(results),
@@ -281,13 +324,26 @@ def lossless_phase(client: Client, args: argparse.Namespace) -> dict[str, Any]:
         "duplicates": len(got) - len(set(got)),
         "in_order": got == sorted(got),
         "pairs_per_s": len(results) / elapsed,
+        "node": client.node_report(start + 1.5, start + elapsed),
     }
 
 
-def run_node(args: argparse.Namespace, overrides: dict[str, Any], log: Path, phases: Any, reliable: bool) -> dict:
-    """Start a node with ``overrides``, run ``phases(client, args)`` against it, stop it."""
+def profiler(args: argparse.Namespace, log: Path) -> list[str] | None:
+    """The ``py-spy record`` command line that runs the node under ``--profile-with`` (None without it):
+    samples of the thread holding the GIL, per thread, as folded stacks in ``<log stem>_gil.txt``."""
+    if not args.profile_with:
+        return None
+    out = log.with_name(f"{log.stem}_gil.txt")
+    return [args.profile_with, "record", "--threads", "--gil", "-r", "250", "-f", "raw", "-o", str(out), "--"]
+
+
+def run_node(
+    args: argparse.Namespace, overrides: dict[str, Any], log: Path, phases: Any, reliable: bool, profile: bool = False
+) -> dict:
+    """Start a node with ``overrides`` (under py-spy when ``profile``), run ``phases(client, args)`` against it,
+    stop it."""
     started = time.monotonic()
-    node = NodeProcess(args.config, {**args.overrides, **overrides}, log)
+    node = NodeProcess(args.config, {**args.overrides, **overrides}, log, profiler(args, log) if profile else None)
     client = Client(reliable)
     try:
         client.wait_connected(args.start_timeout_s, node)
@@ -297,6 +353,7 @@ def run_node(args: argparse.Namespace, overrides: dict[str, Any], log: Path, pha
     finally:
         client.close()
         report["node_exit"] = node.stop()
+        report["node_run_s"] = time.monotonic() - started  # the --seconds of bench/gil_profile.py
     return report
 
 
@@ -314,6 +371,11 @@ def main() -> None:
     parser.add_argument("--lossless-pairs", type=int, default=200)
     parser.add_argument("--warmup-s", type=float, default=120.0)
     parser.add_argument("--start-timeout-s", type=float, default=240.0)
+    parser.add_argument(
+        "--profile-with",
+        default="",
+        help="py-spy executable: the latest-policy node runs under 'py-spy record --gil' (folded stacks in --logs)",
+    )
     args = parser.parse_args()
     args.overrides = dict(item.split("=", 1) for item in args.set)
     # a time limit's SIGTERM unwinds like Ctrl-C, so that the node child is stopped too
@@ -333,7 +395,7 @@ def main() -> None:
         "rmw": os.environ.get("RMW_IMPLEMENTATION", "default"),
     }
     latest = {"queue_policy": "latest", "queue_size": 1}
-    report["latest"] = run_node(args, latest, logs / f"{name}_latest.log", latest_phases, reliable=False)
+    report["latest"] = run_node(args, latest, logs / f"{name}_latest.log", latest_phases, False, profile=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     lossless = {"queue_policy": "lossless", "queue_size": 8, "input_reliability": "reliable"}
     report["lossless"] = run_node(args, lossless, logs / f"{name}_lossless.log", lossless_phase, reliable=True)

@@ -11,6 +11,7 @@
 #                (default 330 s)
 # ROS_WHEELS.tar.xz comes from bench/pack_ros_wheels.sh; PYCUDA_WHEEL_DIR holds the pycuda wheel for this
 # machine and its pure-Python dependencies. Each part's log is OUT_DIR/<part>.log; results are JSON beside it.
+# PY_SPY_WHEEL (a py-spy wheel): the node parts also profile which thread holds the GIL (bench/node_gpu.sh).
 set -uo pipefail
 out="$(mkdir -p "$1" && cd "$1" && pwd)" wheels_tar="$2" pycuda_wheels="$3"
 shift 3
@@ -30,6 +31,9 @@ unpack_ros_wheels() {
   [ -f "$ros_wheels/.unpacked" ] && return 0
   mkdir -p "$ros_wheels" && tar -xJf "$wheels_tar" -C "$ros_wheels" && touch "$ros_wheels/.unpacked"
 }
+if [ -n "${PY_SPY_WHEEL:-}" ]; then
+  python3 -m pip install -q --no-index --no-deps --target /tmp/ma_pyspy "$PY_SPY_WHEEL" && export PY_SPY=/tmp/ma_pyspy/bin/py-spy
+fi
 for name in "$@"; do
   case "$name" in
   gpu_tests)
