@@ -31,6 +31,8 @@ import fast_path  # noqa: E402  (puts the repository on sys.path)
 from bench_timing import run_facts  # noqa: E402
 from fidelity_gate import eloftr_deviation, eloftr_verdict  # noqa: E402
 
+from ma_trt_convert.eloftr import DEFAULT_MAX_MATCHES  # noqa: E402
+
 PLAIN = {"coarse_fp16": False, "budget_sort": False}  # the run-4 fast path
 # name: (precision, build_fast_runner options); uncompiled
 EAGER = {
@@ -92,6 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--eloftr-checkpoint",
         help="ELoFTR weights (e.g. weights/matchanything_eloftr_trained.ckpt) instead of rescaled random ones",
+    )
+    parser.add_argument(
+        "--max-matches",
+        type=int,
+        default=DEFAULT_MAX_MATCHES,
+        help="the fast path's match budget (rows; default %(default)s). With trained weights a textured pair can "
+        "have more matches than the default budget keeps, and the gate then counts the dropped ones: a budget "
+        "above the reference's match count judges the numerics alone",
     )
     args = parser.parse_args(argv)
     began = time.perf_counter()

@@ -331,19 +331,22 @@ def bench_roma(args: argparse.Namespace, report: dict) -> None:
 
 def _eloftr_setup(args: argparse.Namespace, report: dict) -> tuple:
     """Our fp32 and fp16 export modules of ``args.eloftr_checkpoint`` (the trained weights shipped in
-    ``weights/``, say) or, without one, of seeded synthetic weights rescaled to match the textured pair.
+    ``weights/``, say) or, without one, of seeded synthetic weights rescaled to match the textured pair;
+    with ``args.max_matches`` as their match budget when given (default: the release default).
 
     Returns:
         ``(ours32, ours16, pair, state)``: the modules on the GPU, the pair ``[1, 1, H, W]`` on the GPU,
         the release tensors (for the oracle).
     """
-    from ma_trt_convert.eloftr import build_export_module, load_release_state
+    from ma_trt_convert.eloftr import DEFAULT_MAX_MATCHES, build_export_module, load_release_state
     from ma_trt_convert.synthetic.eloftr_weights import matching_state
     from ma_trt_convert.synthetic.pairs import textured_pair
     from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file
 
     height, width = args.height, args.width
+    budget = getattr(args, "max_matches", DEFAULT_MAX_MATCHES)
     report.update({"variant": "eloftr", "height": height, "width": width, "threshold": args.threshold})
+    report.update({"max_matches": budget})
     report.update({"weights": args.eloftr_checkpoint or f"synthetic (seed {args.seed}, rescaled)"})
     image0, image1 = textured_pair(height, width)
     layout = load_layout("matchanything_eloftr")
@@ -354,10 +357,9 @@ def _eloftr_setup(args: argparse.Namespace, report: dict) -> tuple:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "matchanything_eloftr.ckpt"
         write_release_file(state, layout, path)
-        ours32 = build_export_module(path, height=height, width=width, threshold=args.threshold).cuda()
-        ours16 = build_export_module(
-            path, height=height, width=width, threshold=args.threshold, precision="fp16"
-        ).cuda()
+        shape = {"height": height, "width": width, "threshold": args.threshold, "max_matches": budget}
+        ours32 = build_export_module(path, **shape).cuda()
+        ours16 = build_export_module(path, **shape, precision="fp16").cuda()
     return ours32, ours16, (image0.cuda(), image1.cuda()), state
 
 

@@ -228,15 +228,15 @@ class ELoFTRExportModule(nn.Module):
         conf = self.confidence(feat0.flatten(2).transpose(1, 2), feat1.flatten(2).transpose(1, 2))
         score, cell1, valid = (t.flatten(1) for t in top_candidates(conf, interior, interior, k, self.threshold))
         num_valid = valid.float().sum(dim=1).to(torch.int32)
-        coarse_pair = torch.cat([feat0, feat1], dim=0)
+        fine = self.fine_features(torch.cat([feat0, feat1], dim=0), x2, x1)
         rows = _Rows(score, valid, (torch.arange(score.shape[1], device=score.device) // k).expand(n, -1), cell1)
         if self.max_matches is None:
-            fine0, fine1 = self.fine_preprocess(coarse_pair, x2, x1).chunk(2)
+            fine0, fine1 = fine.chunk(2)
             w0 = windows0(fine0).unsqueeze(2)
             w1 = windows1(fine1, cell1).unflatten(1, (-1, k))
         else:
             rows = _budget_rows(rows, self.select_budget(rows.score, rows.valid, self.max_matches))
-            w0, w1 = (w.unsqueeze(2) for w in self.budget_windows(coarse_pair, x2, x1, rows.cell0, rows.cell1))
+            w0, w1 = (w.unsqueeze(2) for w in self.budget_windows(fine, rows.cell0, rows.cell1))
         keypoints0, keypoints1 = self._refine(_Windows(w0, w1), rows.cell0, rows.cell1, w)
         return MatchResult(keypoints0, keypoints1, rows.score, rows.valid, num_valid, rows.cell0, rows.cell1)
 
@@ -245,14 +245,18 @@ class ELoFTRExportModule(nn.Module):
         ``[N, S, C]`` (:func:`.coarse_matching.confidence_matrix`; the fast path may form it otherwise)."""
         return confidence_matrix(feat0, feat1)
 
+    def fine_features(self, coarse: torch.Tensor, x2: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+        """The fine stage's feature map of both images, image 0's batch first, from the FPN inputs as
+        :meth:`.fine_preprocess.FinePreprocess.forward` takes them: the full-resolution map ``[2N, 64, H, W]``
+        (the fast path may keep a smaller map that its :meth:`budget_windows` reads)."""
+        return self.fine_preprocess(coarse, x2, x1)
+
     def budget_windows(
-        self, coarse: torch.Tensor, x2: torch.Tensor, x1: torch.Tensor, cell0: torch.Tensor, cell1: torch.Tensor
+        self, fine: torch.Tensor, cell0: torch.Tensor, cell1: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Fine windows of the kept rows: image 0 ``[N, K, 64, C]`` at ``cell0``, image 1 ``[N, K, 100, C]`` at
-        ``cell1`` (int64 ``[N, K]``), from the FPN inputs of both images (``coarse``, ``x2``, ``x1`` with image 0's
-        batch first, as :meth:`.fine_preprocess.FinePreprocess.forward` takes them; the fast path may build the
-        windows without the full-resolution map)."""
-        fine0, fine1 = self.fine_preprocess(coarse, x2, x1).chunk(2)
+        ``cell1`` (int64 ``[N, K]``), from :meth:`fine_features`' map ``fine``."""
+        fine0, fine1 = fine.chunk(2)
         return select_windows0(fine0, cell0), windows1(fine1, cell1)
 
     def select_budget(self, score: torch.Tensor, valid: torch.Tensor, budget: int) -> torch.Tensor:

@@ -83,12 +83,20 @@ class FastELoFTRExportModule(ELoFTRExportModule):
             return confidence_fp16(feat0, feat1)
         return super().confidence(feat0, feat1)
 
+    def _windows_from_half(self) -> bool:
+        return self.half_resolution_windows and self.max_matches is not None
+
+    def fine_features(self, coarse: torch.Tensor, x2: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+        if not self._windows_from_half():
+            return super().fine_features(coarse, x2, x1)
+        return self.fine_preprocess.half_resolution(coarse, x2, x1)
+
     def budget_windows(
-        self, coarse: torch.Tensor, x2: torch.Tensor, x1: torch.Tensor, cell0: torch.Tensor, cell1: torch.Tensor
+        self, fine: torch.Tensor, cell0: torch.Tensor, cell1: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        if not self.half_resolution_windows:
-            return super().budget_windows(coarse, x2, x1, cell0, cell1)
-        half0, half1 = self.fine_preprocess.half_resolution(coarse, x2, x1).chunk(2)
+        if not self._windows_from_half():
+            return super().budget_windows(fine, cell0, cell1)
+        half0, half1 = fine.chunk(2)
         return windows_from_half(half0, cell0, 0), windows_from_half(half1, cell1, 1)
 
     def select_budget(self, score: torch.Tensor, valid: torch.Tensor, budget: int) -> torch.Tensor:
