@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator, Mapping
 import torch
 from torch import nn
 
+from ma_trt_convert.fast.inductor_fixes import tolerate_bare_cant_split
 from ma_trt_ros.contract.sidecar import PRECISIONS
 
 WARMUP_CALLS = 2
@@ -131,6 +132,8 @@ class FastRunner:
         self.module = module
         self.compile_mode = compile_mode
         self.inductor = dict(inductor or {})
+        if compile_mode is not None:
+            tolerate_bare_cant_split()
         self._forward = module if compile_mode is None else torch.compile(module, mode=compile_mode, dynamic=False)
         if self.inductor:
             self._forward = _with_inductor_config(self._forward, self.inductor)
