@@ -3,7 +3,8 @@
 #   bash bench/robot_path_gpu.sh OUT_DIR ROS_WHEELS.tar.xz PYCUDA_WHEEL_DIR [PART ...]
 # PARTs (default: all, in this order; all four take longer than one 10-minute device call: run
 # gpu_tests end_to_end node_eloftr in one call and node_roma in the next):
-#   gpu_tests    test/runtime/test_gpu_runtime.py (the CUDA stream/buffer code on the GPU; needs pycuda)
+#   gpu_tests    test/runtime/test_gpu_runtime.py (the CUDA stream/buffer code on the GPU; needs pycuda) and
+#                test/runtime/test_torch_backend_gpu.py (the torch backend's CUDA paths)
 #   end_to_end   bench/end_to_end.py: runtime end to end against the model, and GPU memory at open
 #   node_eloftr  bench/node_gpu.sh eloftr: the node with real DDS (trained weights), saturation until 5,000
 #                pairs or ELOFTR_SATURATION_S (default 100 s)
@@ -39,7 +40,7 @@ for name in "$@"; do
   gpu_tests)
     python3 -m pip install -q --no-index --no-deps --target /tmp/ma_pycuda "$pycuda_wheels"/*.whl || status=1
     part gpu_tests env PYTHONPATH="/tmp/ma_pycuda:$PWD:$PWD/converter:$PWD/test" \
-      timeout 120 python3 -m pytest -q -p no:cacheprovider test/runtime/test_gpu_runtime.py
+      timeout 180 python3 -m pytest -q -p no:cacheprovider test/runtime/test_gpu_runtime.py test/runtime/test_torch_backend_gpu.py
     ;;
   end_to_end)
     # the runtime finds the torch backend through this project's entry point: install it (editable, no deps)

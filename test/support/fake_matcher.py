@@ -15,6 +15,8 @@ Like the runtime's GPU backends, it must be used on the thread that opened it: `
 ``match_batch``, ``gpu_memory_bytes`` and ``close`` from another thread raise RuntimeError.
 
 Environment: ``FAKE_MATCHER_DELAY_S`` (seconds slept per match, to simulate a slow engine),
+``FAKE_MATCHER_GIL_RELEASES`` (N > 1: the delay is slept in N parts, so the GIL is released and taken
+back N times per match, as a GPU backend does around each of its PyTorch or CUDA calls),
 ``FAKE_MATCHER_LOG`` (file to which ``open <model_path>`` and ``close`` lines are appended),
 ``FAKE_MATCHER_FAIL_EVERY`` (N > 0: every N-th call of ``match`` raises RuntimeError, a backend fault
 in the middle of a stream; the matcher stays usable).
@@ -65,6 +67,7 @@ class FakeMatcher:
         self.settings = settings
         self.delay_s = float(os.environ.get("FAKE_MATCHER_DELAY_S", "0"))
         self.fail_every = int(os.environ.get("FAKE_MATCHER_FAIL_EVERY", "0"))
+        self.gil_releases = max(1, int(os.environ.get("FAKE_MATCHER_GIL_RELEASES", "1")))
         self.calls = 0
         self.closed = False
         self._owner = threading.get_ident()
@@ -88,7 +91,8 @@ class FakeMatcher:
         self.calls += 1
         if self.fail_every and self.calls % self.fail_every == 0:
             raise RuntimeError(f"test double: injected backend fault at call {self.calls}")
-        time.sleep(self.delay_s)
+        for _ in range(self.gil_releases):
+            time.sleep(self.delay_s / self.gil_releases)
         size0, size1 = (image0.shape[1], image0.shape[0]), (image1.shape[1], image1.shape[0])
         points0 = grid_points(size0)
         values = np.array([image0.reshape(-1)[0], image1.reshape(-1)[0]], np.float32)

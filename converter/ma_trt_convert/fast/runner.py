@@ -70,11 +70,11 @@ class _Graph:
             with torch.cuda.graph(self.graph, pool=pool):
                 self.outputs = tuple(module(*self.inputs))
 
-    def __call__(self, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    def __call__(self, inputs: tuple[torch.Tensor, ...], fresh_outputs: bool = True) -> tuple[torch.Tensor, ...]:
         for buffer, x in zip(self.inputs, inputs, strict=True):
             buffer.copy_(x, non_blocking=True)
         self.graph.replay()
-        return tuple(out.clone() for out in self.outputs)
+        return tuple(out.clone() for out in self.outputs) if fresh_outputs else self.outputs
 
 
 @contextlib.contextmanager
@@ -116,7 +116,8 @@ class FastRunner:
         startup_s: seconds :func:`build_fast_runner` took (copy, rewrites, warm-up, capture).
 
     Outputs are fresh tensors on every call (copied out of the graph's buffers), so a caller may keep
-    them across calls. Not thread-safe: one call at a time.
+    them across calls, unless it asks for the graph's own buffers (``fresh_outputs=False``). Not
+    thread-safe: one call at a time.
     """
 
     def __init__(
@@ -139,6 +140,8 @@ class FastRunner:
             self._forward = _with_inductor_config(self._forward, self.inductor)
         self.input_names = tuple(input_names)
         self.output_names = tuple(output_names)
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())  # "cuda" is the current one: say which
         self.device = device
         self.cuda_graph = cuda_graph and device.type == "cuda"
         self.startup_s = 0.0
@@ -147,11 +150,16 @@ class FastRunner:
         self._pool = torch.cuda.graph_pool_handle() if self.cuda_graph else None
 
     @torch.inference_mode()
-    def __call__(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Run on ``inputs`` (shapes and dtypes as the export module's ``forward``; any device)."""
+    def __call__(self, *inputs: torch.Tensor, fresh_outputs: bool = True) -> tuple[torch.Tensor, ...]:
+        """Run on ``inputs`` (shapes and dtypes as the export module's ``forward``; any device).
+
+        ``fresh_outputs=False`` (CUDA graphs only) returns the graph's own output buffers instead of copies:
+        no copy per output, but the next call overwrites them, so the caller must be done with them (their
+        device-to-host copies issued on the current stream) before it calls again.
+        """
         if len(inputs) != len(self.input_names):
             raise ValueError(f"expected {len(self.input_names)} inputs {self.input_names}, got {len(inputs)}")
-        inputs = tuple(x.to(self.device, non_blocking=True) for x in inputs)
+        inputs = tuple(x if x.device == self.device else x.to(self.device, non_blocking=True) for x in inputs)
         shapes = tuple(tuple(x.shape) for x in inputs)
         if self.compile_mode is not None and shapes not in self._eager_shapes:
             # one eager pass first fills the module's per-size caches (ELoFTR's RoPE tables): traced
@@ -163,7 +171,7 @@ class FastRunner:
         graph = self._graphs.get(shapes)
         if graph is None:
             graph = self._graphs[shapes] = self._capture(inputs)
-        return graph(inputs)
+        return graph(inputs, fresh_outputs)
 
     def _capture(self, inputs: tuple[torch.Tensor, ...]) -> _Graph:
         """Warm up and capture the graph of ``inputs``' shapes within :data:`WARMUP_HEADROOM_BYTES`; a model

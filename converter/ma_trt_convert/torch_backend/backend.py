@@ -75,6 +75,7 @@ class TorchBackend:
         self.size_range = size_range_of(module.metadata())
         dynamic = module.dynamic_axes()
         self.inputs = _specs(module.input_names, examples, dynamic, contract.descriptions)
+        self._fast = settings.cuda_graph
         if settings.cuda_graph:
             # the fast path rewrites a copy of the module, which stays on the CPU: no eager pass on the device
             self._runner = self._fast_runner(module, settings)
@@ -86,8 +87,9 @@ class TorchBackend:
         self.model_id = model_id(Path(checkpoint))
         # read-only host arrays seen again (the sampler's noise): name -> (array, its device copy)
         self._constants: dict[str, tuple[np.ndarray, torch.Tensor]] = {}
-        # CUDA: pinned host buffers the inputs go through, kept (run synchronises before it returns)
-        self._staging: dict[str, torch.Tensor] = {}
+        # CUDA: per input, the pinned host buffer it goes through and the device buffer it lands in, kept
+        # (run synchronises before it returns, so the next run may overwrite both)
+        self._staging: dict[str, tuple[np.ndarray, torch.Tensor, torch.Tensor]] = {}
 
     def _fast_runner(self, module: Any, settings: BackendSettings) -> Any:
         if self._device.type != "cuda":
@@ -107,7 +109,8 @@ class TorchBackend:
         stages["upload"] = (time.perf_counter() - start) * 1e3
         start = time.perf_counter()
         with torch.no_grad():
-            outputs = self._runner(*tensors)
+            # the fast runner's own output buffers: downloaded below, before the next call replaces them
+            outputs = self._runner(*tensors, fresh_outputs=False) if self._fast else self._runner(*tensors)
             if self._device.type == "cuda":
                 torch.cuda.synchronize(self._device)
         stages["execute"] = (time.perf_counter() - start) * 1e3
@@ -125,21 +128,41 @@ class TorchBackend:
     def _upload(self, name: str, array: np.ndarray) -> torch.Tensor:
         """``array`` on the device, C-contiguous: through pinned memory on CUDA; a read-only array given again
         (the same object) is not copied again. A transposed view of a C-contiguous array (the NCHW view of
-        an HWC camera image) crosses in its own memory order and is transposed on the device."""
+        an HWC camera image) crosses in its own memory order and is transposed on the device.
+
+        On CUDA the host copy is NumPy's (into the kept pinned buffer) and the device one a single PyTorch
+        call: each PyTorch call lets go of Python's GIL and must win it back, which costs the most where the
+        node's other threads hold it (docs/node.md, "Threading and queue")."""
         kept = self._constants.get(name)
         if kept is not None and kept[0] is array:
             return kept[1]
         order = memory_order(array)
-        tensor = torch.from_numpy(array.transpose(order) if array.flags.writeable else array.transpose(order).copy())
+        stored = array.transpose(order)  # C-contiguous where the order exists
         if self._device.type == "cuda":
-            staging = self._staging.get(name)
-            if staging is None or staging.shape != tensor.shape or staging.dtype != tensor.dtype:
-                staging = self._staging[name] = torch.empty_like(tensor, pin_memory=True)
-            tensor = staging.copy_(tensor).to(self._device, non_blocking=True)
-        tensor = tensor.permute(*np.argsort(order).tolist()).contiguous()
+            tensor = self._through_staging(name, stored)
+        elif stored.flags.c_contiguous and array.flags.writeable:
+            tensor = torch.from_numpy(stored)
+        else:  # a C-ordered copy: torch takes no negative strides, and the caller may not write to it
+            tensor = torch.from_numpy(np.array(stored, order="C"))
+        if order != tuple(range(array.ndim)):
+            tensor = tensor.permute(*np.argsort(order).tolist())
+        if not tensor.is_contiguous():
+            tensor = tensor.contiguous()
         if not array.flags.writeable:
+            tensor = tensor.clone()  # its own memory: the staging buffers serve the next array of this name
             self._constants[name] = (array, tensor)
         return tensor
+
+    def _through_staging(self, name: str, array: np.ndarray) -> torch.Tensor:
+        """``array`` copied into ``name``'s pinned host buffer and from there (asynchronously) into its device
+        buffer, which is returned; both buffers are made again when the shape or dtype changes."""
+        staging = self._staging.get(name)
+        if staging is None or staging[0].shape != array.shape or staging[0].dtype != array.dtype:
+            pinned = torch.from_numpy(np.ascontiguousarray(array)).pin_memory()
+            staging = self._staging[name] = (pinned.numpy(), pinned, torch.empty_like(pinned, device=self._device))
+        host, pinned, device = staging
+        np.copyto(host, array)
+        return device.copy_(pinned, non_blocking=True)
 
     def _download(self, tensor: torch.Tensor) -> np.ndarray:
         """A host array of ``tensor`` that the caller owns (on CUDA: pinned, copied without waiting; the

@@ -1,0 +1,74 @@
+"""The torch backend's CUDA paths on a GPU (skipped without one): the fast path (CUDA graph, its own output
+buffers downloaded in place) against eager kernels on the same device, pair after pair, and the pinned
+staging of inputs. Run on the GPU machine by ``bench/robot_path_gpu.sh gpu_tests``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+if not torch.cuda.is_available():
+    pytest.skip("needs a CUDA GPU", allow_module_level=True)
+
+from support.exported_models import ELOFTR_ROWS, ELOFTR_SIZE, textured_images  # noqa: E402
+
+from ma_trt_convert.synthetic.eloftr_weights import matching_state  # noqa: E402
+from ma_trt_convert.torch_backend import TorchBackend  # noqa: E402
+from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file  # noqa: E402
+from ma_trt_ros.runtime import BackendSettings  # noqa: E402
+from ma_trt_ros.runtime.images import to_nchw  # noqa: E402
+
+BUILD = {"height": ELOFTR_SIZE[0], "width": ELOFTR_SIZE[1], "max_matches": ELOFTR_ROWS}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ELoFTR weights rescaled to match the textured pair (many matches)."""
+    path = tmp_path_factory.mktemp("eloftr") / "matchanything_eloftr.ckpt"
+    pair = [torch.from_numpy(image)[None, None] for image in textured_images(*ELOFTR_SIZE)]
+    layout = load_layout("matchanything_eloftr")
+    write_release_file(matching_state(random_state_dict(layout, 0), *pair), layout, path)
+    return path
+
+
+def _pairs() -> list[dict[str, np.ndarray]]:
+    """Two different pairs: the textured pair, then it swapped and mirrored."""
+    image0, image1 = textured_images(*ELOFTR_SIZE)
+    first = {"image0": image0[None, None], "image1": image1[None, None]}
+    second = {"image0": np.ascontiguousarray(image1[:, ::-1])[None, None], "image1": image0[:, ::-1][None, None]}
+    return [first, second]
+
+
+def test_the_fast_path_downloads_each_pair_before_the_next_replaces_it(checkpoint: Path) -> None:
+    eager = TorchBackend(checkpoint, BackendSettings(device="cuda", build_args=BUILD))
+    fast = TorchBackend(checkpoint, BackendSettings(device="cuda", cuda_graph=True, build_args=BUILD))
+    expected = [eager.run(pair)[0] for pair in _pairs()]
+    got = [fast.run(pair)[0] for pair in _pairs()]  # the second run reuses the graph's output buffers
+    assert int(expected[0]["num_valid"][0]) >= 50
+    assert not np.array_equal(expected[0]["keypoints0"], expected[1]["keypoints0"])
+    for want, have in zip(expected, got, strict=True):
+        assert int(have["num_valid"][0]) == int(want["num_valid"][0])
+        np.testing.assert_array_equal(have["valid"], want["valid"])
+        np.testing.assert_array_equal(have["cells"], want["cells"])
+        np.testing.assert_allclose(have["keypoints0"], want["keypoints0"], atol=1e-2)
+        np.testing.assert_allclose(have["keypoints1"], want["keypoints1"], atol=1e-2)
+
+
+def test_staged_uploads_keep_transposed_views_and_constants_apart(checkpoint: Path) -> None:
+    backend = TorchBackend(checkpoint, BackendSettings(device="cuda", build_args=BUILD))
+    rng = np.random.default_rng(0)
+    image = rng.random((6, 10, 3), dtype=np.float32)
+    uploaded = backend._upload("image0", to_nchw(image))  # an HWC image's NCHW view
+    assert uploaded.is_cuda and uploaded.is_contiguous()
+    np.testing.assert_array_equal(uploaded.cpu().numpy(), image.transpose(2, 0, 1)[None])
+    constant = rng.random((1, 1, 4, 5), dtype=np.float32)
+    constant.flags.writeable = False
+    kept = backend._upload("noise", constant)
+    assert backend._upload("noise", constant) is kept  # read-only and given again: not copied again
+    other = rng.random((1, 1, 4, 5), dtype=np.float32)
+    np.testing.assert_array_equal(backend._upload("noise", other).cpu().numpy(), other)
+    torch.cuda.synchronize()
+    np.testing.assert_array_equal(kept.cpu().numpy(), constant)  # the staging buffer's next use left it alone
