@@ -11,6 +11,8 @@ Phases, one node each (``queue_policy`` differs):
 1. ``latest`` (the YAML's QoS, ``queue_size`` 1):
    * latency: ``--latency-pairs`` pairs at ``--latency-hz`` (below the node's rate, so nothing queues);
      latency = receipt of the matches − the input stamp (median, p90, p99, ms);
+   * rates: pairs at each of ``--rates`` for ``--rate-s`` seconds: the share of pairs that came back and
+     results per second, where the input does not flood the node as at saturation;
    * saturation and memory: pairs at ``--saturation-hz`` (above the node's rate) until
      ``--memory-pairs`` results or ``--saturation-max-s``; pairs/s = results over that time; the
      device's used memory (``nvidia-smi``, MiB, the node is its only user) every 2 s.
@@ -241,6 +243,25 @@ def warm_up(client: Client, seconds: float) -> int:
     return published
 
 
+def rate_phase(client: Client, rate_hz: float, seconds: float) -> dict[str, Any]:
+    """Pairs at ``rate_hz`` for ``seconds``: the share that came back (``latest`` drops what it cannot take),
+    results per second and their latency; the node's own stage times over the span."""
+    before = client.count()
+    start = time.monotonic()
+    published = paced(client, 10**9, rate_hz, until=start + seconds)
+    client.wait_count(before + published, 2.0)
+    results = client.received[before:]
+    return {
+        "rate_hz": rate_hz,
+        "published": published,
+        "received": len(results),
+        "received_share": round(len(results) / published, 3) if published else 0.0,
+        "pairs_per_s": len(results) / seconds,
+        "latency_ms": quantiles([(receipt - stamp) / 1e6 for stamp, receipt, _ in results]),
+        "node": client.node_report(start + 1.5, start + seconds),
+    }
+
+
 def latest_phases(client: Client, args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {"warm_up_pairs": warm_up(client, args.warmup_s)}
     before = client.count()
@@ -258,6 +279,7 @@ def latest_phases(client: Client, args: argparse.Namespace) -> dict[str, Any]:
         "node": client.node_report(latency_start + 1.0, time.monotonic()),
     }
     time.sleep(1.0)
+    report["rates"] = [rate_phase(client, rate, args.rate_s) for rate in args.rates]
     memory: list[tuple[float, int | None]] = []
     stop = threading.Event()
     start_memory = time.monotonic()
@@ -366,6 +388,10 @@ def main() -> None:
     parser.add_argument("--latency-pairs", type=int, default=200)
     parser.add_argument("--latency-hz", type=float, default=10.0)
     parser.add_argument("--saturation-hz", type=float, default=100.0)
+    parser.add_argument(
+        "--rates", type=float, nargs="*", default=[], help="pair rates (Hz) each published for --rate-s (latest)"
+    )
+    parser.add_argument("--rate-s", type=float, default=6.0)
     parser.add_argument("--saturation-max-s", type=float, default=60.0)
     parser.add_argument("--memory-pairs", type=int, default=5000)
     parser.add_argument("--lossless-pairs", type=int, default=200)

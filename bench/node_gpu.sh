@@ -47,7 +47,7 @@ for variant in "${variants[@]}"; do
   eloftr)
     timeout "${ELOFTR_LIMIT_S:-240}" "$py" bench/node_gpu.py --config config/desktop_torch_eloftr.yaml \
       --set model_path="$eloftr" --set compile_cache_dir=/tmp/ma_compile \
-      --latency-hz 20 --saturation-hz 400 --saturation-max-s "${SATURATION_S:-60}" --memory-pairs 5000 \
+      --latency-hz 20 --rates 40 60 80 100 130 --saturation-hz 400 --saturation-max-s "${SATURATION_S:-60}" --memory-pairs 5000 \
       --out "$out/node_eloftr.json" --logs "$out" "${profile[@]}" || status=1
     gil_summary eloftr
     ;;
@@ -57,7 +57,7 @@ for variant in "${variants[@]}"; do
       { status=1; continue; }
     timeout "${ROMA_LIMIT_S:-330}" "$py" bench/node_gpu.py --config config/desktop_torch_roma.yaml \
       --set model_path="$roma" --set dinov2_path="$dinov2" \
-      --latency-pairs "${ROMA_LATENCY_PAIRS:-100}" --latency-hz 5 --saturation-hz 40 \
+      --latency-pairs "${ROMA_LATENCY_PAIRS:-100}" --latency-hz 5 --rates 10 15 20 --saturation-hz 40 \
       --saturation-max-s "${SATURATION_S:-75}" --memory-pairs 5000 \
       --out "$out/node_roma.json" --logs "$out" "${profile[@]}" || status=1
     gil_summary roma
