@@ -39,8 +39,8 @@ EAGER = {
     "fast_fp32": ("fp32", {}),
     "fast_fp32_plain": ("fp32", PLAIN),
     "fast_fp16_plain": ("fp16", PLAIN),
-    "fast_fp16_coarse_fp16_only": ("fp16", {"budget_sort": False}),
-    "fast_fp16_budget_sort_only": ("fp16", {"coarse_fp16": False}),
+    "fast_fp16_coarse_fp16_only": ("fp16", {"coarse_fp16": True, "budget_sort": False}),
+    "fast_fp16_coarse_fp16": ("fp16", {"coarse_fp16": True}),  # the default until 2026-12-07
     "fast_fp16": ("fp16", {}),
     "fast_fp16_half_resolution_windows": ("fp16", {"half_resolution_windows": True}),
 }
@@ -49,7 +49,7 @@ COMPILED = {
     "compile_default": (45, {"compile": "default"}),
     "compile_default_fine_channels_last": (45, {"compile": "default", "fine_channels_last": True}),
     "compile_default_half_resolution_windows": (45, {"compile": "default", "half_resolution_windows": True}),
-    "compile_default_exact_coarse": (45, {"compile": "default", "coarse_fp16": False}),
+    "compile_default_coarse_fp16": (45, {"compile": "default", "coarse_fp16": True}),
     "compile_default_channels_last": (55, {"compile": "default", "channels_last": True}),
     "compile_default_plain": (45, {"compile": "default", **PLAIN}),
     "compile_default_coordinate_descent": (

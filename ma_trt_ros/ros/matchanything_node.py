@@ -145,6 +145,7 @@ class MatchAnythingNode(LifecycleNode):
         self._state = "unconfigured"
         self._reported_failures = 0
         self._gpu_bytes: int | None = None
+        self._gpu_read_s = 0.0  # monotonic time of the last read of the matcher's GPU memory
         self._rejected = RejectionLog(self.get_logger().warning)
         self._failed = RejectionLog(self.get_logger().error)
 
@@ -346,12 +347,16 @@ class MatchAnythingNode(LifecycleNode):
     # --- inference (inference thread) and output (output thread) --------------------------------
 
     def _match(self, job: PairJob) -> MatchedJob:
-        """Inference thread: convert and match one pair, read the matcher's GPU memory (the matcher is used
-        on this thread only)."""
+        """Inference thread: convert and match one pair; read the matcher's GPU memory (the matcher is used
+        on this thread only) once per diagnostics period, which is as often as it is reported: PyTorch's
+        reading builds its whole table of allocator statistics in Python, ~0.5 ms under the GIL (measured on
+        the H100 node, docs/benchmarks.md), too much for every pair."""
         start = time.monotonic()
         (matched,) = self._pipeline.match([(job.image0, job.image1)])
-        self._gpu_bytes = self.matcher.gpu_memory_bytes()
-        return MatchedJob(job, matched, start, time.monotonic())
+        done = time.monotonic()
+        if done - self._gpu_read_s >= self.params.diagnostics_period_s:
+            self._gpu_bytes, self._gpu_read_s = self.matcher.gpu_memory_bytes(), done
+        return MatchedJob(job, matched, start, done)
 
     def _publish(self, matched: MatchedJob) -> None:
         """Output thread: build the messages of one matched pair (pictures only while subscribed, as counted

@@ -254,9 +254,10 @@ def test_fp16_coarse_confidence_is_close_to_the_fp32_one() -> None:
 
 def test_eloftr_fast_rewrites_only_apply_with_a_budget_and_coarse_fp16_only_in_fp16(eloftr_case) -> None:
     module, images = eloftr_case
-    runner = build_fast_runner(module, device="cpu", precision="fp32")
+    runner = build_fast_runner(module, device="cpu", precision="fp32", coarse_fp16=True)
     assert isinstance(runner.module, FastELoFTRExportModule)
     assert runner.module.coarse_fp16 and runner.module.budget_sort
+    assert not build_fast_runner(module, device="cpu", precision="fp32").module.coarse_fp16  # off unless asked
     plain = build_fast_runner(module, device="cpu", precision="fp32", coarse_fp16=False, budget_sort=False)
     assert all(torch.equal(a, b) for a, b in zip(runner(*images), plain(*images), strict=True))
 

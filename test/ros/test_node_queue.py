@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from support.node_process import start_node, wait_for_outputs
@@ -25,7 +26,7 @@ def diagnostic_values(array: object, name: str) -> dict[str, str] | None:
 
 @pytest.mark.timeout(120)
 def test_latest_policy_under_10x_overload_bounds_latency_and_counts_drops(
-    ros_env: RosEnvironment, ros_node: RosTestNode
+    ros_env: RosEnvironment, ros_node: RosTestNode, tmp_path: Path
 ) -> None:
     from diagnostic_msgs.msg import DiagnosticArray
 
@@ -50,7 +51,9 @@ def test_latest_policy_under_10x_overload_bounds_latency_and_counts_drops(
         "--reliability",
         "best_effort",
     )
-    with start_node(ros_env, ns, params, {"FAKE_MATCHER_DELAY_S": str(INFERENCE_S)}) as node:
+    memory_log = tmp_path / "memory_reads.log"
+    node_env = {"FAKE_MATCHER_DELAY_S": str(INFERENCE_S), "FAKE_MATCHER_MEMORY_LOG": str(memory_log)}
+    with start_node(ros_env, ns, params, node_env) as node:
         wait_for_outputs([results, diagnostics])
         with run_module_in_ros_process("support.image_publisher", ros_env, publisher_args) as publisher:
             wait_until(lambda: "published" in publisher.output(), 60.0, "the publisher to finish")
@@ -64,6 +67,9 @@ def test_latest_policy_under_10x_overload_bounds_latency_and_counts_drops(
     # 2 s of input at 10 pairs/s of inference: about 20 results, the rest replaced in the queue.
     assert 10 <= published <= 30 and len(latencies_s) == published
     assert pairs >= 0.9 * PAIRS and replaced >= pairs - published - 2 and replaced <= pairs - published
+    # GPU memory is read at configure and then once per diagnostics period (0.5 s), not for every pair
+    reads = len(memory_log.read_text().splitlines())
+    assert 1 <= reads <= 8 < published
     assert (final["backend"], final["model"], final["queue_policy"], final["gpu_memory_bytes"]) == (
         "test_double",
         "fake:eloftr@00000000",

@@ -17,6 +17,7 @@ Like the runtime's GPU backends, it must be used on the thread that opened it: `
 Environment: ``FAKE_MATCHER_DELAY_S`` (seconds slept per match, to simulate a slow engine),
 ``FAKE_MATCHER_GIL_RELEASES`` (N > 1: the delay is slept in N parts, so the GIL is released and taken
 back N times per match, as a GPU backend does around each of its PyTorch or CUDA calls),
+``FAKE_MATCHER_MEMORY_LOG`` (file that gets a line for each ``gpu_memory_bytes`` call),
 ``FAKE_MATCHER_LOG`` (file to which ``open <model_path>`` and ``close`` lines are appended),
 ``FAKE_MATCHER_FAIL_EVERY`` (N > 0: every N-th call of ``match`` raises RuntimeError, a backend fault
 in the middle of a stream; the matcher stays usable).
@@ -122,8 +123,12 @@ class FakeMatcher:
         return [self.match(image0, image1) for image0, image1 in pairs]
 
     def gpu_memory_bytes(self) -> int | None:
-        """None: the double holds no GPU memory."""
+        """None: the double holds no GPU memory. Each call appends a line to ``FAKE_MATCHER_MEMORY_LOG`` when set."""
         self._check_thread()
+        path = os.environ.get("FAKE_MATCHER_MEMORY_LOG")
+        if path:
+            with open(path, "a") as log:
+                log.write("read\n")
         return None
 
     def close(self) -> None:

@@ -158,7 +158,7 @@ class TorchBackend:
         buffer, which is returned; both buffers are made again when the shape or dtype changes."""
         staging = self._staging.get(name)
         if staging is None or staging[0].shape != array.shape or staging[0].dtype != array.dtype:
-            pinned = torch.from_numpy(np.ascontiguousarray(array)).pin_memory()
+            pinned = torch.from_numpy(np.array(array, order="C")).pin_memory()  # a writable copy, made once
             staging = self._staging[name] = (pinned.numpy(), pinned, torch.empty_like(pinned, device=self._device))
         host, pinned, device = staging
         np.copyto(host, array)
