@@ -352,6 +352,17 @@ def test_windows_from_the_half_resolution_map_equal_those_of_the_full_map(image:
     assert (ours - expected).abs().max().item() <= 1e-6
 
 
+def test_compiled_eloftr_takes_the_half_resolution_windows_unless_told_otherwise(eloftr_case) -> None:
+    module, _ = eloftr_case
+    # on the CPU no CUDA graph is captured, so nothing is compiled before the first call
+    assert not build_fast_runner(module, device="cpu", precision="fp32").module.half_resolution_windows
+    assert build_fast_runner(module, device="cpu", precision="fp32", compile="default").module.half_resolution_windows
+    kept_off = build_fast_runner(
+        module, device="cpu", precision="fp32", compile="default", half_resolution_windows=False
+    )
+    assert not kept_off.module.half_resolution_windows
+
+
 def test_half_resolution_windows_give_the_matches_of_the_full_map(eloftr_case) -> None:
     module, images = eloftr_case
     runner = build_fast_runner(module, device="cpu", precision="fp32", half_resolution_windows=True)

@@ -129,10 +129,12 @@ def prepare(
 ) -> ELoFTRExportModule:
     """Rewrite a private copy of an ELoFTR export module in place for speed; returns it.
 
-    Two experiments of issue 21 on the fine stage, off by default until measured on a GPU:
-    ``fine_channels_last``, the full-resolution fine map in NHWC (:class:`ChannelsLastFinePreprocess`);
-    ``half_resolution_windows`` (with a match budget), the fine windows blended straight from the
-    half-resolution map (:mod:`.fine_windows`), no full-resolution map at all.
+    Two rewrites of the fine stage, off here by default (measured on an H100, docs/benchmarks.md):
+    ``fine_channels_last``, the full-resolution fine map in NHWC (:class:`ChannelsLastFinePreprocess`;
+    no gain); ``half_resolution_windows`` (with a match budget), the fine windows blended straight from
+    the half-resolution map (:mod:`.fine_windows`), no full-resolution map at all (16 % faster compiled,
+    slower uncompiled: :func:`~ma_trt_convert.fast.runner.build_fast_runner` turns it on for compiled
+    runs, :data:`~ma_trt_convert.fast.variants.COMPILED_OPTIONS`).
 
     Raises:
         ValueError: ``precision`` is fp32 but the module's weights are fp16.

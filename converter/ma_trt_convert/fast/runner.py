@@ -208,7 +208,8 @@ def build_fast_runner(
         inductor: ``torch._inductor.config`` settings for the compilation (with ``compile`` only),
             e.g. ``{"coordinate_descent_tuning": True}``.
         options: variant-specific switches passed to its preparer (e.g. RoMa's ``gp``,
-            ``channels_last``; see :mod:`.roma`), for measuring each rewrite on its own.
+            ``channels_last``; see :mod:`.roma`), for measuring each rewrite on its own; with ``compile``
+            the variant's :data:`.variants.COMPILED_OPTIONS` are on unless given here.
 
     Returns:
         The runner, with the batch-1 graph already captured (so start-up cost is paid here).
@@ -218,7 +219,7 @@ def build_fast_runner(
             of an fp16 module.
         KeyError: no fast path is registered for the module's type.
     """
-    from ma_trt_convert.fast.variants import preparer_for
+    from ma_trt_convert.fast.variants import compiled_options_for, preparer_for
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -229,6 +230,8 @@ def build_fast_runner(
     start = time.perf_counter()
     target = torch.device(device)
     prepare = preparer_for(export_module)
+    if compile is not None:
+        options = {**compiled_options_for(export_module), **options}
     module = prepare(copy.deepcopy(export_module), precision, **options).to(target).eval().requires_grad_(False)
     names = export_module.input_names, export_module.output_names
     runner = FastRunner(module, *names, target, cuda_graph, compile, inductor)

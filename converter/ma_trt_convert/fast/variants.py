@@ -33,6 +33,22 @@ PREPARERS: dict[type[nn.Module], Preparer] = {
 }
 
 
+# Rewrites that pay only once compiled (``torch.compile``), on by default there; explicit options win.
+# ELoFTR's fine windows blended from the half-resolution map: 4.16 -> 3.48 / 3.43 ms compiled (two runs,
+# H100, 2026-12-07; the same matches and flips), but 7.1 -> 8.1 ms uncompiled (docs/benchmarks.md).
+COMPILED_OPTIONS: dict[type[nn.Module], dict[str, object]] = {
+    ELoFTRExportModule: {"half_resolution_windows": True},
+}
+
+
+def compiled_options_for(module: nn.Module) -> dict[str, object]:
+    """The preparer options :data:`COMPILED_OPTIONS` turns on for ``module``'s type when it is compiled."""
+    for cls in type(module).__mro__:
+        if cls in COMPILED_OPTIONS:
+            return dict(COMPILED_OPTIONS[cls])
+    return {}
+
+
 def preparer_for(module: nn.Module) -> Preparer:
     """The preparer registered for ``module``'s type (or a base class of it).
 
