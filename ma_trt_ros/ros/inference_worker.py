@@ -1,42 +1,47 @@
-"""The inference thread and the output thread: a two-stage pipeline behind a bounded queue with policy
-``latest`` or ``lossless``.
+"""The node's pipeline threads behind a bounded queue with policy ``latest`` or ``lossless``: an
+optional prepare thread, the inference thread and the output thread.
 
-Pure Python, no rclpy. Items go through two stages, each on a thread of its own, so that the second
-stage of item n - 1 runs while the first stage of item n does:
+Pure Python, no rclpy. Items go through two or three stages, each on a thread of its own, so that the
+stages of consecutive items overlap:
 
-- inference thread: ``process(item)`` returns a value. It owns the matcher (GPU backends must be
-  opened, run and closed on one thread), so everything that touches the matcher runs here;
+- prepare thread (optional): ``prepare(item)`` returns a value (in the node: convert the image messages
+  to the matcher's float images). It touches no matcher;
+- inference thread: ``process(value)`` (``process(item)`` without a prepare stage) returns a value. It
+  owns the matcher (GPU backends must be opened, run and closed on one thread), so everything that
+  touches the matcher runs here;
 - output thread: ``finish(value)`` (in the node: build and publish the messages, count them).
 
-Between the stages waits at most one value (the hand-off): the inference thread takes its next item
-only while the hand-off is empty, so at most three items are past the queue at once (one being
-processed, one handed off, one being finished), memory stays bounded, and a slow ``finish`` holds
-the inference thread back, which holds the queue back (and, in ``lossless``, the submitter). Items
-leave both stages in submission order. With stage times P (process) and F (finish), seconds per item,
-the pipeline passes one item per max(P, F) instead of one per P + F, as far as the two stages can run
-at once (Python's GIL lets them overlap where they wait for the GPU or run NumPy, OpenCV or DDS code).
-:meth:`~InferenceWorker.pause` and :meth:`~InferenceWorker.wait_idle` wait for the items in both
-stages.
+Between two stages waits at most one value (a slot): a stage takes its next input only while its own
+output slot is empty, so at most ``2 × stages − 1`` items are past the queue at once (one in each stage,
+one in each slot), memory stays bounded, and a slow later stage holds the earlier ones back, which
+holds the queue back (and, in ``lossless``, the submitter). Items leave every stage in submission order.
+With stage times P (prepare), M (process) and F (finish), seconds per item, the pipeline passes one item
+per max(P, M, F) instead of one per P + M + F, as far as the stages can run at once (Python's GIL lets
+them overlap where they wait for the GPU or run NumPy, OpenCV or DDS code). A prepare stage also lets the
+inference thread start the next item the moment it is done, with its input already prepared; in
+``latest`` that prepared item is older than the newest in the queue by at most one process time.
+:meth:`~InferenceWorker.pause` and :meth:`~InferenceWorker.wait_idle` wait for the items in all stages.
 
 Two kinds of work run on the inference thread, one at a time:
 
 - calls (:meth:`InferenceWorker.call`): a function run on the thread while the caller waits for its
   value or exception (open the matcher at configure, close it at cleanup); they go before items;
-- items (:meth:`InferenceWorker.submit`): the two stages above for each accepted item, in submission
+- items (:meth:`InferenceWorker.submit`): the stages above for each accepted item, in submission
   order. Items are accepted only between :meth:`resume` and :meth:`pause`.
 
 Queue policies (``capacity`` = most items waiting, not counting those in the stages):
 
 - ``latest``: a full queue discards its oldest waiting item to take the new one (outcome
   ``replaced``): the worker always takes the newest work, and the delay from submission to the end of
-  ``finish`` stays below about ``capacity + 1`` times the slower stage plus once the faster one.
+  ``finish`` stays below about ``capacity + 1`` times the slowest stage plus once each other stage (plus
+  one more process time with a prepare stage).
 - ``lossless``: every item is processed and finished in order; :meth:`~InferenceWorker.submit` waits
   while the queue is full (the caller is held back: the node's input callback then takes no further
   image, and DDS holds the rest). Only :meth:`~InferenceWorker.pause` ends such a wait, with outcome
   ``refused``.
 
-An exception in either stage goes to ``on_error`` with the item (on the thread of that stage); the
-item is then done, and both threads go on with the next one.
+An exception in any stage goes to ``on_error`` with the item (on the thread of that stage); the item is
+then done, and every thread goes on with the next one.
 """
 
 from __future__ import annotations
@@ -55,21 +60,22 @@ def ignore_value(value: Any) -> None:
 
 
 class InferenceWorker:
-    """The two threads (see module docstring); they start paused.
+    """The stage threads (see module docstring); they start paused.
 
     Args:
-        process: called on the inference thread with each item; its value goes to ``finish``.
+        process: called on the inference thread with each item's value of ``prepare`` (with each item
+            without a prepare stage); its value goes to ``finish``.
         policy: ``latest`` or ``lossless``.
         capacity: most items waiting in the queue, >= 1.
-        on_error: called with (item, exception) when ``process`` or ``finish`` raises, on the thread of
-            that stage.
-        name: name of the inference thread; the output thread is ``<name>-output``.
+        on_error: called with (item, exception) when a stage raises, on the thread of that stage.
+        name: name of the inference thread; the others are ``<name>-prepare`` and ``<name>-output``.
         finish: called on the output thread with each value of ``process``, in submission order.
+        prepare: None (two stages), or called on the prepare thread with each item, in submission order.
 
     Attributes:
         replaced: items discarded by ``latest`` to make room for newer ones.
         refused: items not accepted (paused, or a waiting ``lossless`` submit ended by :meth:`pause`).
-        processed: items done: finished, or failed in either stage.
+        processed: items done: finished, or failed in any stage.
     """
 
     def __init__(
@@ -80,6 +86,7 @@ class InferenceWorker:
         on_error: Callable[[Any, BaseException], None],
         name: str = "inference",
         finish: Callable[[Any], None] = ignore_value,
+        prepare: Callable[[Any], Any] | None = None,
     ):
         if policy not in ("latest", "lossless"):
             raise ValueError(f"queue policy must be 'latest' or 'lossless', got {policy!r}")
@@ -87,24 +94,27 @@ class InferenceWorker:
             raise ValueError(f"queue capacity must be >= 1, got {capacity}")
         self.policy = policy
         self.capacity = capacity
-        self._process = process
-        self._finish = finish
         self._on_error = on_error
+        stages = [(f"{name}-prepare", prepare)] if prepare is not None else []
+        stages += [(name, process), (f"{name}-output", finish)]
+        self._functions = [function for _, function in stages]
+        self._owner = len(stages) - 2  # the inference thread's stage: it also runs the calls
         self._queue: collections.deque[Any] = collections.deque()
         self._calls: collections.deque[tuple[Callable[[], Any], Future]] = collections.deque()
         self._changed = threading.Condition()
         self._accepting = False
         self._stopping = False
-        self._processing = False  # the inference thread has an item
-        self._handoff: tuple[Any, Any] | None = None  # (item, value of process) waiting for the output thread
-        self._finishing = False  # the output thread has an item
+        self._busy = [False] * len(stages)  # stage k has an item
+        self._slots: list[tuple[Any, Any] | None] = [None] * (len(stages) - 1)  # (item, value) after stage k
         self.replaced = 0
         self.refused = 0
         self.processed = 0
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._output_thread = threading.Thread(target=self._run_output, name=f"{name}-output", daemon=True)
-        self._thread.start()
-        self._output_thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, args=(stage,), name=thread_name, daemon=True)
+            for stage, (thread_name, _) in enumerate(stages)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def call(self, function: Callable[[], Any], timeout_s: float | None = None) -> Any:
         """Run ``function()`` on the inference thread (after the item it processes) and return its value or
@@ -124,7 +134,7 @@ class InferenceWorker:
 
     def pause(self, timeout_s: float = 30.0) -> int:
         """Stop accepting items (a waiting :meth:`submit` returns ``refused``), discard the waiting ones, wait
-        up to ``timeout_s`` seconds for those already in the stages (processed, handed off, finished);
+        up to ``timeout_s`` seconds for those already in the stages (in a stage or a slot between two);
         returns the discarded count."""
         with self._changed:
             self._accepting = False
@@ -163,42 +173,58 @@ class InferenceWorker:
             return len(self._queue)
 
     def wait_idle(self, timeout_s: float) -> bool:
-        """Wait up to ``timeout_s`` seconds until no item waits or is in either stage; False on timeout."""
+        """Wait up to ``timeout_s`` seconds until no item waits or is in any stage; False on timeout."""
         with self._changed:
             return self._changed.wait_for(lambda: not self._queue and self._stages_empty(), timeout=timeout_s)
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        """Pause, run the calls already queued, and end both threads (each joined up to ``timeout_s`` seconds)."""
+        """Pause, run the calls already queued, and end every thread (each joined up to ``timeout_s`` seconds)."""
         self.pause(timeout_s)
         with self._changed:
             self._stopping = True
             self._changed.notify_all()
-        self._thread.join(timeout=timeout_s)
-        self._output_thread.join(timeout=timeout_s)
+        for thread in self._threads:
+            thread.join(timeout=timeout_s)
 
     def _stages_empty(self) -> bool:
-        """No item is processed, handed off or finished (call with the lock held)."""
-        return not self._processing and self._handoff is None and not self._finishing
+        """No item is in a stage or a slot (call with the lock held)."""
+        return not any(self._busy) and all(slot is None for slot in self._slots)
 
-    def _next(self) -> tuple[str, Any]:
-        """Wait for work of the inference thread: ("call", (function, future)), ("item", item) or ("stop", None).
+    def _input_ready(self, stage: int) -> bool:
+        """``stage`` has an input waiting and room for its output (call with the lock held)."""
+        waiting = bool(self._queue) if stage == 0 else self._slots[stage - 1] is not None
+        return waiting and (stage == len(self._slots) or self._slots[stage] is None)
 
-        An item is taken only while the hand-off is empty, so its value can be handed off at once.
-        """
+    def _upstream_done(self, stage: int) -> bool:
+        """Nothing can reach ``stage`` any more: the worker stops and every earlier stage and slot is empty
+        (call with the lock held; the queue is empty once stopping, :meth:`stop` pauses first)."""
+        return self._stopping and not any(self._busy[:stage]) and all(s is None for s in self._slots[:stage])
+
+    def _next(self, stage: int) -> tuple[str, Any]:
+        """Wait for work of ``stage``'s thread: ("call", (function, future)) on the inference thread,
+        ("item", (item, input)) or ("stop", None)."""
+        owner = stage == self._owner
         with self._changed:
-            self._changed.wait_for(lambda: self._calls or (self._queue and self._handoff is None) or self._stopping)
-            if self._calls:
+            self._changed.wait_for(
+                lambda: (owner and self._calls) or self._input_ready(stage) or self._upstream_done(stage)
+            )
+            if owner and self._calls:
                 return "call", self._calls.popleft()
-            if self._queue and self._handoff is None:
-                self._processing = True
-                self._changed.notify_all()  # a lossless submit waits for this room
-                return "item", self._queue.popleft()
-            return "stop", None
+            if not self._input_ready(stage):
+                return "stop", None
+            if stage == 0:
+                item = self._queue.popleft()
+                taken = (item, item)
+            else:
+                taken, self._slots[stage - 1] = self._slots[stage - 1], None
+            self._busy[stage] = True
+            self._changed.notify_all()  # room: a lossless submit, or the stage before, may go on
+            return "item", taken
 
-    def _run(self) -> None:
-        """The inference thread: calls, and ``process`` of each item."""
+    def _run(self, stage: int) -> None:
+        """The thread of ``stage``: the calls (inference thread), and the stage's function of each item."""
         while True:
-            kind, work = self._next()
+            kind, work = self._next(stage)
             if kind == "stop":
                 return
             if kind == "call":
@@ -208,42 +234,21 @@ class InferenceWorker:
                 except BaseException as error:  # handed to the caller
                     future.set_exception(error)
                 continue
-            self._process_item(work)
+            self._run_item(stage, *work)
 
-    def _process_item(self, item: Any) -> None:
-        """First stage of ``item``: its value goes to the hand-off, an exception to ``on_error``."""
-        handoff = None
+    def _run_item(self, stage: int, item: Any, value: Any) -> None:
+        """``stage`` of ``item`` on ``value``: its result goes to the next slot (the item is done after the last
+        stage), an exception to ``on_error`` (the item is then done)."""
+        result = None
         try:
-            handoff = (item, self._process(item))
-        except Exception as error:  # the thread must survive any bad pair
+            result = (item, self._functions[stage](value))
+        except Exception as error:  # the thread must survive any bad pair or result
             self._on_error(item, error)
         finally:
             with self._changed:
-                self._handoff = handoff
-                self._processing = False
-                if handoff is None:  # failed: the item is done
+                if result is not None and stage < len(self._slots):
+                    self._slots[stage] = result
+                else:  # finished, or failed: the item is done
                     self.processed += 1
+                self._busy[stage] = False
                 self._changed.notify_all()
-
-    def _take_handoff(self) -> tuple[Any, Any] | None:
-        """Wait for a handed-off (item, value) and take it; None when the worker stops and none will come."""
-        with self._changed:
-            self._changed.wait_for(lambda: self._handoff is not None or (self._stopping and not self._processing))
-            taken, self._handoff = self._handoff, None
-            self._finishing = taken is not None
-            self._changed.notify_all()  # the inference thread may take its next item
-            return taken
-
-    def _run_output(self) -> None:
-        """The output thread: ``finish`` of each handed-off value, in order."""
-        while (taken := self._take_handoff()) is not None:
-            item, value = taken
-            try:
-                self._finish(value)
-            except Exception as error:  # the thread must survive any bad result
-                self._on_error(item, error)
-            finally:
-                with self._changed:
-                    self._finishing = False
-                    self.processed += 1
-                    self._changed.notify_all()

@@ -57,7 +57,7 @@ from ma_trt_ros.ros.input_pairing import Pairer, ReferencePairer, RestartingPair
 from ma_trt_ros.ros.matcher_factory import MatcherFactory, factory_from_environment
 from ma_trt_ros.ros.node_parameters import PARAMETERS, NodeParameters
 from ma_trt_ros.ros.paced_executor import PacedMultiThreadedExecutor
-from ma_trt_ros.ros.pair_pipeline import MatchedPair, PairPipeline
+from ma_trt_ros.ros.pair_pipeline import ConvertedPairs, MatchedPair, PairPipeline
 from ma_trt_ros.ros.pair_sync import stamp_to_ns
 from ma_trt_ros.ros.pipeline_stats import PipelineStats, report_values
 from ma_trt_ros.ros.rejection_log import RejectionLog
@@ -105,13 +105,25 @@ class PairJob:
 
 
 @dataclass(frozen=True)
+class PreparedJob:
+    """One pair converted on the prepare thread, handed to the inference thread: its job, its images, when
+    its conversion started and when it was handed over (monotonic s)."""
+
+    job: PairJob
+    converted: ConvertedPairs
+    started_s: float
+    prepared_s: float
+
+
+@dataclass(frozen=True)
 class MatchedJob:
     """One pair matched on the inference thread, handed to the output thread: its job, the matched pair,
-    when its matching started and when it was handed off (monotonic s)."""
+    when its work started (conversion), when its matching started and when it was handed off (monotonic s)."""
 
     job: PairJob
     matched: MatchedPair
     started_s: float
+    ready_wait_ms: float
     handed_off_s: float
 
 
@@ -167,6 +179,7 @@ class MatchAnythingNode(LifecycleNode):
                 self.params.queue_size,
                 self._on_worker_error,
                 finish=self._publish,
+                prepare=self._prepare,
             )
             params = self.params
             self.matcher = self._worker.call(
@@ -346,22 +359,31 @@ class MatchAnythingNode(LifecycleNode):
 
     # --- inference (inference thread) and output (output thread) --------------------------------
 
-    def _match(self, job: PairJob) -> MatchedJob:
-        """Inference thread: convert and match one pair; read the matcher's GPU memory (the matcher is used
+    def _prepare(self, job: PairJob) -> PreparedJob:
+        """Prepare thread: convert one pair's image messages to the matcher's images (NumPy, no matcher), so
+        that the inference thread only matches."""
+        start = time.monotonic()
+        converted = self._pipeline.convert([(job.image0, job.image1)])
+        return PreparedJob(job, converted, start, time.monotonic())
+
+    def _match(self, prepared: PreparedJob) -> MatchedJob:
+        """Inference thread: match one converted pair; read the matcher's GPU memory (the matcher is used
         on this thread only) once per diagnostics period, which is as often as it is reported: PyTorch's
         reading builds its whole table of allocator statistics in Python, ~0.5 ms under the GIL (measured on
         the H100 node, docs/benchmarks.md), too much for every pair."""
         start = time.monotonic()
-        (matched,) = self._pipeline.match([(job.image0, job.image1)])
+        (matched,) = self._pipeline.match_converted(prepared.converted)
         done = time.monotonic()
         if done - self._gpu_read_s >= self.params.diagnostics_period_s:
             self._gpu_bytes, self._gpu_read_s = self.matcher.gpu_memory_bytes(), done
-        return MatchedJob(job, matched, start, done)
+        ready_wait_ms = (start - prepared.prepared_s) * 1e3
+        return MatchedJob(prepared.job, matched, prepared.started_s, ready_wait_ms, done)
 
     def _publish(self, matched: MatchedJob) -> None:
         """Output thread: build the messages of one matched pair (pictures only while subscribed, as counted
-        now), publish them and record the stage latencies (ms): ``queue_wait`` (pair formed -> matching
-        starts), ``output_wait`` (handed off -> the output thread takes it), ``publish`` and ``total``
+        now), publish them and record the stage latencies (ms): ``queue_wait`` (pair formed -> its conversion
+        starts), ``ready_wait`` (converted -> matching starts), ``output_wait`` (handed off -> the output
+        thread takes it), ``publish`` and ``total``
         (pair formed -> published), besides the pipeline's own."""
         outputs = self._outputs
         start = time.monotonic()
@@ -377,6 +399,7 @@ class MatchAnythingNode(LifecycleNode):
         stages = dict(output.stages_ms)
         stages.update(
             queue_wait=(matched.started_s - formed_s) * 1e3,
+            ready_wait=matched.ready_wait_ms,
             output_wait=(start - matched.handed_off_s) * 1e3,
             publish=(done - built) * 1e3,
             total=(done - formed_s) * 1e3,

@@ -1,10 +1,12 @@
 """One image pair (or a batch of pairs) to output messages: convert, match, fit geometry, build messages.
 
 Used by the live node and by ``ma-trt-bag`` alike, so both publish exactly the same messages for the
-same pair. Two steps: :meth:`PairPipeline.match` (convert + match, on the matcher's thread) gives
-:class:`MatchedPair` records, :meth:`PairPipeline.messages` turns one into messages (any thread: the
-node runs it on its output thread while the next pair is matched); ``ma-trt-bag`` runs both in turn
-with :meth:`PairPipeline.process`. Image messages in, ``{output name: message}`` out; coordinates are
+same pair. Three steps: :meth:`PairPipeline.convert` (image messages to the matcher's float images, any
+thread: the node runs it on its prepare thread while the pair before is matched),
+:meth:`PairPipeline.match_converted` (on the matcher's thread) gives :class:`MatchedPair` records, and
+:meth:`PairPipeline.messages` turns one into messages (any thread: the node runs it on its output thread
+while the next pair is matched); :meth:`PairPipeline.match` is the first two, and ``ma-trt-bag`` runs all
+three in turn with :meth:`PairPipeline.process`. Image messages in, ``{output name: message}`` out; coordinates are
 pixels of the images as received (see :mod:`ma_trt_ros.ros.result_messages`).
 """
 
@@ -43,6 +45,22 @@ class MatchedPair:
 
 
 @dataclass(frozen=True)
+class ConvertedPairs:
+    """Pairs of image messages with the matcher's images made from them (no matcher needed for this).
+
+    Attributes:
+        pairs: the ``(image0 message, image1 message)`` pairs, in order.
+        images: per pair, the two images as the matcher takes them (float in [0, 1], ``[H, W]`` or
+            ``[H, W, 3]`` as its ``input_color`` asks).
+        convert_ms: wall time of the conversion per pair, milliseconds.
+    """
+
+    pairs: Sequence[tuple[Any, Any]]
+    images: list[tuple[np.ndarray, np.ndarray]]
+    convert_ms: float
+
+
+@dataclass(frozen=True)
 class PairOutput:
     """What one pair produced.
 
@@ -61,9 +79,10 @@ class PairOutput:
 class PairPipeline:
     """Turns pairs of ``sensor_msgs/Image`` into output messages with one matcher and one output setting.
 
-    Two steps, which may run on two threads: :meth:`match` (uses the matcher: call it on the matcher's
-    thread) and :meth:`messages` (reads only the matcher's ``model_id``: any thread); :meth:`process`
-    runs both.
+    Three steps, which may run on three threads: :meth:`convert` (reads only the matcher's ``input_color``:
+    any thread), :meth:`match_converted` (uses the matcher: call it on the matcher's thread) and
+    :meth:`messages` (reads only the matcher's ``model_id``: any thread); :meth:`match` runs the first two,
+    :meth:`process` all three.
 
     Args:
         matcher: the runtime's :class:`~ma_trt_ros.runtime.matcher.Matcher` (or an object with its
@@ -88,19 +107,33 @@ class PairPipeline:
 
     def match(self, pairs: Sequence[tuple[Any, Any]]) -> list[MatchedPair]:
         """Convert each ``(image0 message, image1 message)`` pair and match them all in one ``match_batch``
-        call; in order.
+        call; in order (:meth:`convert`, then :meth:`match_converted`).
 
         Raises:
             ImageConversionError: an image message cannot be read (encoding, size).
             InputError: the matcher refuses an image.
         """
+        return self.match_converted(self.convert(pairs))
+
+    def convert(self, pairs: Sequence[tuple[Any, Any]]) -> ConvertedPairs:
+        """The matcher's images of each ``(image0 message, image1 message)`` pair (NumPy only, any thread).
+
+        Raises:
+            ImageConversionError: an image message cannot be read (encoding, size).
+        """
         start = time.monotonic()
         images = [(self._convert(image0), self._convert(image1)) for image0, image1 in pairs]
-        converted = time.monotonic()
-        results = self.matcher.match_batch(images)
-        matched = time.monotonic()
-        convert_ms = (converted - start) * 1e3 / len(pairs)
-        match_ms = (matched - converted) * 1e3 / len(pairs)
+        return ConvertedPairs(pairs, images, (time.monotonic() - start) * 1e3 / len(pairs))
+
+    def match_converted(self, converted: ConvertedPairs) -> list[MatchedPair]:
+        """Match the pairs of :meth:`convert` in one ``match_batch`` call; in order.
+
+        Raises:
+            InputError: the matcher refuses an image.
+        """
+        start = time.monotonic()
+        results = self.matcher.match_batch(converted.images)
+        match_ms = (time.monotonic() - start) * 1e3 / len(converted.pairs)
         return [
             MatchedPair(
                 result,
@@ -108,11 +141,11 @@ class PairPipeline:
                 (image0.header, image1.header),
                 {
                     **{f"runtime_{name}": value for name, value in result.timing_ms.items()},
-                    "convert": convert_ms,
+                    "convert": converted.convert_ms,
                     "match": match_ms,
                 },
             )
-            for (image0, image1), pair_images, result in zip(pairs, images, results, strict=True)
+            for (image0, image1), pair_images, result in zip(converted.pairs, converted.images, results, strict=True)
         ]
 
     def messages(self, matched: MatchedPair, pictures: frozenset[str] = frozenset()) -> PairOutput:

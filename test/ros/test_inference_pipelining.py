@@ -1,6 +1,6 @@
-"""The two-stage inference worker (process on the inference thread, finish on the output thread) and the
-pair pipeline split into matching and message building. Behaviour only: no timing is asserted; a short
-grace period is waited where a test shows that something does *not* happen."""
+"""The inference worker's stages (an optional prepare thread, process on the inference thread, finish on the
+output thread) and the pair pipeline split into conversion, matching and message building. Behaviour only:
+no timing is asserted; a short grace period is waited where a test shows that something does *not* happen."""
 
 from __future__ import annotations
 
@@ -32,7 +32,10 @@ class Stages:
         self.finish_gate: dict[int, threading.Event] = {}
         self.finished: list[int] = []
         self.errors: list[tuple[int, str]] = []
-        self.threads: dict[str, set[str]] = {"process": set(), "finish": set()}
+        self.prepare_started: dict[int, threading.Event] = {}
+        self.prepare_gate: dict[int, threading.Event] = {}
+        self.prepared: list[int] = []
+        self.threads: dict[str, set[str]] = {"prepare": set(), "process": set(), "finish": set()}
         self._lock = threading.Lock()
 
     def event(self, table: dict[int, threading.Event], item: int) -> threading.Event:
@@ -48,6 +51,17 @@ class Stages:
     def set_items(table: dict[int, threading.Event]) -> list[int]:
         """The items whose event in ``table`` is set, in order."""
         return sorted(item for item, event in table.items() if event.is_set())
+
+    def prepare(self, item: int) -> int:
+        """The optional first stage: returns ``item`` unchanged (so ``process`` sees the item)."""
+        self.threads["prepare"].add(threading.current_thread().name)
+        self.event(self.prepare_started, item).set()
+        if item in self.prepare_gate:
+            assert self.prepare_gate[item].wait(WAIT_S), f"prepare({item}) was never released"
+        if item < 0:
+            raise ValueError(f"cannot prepare {item}")
+        self.prepared.append(item)
+        return item
 
     def process(self, item: int) -> int:
         self.threads["process"].add(threading.current_thread().name)
@@ -68,9 +82,12 @@ class Stages:
     def on_error(self, item: int, error: BaseException) -> None:
         self.errors.append((item, str(error)))
 
-    def worker(self, policy: str, capacity: int, name: str = "stage-test") -> InferenceWorker:
-        """A resumed worker running these stages."""
-        worker = InferenceWorker(self.process, policy, capacity, self.on_error, name=name, finish=self.finish)
+    def worker(self, policy: str, capacity: int, name: str = "stage-test", prepare: bool = False) -> InferenceWorker:
+        """A resumed worker running these stages (with ``prepare``: all three)."""
+        first = self.prepare if prepare else None
+        worker = InferenceWorker(
+            self.process, policy, capacity, self.on_error, name=name, finish=self.finish, prepare=first
+        )
         worker.resume()
         return worker
 
@@ -89,7 +106,7 @@ def test_finishing_item_n_minus_1_overlaps_processing_item_n_on_two_threads() ->
     worker.stop()
     assert stages.errors == []
     assert stages.finished == [10 * item for item in range(count)]
-    assert stages.threads == {"process": {"matcher"}, "finish": {"matcher-output"}}
+    assert stages.threads == {"prepare": set(), "process": {"matcher"}, "finish": {"matcher-output"}}
 
 
 def test_lossless_keeps_every_item_in_order_behind_a_slow_finish_stage() -> None:
@@ -247,3 +264,53 @@ def test_pair_pipeline_matches_on_the_matcher_thread_and_builds_messages_on_anot
     (whole,) = pipeline.process([pair], pictures["plain"])
     assert list(whole.messages["matches"].points1) == list(outputs["plain"].messages["matches"].points1)
     assert whole.messages["dense"].grid_scale_x == outputs["plain"].messages["dense"].grid_scale_x == 4.0
+
+
+def test_preparing_item_n_plus_1_overlaps_processing_item_n_on_a_third_thread() -> None:
+    count = 6
+    stages = Stages()
+    # process(n) returns only once prepare(n + 1) has started, and prepare(n + 1) only once process(n)
+    # has started: without a prepare thread of its own, the worker cannot get past item 0.
+    for n in range(count - 1):
+        stages.process_gate[n] = stages.event(stages.prepare_started, n + 1)
+        stages.prepare_gate[n + 1] = stages.event(stages.process_started, n)
+    worker = stages.worker("lossless", capacity=count, name="matcher", prepare=True)
+    assert [worker.submit(item) for item in range(count)] == ["queued"] * count
+    assert worker.wait_idle(WAIT_S * count)
+    worker.stop()
+    assert stages.errors == [] and worker.processed == count
+    assert stages.prepared == list(range(count)) and stages.finished == [10 * item for item in range(count)]
+    assert stages.threads == {"prepare": {"matcher-prepare"}, "process": {"matcher"}, "finish": {"matcher-output"}}
+
+
+def test_with_three_stages_one_item_waits_in_each_slot_and_the_submitter_is_held_back() -> None:
+    stages = Stages()
+    release = stages.finish_gate[0] = threading.Event()
+    worker = stages.worker("lossless", capacity=1, prepare=True)
+    outcomes: list[str] = []
+    submitter = threading.Thread(target=lambda: outcomes.extend(worker.submit(item) for item in range(8)))
+    submitter.start()
+    # finish(0) blocked, item 1 processed and waiting for the output thread, item 2 prepared and waiting for
+    # the inference thread, item 3 queued: nothing more may start
+    assert stages.reached(stages.processed, 1)
+    wait_until(lambda: stages.prepared == [0, 1, 2], WAIT_S, "item 2 prepared", poll_s=0.001)
+    wait_until(lambda: worker.waiting == 1, WAIT_S, "one item waiting in the queue", poll_s=0.001)
+    time.sleep(GRACE_S)
+    assert stages.set_items(stages.process_started) == [0, 1] and stages.prepared == [0, 1, 2]
+    assert (outcomes, worker.waiting, submitter.is_alive(), stages.finished) == (["queued"] * 4, 1, True, [])
+    release.set()
+    submitter.join(WAIT_S)
+    assert worker.wait_idle(WAIT_S)
+    worker.stop()
+    assert outcomes == ["queued"] * 8 and stages.finished == [10 * item for item in range(8)]
+
+
+def test_an_error_in_the_prepare_stage_reaches_on_error_and_the_next_items_go_on() -> None:
+    stages = Stages()
+    worker = stages.worker("lossless", capacity=10, prepare=True)
+    assert [worker.submit(item) for item in (0, -1, 2)] == ["queued"] * 3
+    assert worker.wait_idle(WAIT_S)
+    worker.pause()
+    assert worker.processed == 3 and worker.submit(3) == "refused"
+    worker.stop()
+    assert stages.errors == [(-1, "cannot prepare -1")] and stages.finished == [0, 20]

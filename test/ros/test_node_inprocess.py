@@ -104,7 +104,8 @@ def test_a_bad_image_is_counted_and_the_node_keeps_serving(context: Any) -> None
     report = settle(node)
     assert (report.pairs_formed, report.results_published, report.drops["bad_input"]) == (3, 2, 1)
     assert report.drops["inference_error"] == 0
-    stages = {"queue_wait", "convert", "match", "output_wait", "messages", "publish", "total", "runtime_inference"}
+    stages = {"queue_wait", "convert", "ready_wait", "match", "runtime_inference"}
+    stages |= {"output_wait", "messages", "publish", "total"}
     assert set(report.latency_ms) == stages
     node.release_all()
     node.destroy_node()
