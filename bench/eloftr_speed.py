@@ -33,7 +33,7 @@ from fidelity_gate import eloftr_deviation, eloftr_verdict  # noqa: E402
 
 from ma_trt_convert.eloftr import DEFAULT_MAX_MATCHES  # noqa: E402
 
-PLAIN = {"coarse_fp16": False, "budget_sort": False}  # the run-4 fast path
+PLAIN = {"coarse_fp16": False, "budget_sort": False, "half_resolution_windows": False}  # the run-4 fast path
 # name: (precision, build_fast_runner options); uncompiled
 EAGER = {
     "fast_fp32": ("fp32", {}),
@@ -46,9 +46,12 @@ EAGER = {
 }
 # name: (estimated seconds, options); fp16, in order of priority
 COMPILED = {
-    "compile_default": (45, {"compile": "default"}),
-    "compile_default_fine_channels_last": (45, {"compile": "default", "fine_channels_last": True}),
-    "compile_default_half_resolution_windows": (45, {"compile": "default", "half_resolution_windows": True}),
+    "compile_default": (45, {"compile": "default"}),  # half-resolution windows: on when compiled
+    "compile_default_full_map": (45, {"compile": "default", "half_resolution_windows": False}),
+    "compile_default_fine_channels_last": (
+        45,
+        {"compile": "default", "half_resolution_windows": False, "fine_channels_last": True},
+    ),
     "compile_default_coarse_fp16": (45, {"compile": "default", "coarse_fp16": True}),
     "compile_default_channels_last": (55, {"compile": "default", "channels_last": True}),
     "compile_default_plain": (45, {"compile": "default", **PLAIN}),

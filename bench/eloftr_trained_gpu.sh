@@ -14,7 +14,7 @@ set -uo pipefail
 out="$(mkdir -p "$1" && cd "$1" && pwd)"
 source bench/reference_wheels.sh "$2" || exit 1
 checkpoint="${ELOFTR_CHECKPOINT:-weights/matchanything_eloftr_trained.ckpt}"
-compiled=(compile_default compile_default_fine_channels_last compile_default_half_resolution_windows)
+compiled=(compile_default compile_default_full_map compile_default_coarse_fp16)
 cache=$(mktemp -d)
 export TORCHINDUCTOR_CACHE_DIR="$cache/inductor" TRITON_CACHE_DIR="$cache/triton"
 status=0
