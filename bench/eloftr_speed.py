@@ -42,6 +42,7 @@ EAGER = {
     "fast_fp16_coarse_fp16_only": ("fp16", {"coarse_fp16": True, "budget_sort": False}),
     "fast_fp16_coarse_fp16": ("fp16", {"coarse_fp16": True}),  # the default until 2026-12-07
     "fast_fp16": ("fp16", {}),
+    "fast_fp16_fine_fp32": ("fp16", {"fine_fp32": True}),
     "fast_fp16_half_resolution_windows": ("fp16", {"half_resolution_windows": True}),
 }
 # name: (estimated seconds, options); fp16, in order of priority
@@ -53,6 +54,7 @@ COMPILED = {
         {"compile": "default", "half_resolution_windows": False, "fine_channels_last": True},
     ),
     "compile_default_coarse_fp16": (45, {"compile": "default", "coarse_fp16": True}),
+    "compile_default_fine_fp32": (45, {"compile": "default", "fine_fp32": True}),
     "compile_default_channels_last": (55, {"compile": "default", "channels_last": True}),
     "compile_default_plain": (45, {"compile": "default", **PLAIN}),
     "compile_default_coordinate_descent": (

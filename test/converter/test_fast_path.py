@@ -371,3 +371,25 @@ def test_half_resolution_windows_give_the_matches_of_the_full_map(eloftr_case) -
     assert int(plain[4][0]) >= 50 and all(torch.equal(ours[i], plain[i]) for i in (3, 4, 5))
     assert (ours[0] - plain[0]).abs().max().item() == 0.0
     assert (ours[1] - plain[1]).abs().max().item() <= 1e-4 and (ours[2] - plain[2]).abs().max().item() <= 1e-6
+
+
+@pytest.mark.parametrize("half_resolution_windows", [False, True])
+def test_fine_fp32_hands_float32_windows_to_the_fine_matching(eloftr_case, half_resolution_windows: bool) -> None:
+    module, images = eloftr_case
+    options = {"device": "cpu", "precision": "fp32", "half_resolution_windows": half_resolution_windows}
+    runner = build_fast_runner(module, **options, fine_fp32=True)
+    fast = runner.module
+    assert fast.fine_fp32
+    # an fp32 module: the same outputs as without the switch
+    plain = build_fast_runner(module, **options)
+    assert all(torch.equal(a, b) for a, b in zip(runner(*images), plain(*images), strict=True))
+    # fp16 features: the windows come back float32, with the fp16 windows' values (or the unrounded blend)
+    size = (8, 12) if half_resolution_windows else (16, 24)  # a grid of 2 x 3 cells of 8 px
+    fine = torch.randn(2, 8, *size).half()
+    cells = torch.tensor([[1, 4]])
+    w0, w1 = fast.budget_windows(fine, cells, cells)
+    assert (w0.dtype, w1.dtype) == (torch.float32, torch.float32)
+    fast.fine_fp32 = False
+    r0, r1 = fast.budget_windows(fine, cells, cells)
+    assert (r0.dtype, r1.dtype) == (torch.float16, torch.float16)
+    assert (w0 - r0.float()).abs().max() <= 1e-2 and (w1 - r1.float()).abs().max() <= 1e-2

@@ -74,12 +74,13 @@ def budget_selection_sorted(score: torch.Tensor, valid: torch.Tensor, budget: in
 
 class FastELoFTRExportModule(ELoFTRExportModule):
     """:class:`ELoFTRExportModule` with the coarse matching of the module docstring (with a match budget only;
-    without one, the export module's). Set ``coarse_fp16``, ``budget_sort`` and ``half_resolution_windows`` after
-    :func:`retype`."""
+    without one, the export module's). Set ``coarse_fp16``, ``budget_sort``, ``half_resolution_windows`` and
+    ``fine_fp32`` after :func:`retype`."""
 
     coarse_fp16 = False
     budget_sort = False
     half_resolution_windows = False
+    fine_fp32 = False
 
     def confidence(self, feat0: torch.Tensor, feat1: torch.Tensor) -> torch.Tensor:
         if self.coarse_fp16 and self.precision == "fp16" and self.max_matches is not None:
@@ -97,10 +98,12 @@ class FastELoFTRExportModule(ELoFTRExportModule):
     def budget_windows(
         self, fine: torch.Tensor, cell0: torch.Tensor, cell1: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        if not self._windows_from_half():
-            return super().budget_windows(fine, cell0, cell1)
-        half0, half1 = fine.chunk(2)
-        return windows_from_half(half0, cell0, 0), windows_from_half(half1, cell1, 1)
+        if self._windows_from_half():
+            half0, half1 = fine.chunk(2)
+            dtype = torch.float32 if self.fine_fp32 else None
+            return windows_from_half(half0, cell0, 0, dtype), windows_from_half(half1, cell1, 1, dtype)
+        w0, w1 = super().budget_windows(fine, cell0, cell1)
+        return (w0.float(), w1.float()) if self.fine_fp32 else (w0, w1)
 
     def select_budget(self, score: torch.Tensor, valid: torch.Tensor, budget: int) -> torch.Tensor:
         if self.budget_sort:
@@ -126,6 +129,7 @@ def prepare(
     budget_sort: bool = True,
     fine_channels_last: bool = False,
     half_resolution_windows: bool = False,
+    fine_fp32: bool = False,
 ) -> ELoFTRExportModule:
     """Rewrite a private copy of an ELoFTR export module in place for speed; returns it.
 
@@ -134,7 +138,10 @@ def prepare(
     no gain); ``half_resolution_windows`` (with a match budget), the fine windows blended straight from
     the half-resolution map (:mod:`.fine_windows`), no full-resolution map at all (16 % faster compiled,
     slower uncompiled: :func:`~ma_trt_convert.fast.runner.build_fast_runner` turns it on for compiled
-    runs, :data:`~ma_trt_convert.fast.variants.COMPILED_OPTIONS`).
+    runs, :data:`~ma_trt_convert.fast.variants.COMPILED_OPTIONS`). ``fine_fp32`` (with a match budget,
+    off by default, not yet measured): the fine windows handed to the fine matching in float32, so that its
+    stage-1 similarity is an fp32 product (in fp16 it is an fp16 one, whose rounding the compiled graph's
+    fused kernels shift: 3 flips over the gate's allowance on the trained weights, docs/benchmarks.md).
 
     Raises:
         ValueError: ``precision`` is fp32 but the module's weights are fp16.
@@ -144,7 +151,7 @@ def prepare(
     if type(module) is ELoFTRExportModule:
         retype(module, FastELoFTRExportModule)
         module.coarse_fp16, module.budget_sort = coarse_fp16, budget_sort
-        module.half_resolution_windows = half_resolution_windows
+        module.half_resolution_windows, module.fine_fp32 = half_resolution_windows, fine_fp32
     if fine_channels_last:
         retype(module.fine_preprocess, ChannelsLastFinePreprocess)
     if channels_last:

@@ -70,10 +70,12 @@ def _blend(patch: torch.Tensor, first: int, size: int, axis: int) -> torch.Tenso
     return first_tap * weight_a.reshape(shape) + second_tap * weight_b.reshape(shape)
 
 
-def windows_from_half(half: torch.Tensor, cells: torch.Tensor, image: int) -> torch.Tensor:
-    """The fine windows of ``cells`` (int64 ``[N, K]``) of ``half`` (``[N, C, H/2, W/2]``), in ``half``'s dtype:
-    image 0 ``[N, K, 64, C]`` (as ``select_windows0`` of the full map), image 1 ``[N, K, 100, C]`` (as
-    ``windows1``: zero outside the image)."""
+def windows_from_half(
+    half: torch.Tensor, cells: torch.Tensor, image: int, dtype: torch.dtype | None = None
+) -> torch.Tensor:
+    """The fine windows of ``cells`` (int64 ``[N, K]``) of ``half`` (``[N, C, H/2, W/2]``), in ``dtype``
+    (default ``half``'s; float32 keeps the blend unrounded): image 0 ``[N, K, 64, C]`` (as ``select_windows0``
+    of the full map), image 1 ``[N, K, 100, C]`` (as ``windows1``: zero outside the image)."""
     first, size = (IMAGE0_FIRST, WINDOW) if image == 0 else (IMAGE1_FIRST, WINDOW + 2)
     blended = _blend(_blend(patches(half, cells), first, size, 2), first, size, 3)
     if image == 1:
@@ -84,4 +86,4 @@ def windows_from_half(half: torch.Tensor, cells: torch.Tensor, image: int) -> to
         cols = (cx * STRIDE)[..., None] + offsets
         inside = ((rows >= 0) & (rows < 2 * h))[..., :, None] & ((cols >= 0) & (cols < 2 * w))[..., None, :]
         blended = blended * inside[..., None]
-    return blended.flatten(2, 3).to(half.dtype)
+    return blended.flatten(2, 3).to(dtype or half.dtype)
