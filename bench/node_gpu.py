@@ -52,6 +52,11 @@ SIZE = (480, 640)  # height, width
 LOSSLESS_WINDOW = 4
 
 
+def latencies_ms(results: list[tuple[int, int, int]]) -> list[float]:
+    """Receipt − input stamp of each ``(stamp ns, receipt ns, match count)`` result, ms."""
+    return [(receipt - stamp) / 1e6 for stamp, receipt, _ in results]
+
+
 def quantiles(values: list[float]) -> dict[str, float]:
     """median / p90 / p99 / max and count of ``values``."""
     if not values:
@@ -257,7 +262,7 @@ def rate_phase(client: Client, rate_hz: float, seconds: float) -> dict[str, Any]
         "received": len(results),
         "received_share": round(len(results) / published, 3) if published else 0.0,
         "pairs_per_s": len(results) / seconds,
-        "latency_ms": quantiles([(receipt - stamp) / 1e6 for stamp, receipt, _ in results]),
+        "latency_ms": quantiles(latencies_ms(results)),
         "node": client.node_report(start + 1.5, start + seconds),
     }
 
@@ -269,7 +274,7 @@ def latest_phases(client: Client, args: argparse.Namespace) -> dict[str, Any]:
     published = paced(client, args.latency_pairs, args.latency_hz)
     client.wait_count(before + published, 10.0)
     results = client.received[before:]
-    latencies = [(receipt - stamp) / 1e6 for stamp, receipt, _ in results]
+    latencies = latencies_ms(results)
     report["latency"] = {
         "published": published,
         "received": len(results),
@@ -310,7 +315,7 @@ def latest_phases(client: Client, args: argparse.Namespace) -> dict[str, Any]:
         "results": len(results),
         "seconds": elapsed,
         "pairs_per_s": (len(inside) - 1) / spans if len(inside) > 1 else 0.0,
-        "latency_ms": quantiles([(receipt - stamp) / 1e6 for stamp, receipt, _ in results]),
+        "latency_ms": quantiles(latencies_ms(results)),
         "node": client.node_report(start + 1.5, start + elapsed),
     }
     report["memory"] = {

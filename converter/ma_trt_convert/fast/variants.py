@@ -6,7 +6,8 @@ to run (same inputs and outputs as the export module's ``forward``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from torch import nn
 
@@ -41,12 +42,14 @@ COMPILED_OPTIONS: dict[type[nn.Module], dict[str, object]] = {
 }
 
 
+def _registered_for(table: Mapping[type[nn.Module], Any], module: nn.Module) -> Any | None:
+    """The entry of ``table`` for ``module``'s type or the nearest base class of it; None without one."""
+    return next((table[cls] for cls in type(module).__mro__ if cls in table), None)
+
+
 def compiled_options_for(module: nn.Module) -> dict[str, object]:
     """The preparer options :data:`COMPILED_OPTIONS` turns on for ``module``'s type when it is compiled."""
-    for cls in type(module).__mro__:
-        if cls in COMPILED_OPTIONS:
-            return dict(COMPILED_OPTIONS[cls])
-    return {}
+    return dict(_registered_for(COMPILED_OPTIONS, module) or {})
 
 
 def preparer_for(module: nn.Module) -> Preparer:
@@ -55,7 +58,8 @@ def preparer_for(module: nn.Module) -> Preparer:
     Raises:
         KeyError: none is registered.
     """
-    for cls in type(module).__mro__:
-        if cls in PREPARERS:
-            return PREPARERS[cls]
-    raise KeyError(f"no fast path for {type(module).__name__}; known: {', '.join(c.__name__ for c in PREPARERS)}")
+    preparer = _registered_for(PREPARERS, module)
+    if preparer is None:
+        known = ", ".join(c.__name__ for c in PREPARERS)
+        raise KeyError(f"no fast path for {type(module).__name__}; known: {known}")
+    return preparer
