@@ -17,9 +17,9 @@ those compiled variants (no gate), for a warm start from the cache a former proc
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -30,6 +30,7 @@ sys.path.insert(0, str(BENCH))
 import fast_path  # noqa: E402  (puts the repository on sys.path)
 from bench_timing import run_facts  # noqa: E402
 from fidelity_gate import eloftr_deviation, eloftr_verdict  # noqa: E402
+from variant_runs import print_summary, profile_compiled, run_compiled  # noqa: E402
 
 from ma_trt_convert.eloftr import DEFAULT_MAX_MATCHES  # noqa: E402
 
@@ -64,23 +65,7 @@ COMPILED = {
     "compile_default_freezing": (55, {"compile": "default", "inductor": {"freezing": True}}),
     "compile_max_autotune_no_cudagraphs": (120, {"compile": "max-autotune-no-cudagraphs"}),
 }
-WARM_ESTIMATE = 15
 PROFILED = "compile_default"
-
-
-def _alarm(signum: int, frame: object) -> None:
-    raise TimeoutError("time limit of the variant reached")
-
-
-def _profile_compiled(runner: fast_path.FastRunner, inputs: tuple, path: Path) -> str:
-    """Kernel table of the compiled forward run outside the CUDA graph (same kernels, no recompilation)."""
-
-    def forward() -> object:
-        with torch.inference_mode():
-            return runner._forward(*inputs)
-
-    fast_path._profile(forward, path)
-    return str(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,44 +118,28 @@ def main(argv: list[str] | None = None) -> int:
                 name,
                 lambda p=precision, o=options: fast_path._runner_report(ours32, p, args, inputs=pair, check=check, **o),
             )
-    signal.signal(signal.SIGALRM, _alarm)
     names = args.warm or args.only or tuple(COMPILED)
-    for name in names:
-        estimate, options = COMPILED[name]
-        estimate = WARM_ESTIMATE if args.warm else estimate
-        left = args.deadline - (time.perf_counter() - began)
-        if left < estimate:
-            report[name] = {"skipped": f"{left:.0f} s left before the deadline, {estimate} s estimated"}
-            print(f"[{name}] skipped", flush=True)
-            continue
-        after = None
+
+    def after_for(name: str) -> Callable | None:
         if args.profile and name == PROFILED and not args.warm:
-            after = lambda runner: _profile_compiled(runner, pair, Path(args.profile))  # noqa: E731
-        torch._dynamo.reset()
-        signal.alarm(max(1, int(left)))
-        try:
-            fast_path._guard(
-                report,
-                name,
-                lambda o=options, a=after: fast_path._runner_report(
-                    ours32, "fp16", args, inputs=pair, check=check, after=a, **o
-                ),
-            )
-        finally:
-            signal.alarm(0)
-        report[name]["options"] = options
-        report.save()
+            return lambda runner: profile_compiled(runner, pair, Path(args.profile))
+        return None
+
+    run_compiled(
+        report,
+        names,
+        COMPILED,
+        lambda options, after: fast_path._runner_report(
+            ours32, "fp16", args, inputs=pair, check=check, after=after, **options
+        ),
+        deadline_s=args.deadline,
+        began=began,
+        warm=bool(args.warm),
+        after_for=after_for,
+    )
     report["process_s"] = time.perf_counter() - began
     report.save()
-    for name in (*EAGER, *COMPILED):
-        entry = report.get(name)
-        if isinstance(entry, dict) and "latency_ms" in entry:
-            lat, verdict = entry["latency_ms"], entry.get("check", {}).get("verdict", {})
-            print(
-                f"{name:40s} {lat['median']:7.3f} {lat['p90']:7.3f} {lat['p99']:7.3f} ms  "
-                f"start {entry['startup_s']:6.1f} s  gate {verdict.get('pass')}",
-                flush=True,
-            )
+    print_summary(report, (*EAGER, *COMPILED))
     return 0
 
 

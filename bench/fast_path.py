@@ -180,9 +180,16 @@ def _runner_report(
 
 def _throughput(export_module: torch.nn.Module, precision: str, args: argparse.Namespace) -> dict:
     """Pairs per second of the fast runner (CUDA graph) at each batch size of :data:`BATCHES`."""
-    runner = build_fast_runner(export_module, device="cuda", precision=precision)
+    return batch_throughput(build_fast_runner(export_module, device="cuda", precision=precision), export_module, args)
+
+
+def batch_throughput(
+    runner: FastRunner, export_module: torch.nn.Module, args: argparse.Namespace, batches: tuple[int, ...] = BATCHES
+) -> dict:
+    """Pairs per second of ``runner`` at each batch size of ``batches`` (a graph, and for a compiled runner
+    its compilation, per new batch size), on ``export_module``'s example inputs."""
     out = {}
-    for batch in BATCHES:
+    for batch in batches:
         inputs = tuple(x.cuda() for x in export_module.example_inputs(batch))
         stats = time_cuda(lambda inputs=inputs: runner(*inputs), warmup=3, repeats=max(20, args.repeats // 5))
         out[str(batch)] = {"latency_ms": stats, "pairs_per_s": 1000 * batch / stats["median"]}
@@ -240,25 +247,24 @@ def _roma_gate(outputs: dict, modes: dict) -> dict[str, object]:
     }
 
 
-def bench_roma(args: argparse.Namespace, report: dict) -> None:
-    """Everything for RoMa at ``--coarse-res`` / ``--upsample-res``; fills ``report``."""
+def _roma_references(args: argparse.Namespace, report: dict, images: tuple, roma_state: dict, dinov2_state: dict):
+    """romatch's outputs on ``images``: ``reference_fp32`` (as released, fp32), ``reference_fp32_autocast_off``
+    (the gate's baseline) and ``reference_fp16`` (its allowance), with the fp16 reference's latency in
+    ``report``; returns ``(outputs, modes)``, modes the pass-1 arg-max anchors of all but ``reference_fp32``.
+    Leaves cuDNN's TF32 off."""
     from oracles.roma_reference import build_reference, match_reference
-    from roma_gpu_parity import anchor_modes_of, compare
     from roma_rounding_floor import reference_autocast_off, reference_modes
-
-    torch.backends.cuda.matmul.allow_tf32 = False
-    ours32, ours16, images, roma_state, dinov2_state = _roma_setup(args, report)
-    up = args.upsample_res
-    names = ours32.output_names
-
-    def as_dict(outputs: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
-        return dict(zip(names, outputs, strict=True))
 
     outputs: dict[str, dict] = {}
     for precision, dtype, cudnn_tf32 in (("fp32", torch.float32, False), ("fp16", torch.float16, True)):
         torch.backends.cudnn.allow_tf32 = cudnn_tf32
         model = build_reference(
-            roma_state, dinov2_state, coarse_res=args.coarse_res, upsample_res=up, amp_dtype=dtype, device="cuda"
+            roma_state,
+            dinov2_state,
+            coarse_res=args.coarse_res,
+            upsample_res=args.upsample_res,
+            amp_dtype=dtype,
+            device="cuda",
         )
         outputs[f"reference_{precision}"] = match_reference(model, *images)
         if precision == "fp32":
@@ -273,7 +279,22 @@ def bench_roma(args: argparse.Namespace, report: dict) -> None:
         del model
         torch.cuda.empty_cache()
     torch.backends.cudnn.allow_tf32 = False
-    modes = {name: reference_modes(out) for name, out in outputs.items() if name != "reference_fp32"}
+    return outputs, {name: reference_modes(out) for name, out in outputs.items() if name != "reference_fp32"}
+
+
+def bench_roma(args: argparse.Namespace, report: dict) -> None:
+    """Everything for RoMa at ``--coarse-res`` / ``--upsample-res``; fills ``report``."""
+    from roma_gpu_parity import anchor_modes_of, compare
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    ours32, ours16, images, roma_state, dinov2_state = _roma_setup(args, report)
+    up = args.upsample_res
+    names = ours32.output_names
+
+    def as_dict(outputs: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
+        return dict(zip(names, outputs, strict=True))
+
+    outputs, modes = _roma_references(args, report, images, roma_state, dinov2_state)
     for name, module in (("export_fp32", ours32), ("export_fp16", ours16)):
         with anchor_modes_of(module) as seen, torch.inference_mode():
             outputs[name] = as_dict(module(*images))

@@ -211,6 +211,50 @@ def test_roma_sampled_fast_runner_draws_from_its_own_dense_outputs(roma_fp32) ->
     assert all(torch.equal(ours, theirs) for ours, theirs in zip(outputs[4:], redrawn, strict=True))
 
 
+def test_roma_compiles_its_regions_and_identical_blocks_share_a_graph(roma_fp32, monkeypatch) -> None:
+    """Regional compilation (RoMa's default): each refiner, transformer block, VGG and the GP compiled on its
+    own, the rest eager; the 24 DINOv2 blocks are traced once. Dynamo only (eager backend), no Inductor:
+    the outputs are those of the uncompiled runner."""
+    from torch._dynamo.testing import CompileCounter
+
+    counter = CompileCounter()
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda model, **_: real_compile(model, backend=counter, dynamic=False))
+    torch._dynamo.reset()
+    runner = build_fast_runner(roma_fp32, device="cpu", precision="fp32", compile="default")
+    m = runner.module.matcher
+    compiled = [sub for sub in runner.module.modules() if getattr(sub, "_compiled_call_impl", None) is not None]
+    # 5 refiners, 24 DINOv2 + 5 decoder blocks, VGG, GP; nothing inside them, nothing around them
+    assert runner.compiled_regions == len(compiled) == 5 + 24 + 5 + 1 + 1
+    assert m.vgg in compiled and m.gp in compiled and m.dinov2 not in compiled and runner.module not in compiled
+    inputs = roma_fp32.example_inputs(1)
+    outputs = runner(*inputs)
+    graphs = counter.frame_count
+    # one graph per distinct region and input shape (refiners and VGG per pass; the DINOv2 block once for
+    # its 24 instances, the decoder block once for its 5): 14 graphs for 36 compiled modules
+    assert graphs == 14
+    expected = build_fast_runner(roma_fp32, device="cpu", precision="fp32")(*inputs)
+    for name, ours, ref in zip(runner.output_names, outputs, expected, strict=True):
+        assert (ours - ref).abs().max().item() <= 1e-6, name
+    runner(*inputs)
+    assert counter.frame_count == graphs  # the second call compiles nothing
+
+
+def test_regional_compilation_needs_a_mode_and_a_variant_with_regions(roma_fp32, eloftr_case) -> None:
+    with pytest.raises(ValueError, match="needs a compile mode"):
+        build_fast_runner(roma_fp32, device="cpu", precision="fp32", regional=True)
+    with pytest.raises(ValueError, match="has no compile regions"):
+        build_fast_runner(eloftr_case[0], device="cpu", precision="fp32", compile="default", regional=True)
+
+
+def test_fp32_refiners_keep_their_scales_in_fp32_in_an_fp16_runner(roma_fp32) -> None:
+    runner = build_fast_runner(roma_fp32, device="cpu", precision="fp16", fp32_refiners=(1, 2))
+    dtypes = {scale: r.block1[0].weight.dtype for scale, r in runner.module.matcher.refiners.items()}
+    assert dtypes == {"16": torch.float16, "8": torch.float16, "4": torch.float16, "2": torch.float32, "1": torch.float32}
+    with pytest.raises(ValueError, match=r"no refiner at scale \['3'\]"):
+        build_fast_runner(roma_fp32, device="cpu", precision="fp16", fp32_refiners=(3,))
+
+
 @pytest.fixture(scope="module")
 def eloftr_case(tmp_path_factory: pytest.TempPathFactory) -> tuple[nn.Module, tuple[torch.Tensor, torch.Tensor]]:
     images = textured_pair(ELOFTR_HEIGHT, ELOFTR_WIDTH)

@@ -18,6 +18,10 @@ Rewrites applied to a private copy of a :class:`~ma_trt_convert.roma.export_modu
   natively (``channels_last=False`` keeps NCHW). The refiners stay NCHW: their channel counts (1377,
   1137, 569) are not multiples of 8, and cuDNN pads every channels-last activation to one (measured on
   an H200: the whole pair 12 ms slower with channels-last refiners).
+
+``fp32_refiners`` (fp16 runners; for the fidelity gate's search of what fp16 moves): the refiners of the
+given scales keep fp32 weights and run their blocks in fp32 on fp32 inputs (their features arrive in fp16
+and are widened), against the reference's autocast, which runs them in fp16.
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ def prepare(
     correlation: str = "gathered",
     blocks: str = "padded",
     channels_last: bool = True,
+    fp32_refiners: tuple[int, ...] = (),
 ) -> RomaExportModule:
     """Rewrite a private copy of a RoMa export module in place for speed; returns it.
 
@@ -85,6 +90,7 @@ def prepare(
         correlation: ``"gathered"`` (:mod:`.correlation`) or ``"export"`` (row-wise ``grid_sample``).
         blocks: ``"padded"`` (:mod:`.refiner`) or ``"export"`` (the export module's NCHW blocks).
         channels_last: store VGG and DINOv2 convolution weights channels-last.
+        fp32_refiners: scales (of 16, 8, 4, 2, 1) whose refiners stay fp32 in an fp16 runner.
     """
     if gp not in GP_CHOICES:
         raise ValueError(f"gp must be one of {GP_CHOICES}, got {gp!r}")
@@ -94,6 +100,11 @@ def prepare(
         raise ValueError(f"blocks must be one of {BLOCK_CHOICES}, got {blocks!r}")
     module.set_precision(precision)
     matcher = module.matcher
+    unknown = {str(scale) for scale in fp32_refiners} - set(matcher.refiners)
+    if unknown:
+        raise ValueError(f"fp32_refiners: no refiner at scale {sorted(unknown)}; scales: {sorted(matcher.refiners)}")
+    for scale in fp32_refiners:
+        matcher.refiners[str(scale)].float()
     fold_batch_norms(matcher)
     retype_all(matcher, SelfAttention, SdpaSelfAttention)
     retype_all(matcher, TransformerBlock, FusedNormTransformerBlock)

@@ -14,6 +14,11 @@ Inductor settings (``torch._inductor.config`` names, e.g. ``coordinate_descent_t
 with the mode: they are in force whenever the compiled forward runs, so also for a later compilation
 (a new input shape).
 
+Regional compilation (a variant's :data:`.variants.COMPILE_REGIONS`): instead of the whole forward, each
+outermost submodule of the region types is compiled in place and the rest runs eagerly around them.
+Identical blocks (RoMa's 24 DINOv2 blocks) share one compiled graph, so start-up is a fraction of a
+whole-model compile; the fusions that pay (bias, residual and activation epilogues) are inside the regions.
+
 Each graph is warmed up and captured under a memory cap (:data:`WARMUP_HEADROOM_BYTES` above what is
 reserved): cuDNN's autotuning otherwise takes workspaces of tens of GB in fp32 (docs/benchmarks.md).
 """
@@ -41,6 +46,10 @@ WARMUP_HEADROOM_BYTES = 6 * 2**30
 # torch.compile modes that leave CUDA graphs to the runner ("reduce-overhead"/"max-autotune" would
 # capture Inductor's own graphs inside ours)
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
+# Dynamo's limit of compiled versions per code object while regions are compiled: one region class is
+# compiled once per instance shape and input shape (RoMa's refiner: 5 widths, 2 passes), beyond
+# Dynamo's default of 8, after which it would run the region eagerly without saying so loudly
+REGION_RECOMPILE_LIMIT = 64
 
 Shapes = tuple[tuple[int, ...], ...]
 
@@ -90,6 +99,23 @@ def memory_cap(device: torch.device, headroom: int) -> Iterator[None]:
         torch.cuda.set_per_process_memory_fraction(1.0, index)
 
 
+def compile_regions(module: nn.Module, region_types: tuple[type[nn.Module], ...], mode: str) -> int:
+    """Compile in place (``nn.Module.compile``, ``dynamic=False``) each submodule of ``module`` whose type is
+    one of ``region_types`` and that lies in no other such submodule; returns how many were compiled.
+
+    Raises Dynamo's recompile limit to at least :data:`REGION_RECOMPILE_LIMIT` (a process-wide setting).
+    """
+    import torch._dynamo.config as dynamo_config
+
+    dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, REGION_RECOMPILE_LIMIT)
+    compiled: list[str] = []
+    for name, sub in module.named_modules():
+        if isinstance(sub, region_types) and not any(name.startswith(f"{outer}.") for outer in compiled):
+            sub.compile(mode=mode, dynamic=False)
+            compiled.append(name)
+    return len(compiled)
+
+
 def _with_inductor_config(forward: Callable[..., tuple], settings: dict[str, object]) -> Callable[..., tuple]:
     """``forward`` called with ``torch._inductor.config`` patched by ``settings``."""
     import torch._inductor.config as inductor_config
@@ -109,6 +135,8 @@ class FastRunner:
         input_names, output_names: the export module's names, in call and return order.
         module: the prepared (rewritten) module, in eval mode.
         compile_mode: the ``torch.compile`` mode its forward runs under, or None (eager kernels).
+        compiled_regions: how many submodules were compiled on their own (regional compilation), or 0
+            (the whole forward is compiled, or nothing is).
         inductor: Inductor settings in force while the compiled forward runs (empty: Inductor's own).
         device: where inputs are copied to and outputs live.
         cuda_graph: whether calls replay captured CUDA graphs (one per distinct input shape, captured
@@ -129,13 +157,20 @@ class FastRunner:
         cuda_graph: bool,
         compile_mode: str | None = None,
         inductor: Mapping[str, object] | None = None,
+        regions: tuple[type[nn.Module], ...] = (),
     ) -> None:
         self.module = module
         self.compile_mode = compile_mode
         self.inductor = dict(inductor or {})
+        self.compiled_regions = 0
+        self._forward: Callable[..., tuple] = module
         if compile_mode is not None:
             tolerate_bare_cant_split()
-        self._forward = module if compile_mode is None else torch.compile(module, mode=compile_mode, dynamic=False)
+            if regions:
+                self.compiled_regions = compile_regions(module, regions, compile_mode)
+            else:
+                self._forward = torch.compile(module, mode=compile_mode, dynamic=False)
+        self._whole_compiled = compile_mode is not None and not regions
         if self.inductor:
             self._forward = _with_inductor_config(self._forward, self.inductor)
         self.input_names = tuple(input_names)
@@ -161,7 +196,7 @@ class FastRunner:
             raise ValueError(f"expected {len(self.input_names)} inputs {self.input_names}, got {len(inputs)}")
         inputs = tuple(x if x.device == self.device else x.to(self.device, non_blocking=True) for x in inputs)
         shapes = tuple(tuple(x.shape) for x in inputs)
-        if self.compile_mode is not None and shapes not in self._eager_shapes:
+        if self._whole_compiled and shapes not in self._eager_shapes:
             # one eager pass first fills the module's per-size caches (ELoFTR's RoPE tables): traced
             # with them empty, the compiled forward would be compiled twice (once more when they fill)
             self.module(*inputs)
@@ -192,6 +227,7 @@ def build_fast_runner(
     cuda_graph: bool = True,
     compile: str | None = None,
     inductor: Mapping[str, object] | None = None,
+    regional: bool | None = None,
     **options: object,
 ) -> FastRunner:
     """Rewrite a copy of ``export_module`` for speed and wrap it in a :class:`FastRunner`.
@@ -207,6 +243,9 @@ def build_fast_runner(
             (on first call; with ``cuda_graph`` inside the build), or None for eager kernels.
         inductor: ``torch._inductor.config`` settings for the compilation (with ``compile`` only),
             e.g. ``{"coordinate_descent_tuning": True}``.
+        regional: with ``compile``, compile the variant's regions (:data:`.variants.COMPILE_REGIONS`) instead
+            of the whole forward (True), or the whole forward (False); None: regions where the variant
+            has them (RoMa), else the whole forward (ELoFTR).
         options: variant-specific switches passed to its preparer (e.g. RoMa's ``gp``,
             ``channels_last``; see :mod:`.roma`), for measuring each rewrite on its own; with ``compile``
             the variant's :data:`.variants.COMPILED_OPTIONS` are on unless given here.
@@ -215,11 +254,11 @@ def build_fast_runner(
         The runner, with the batch-1 graph already captured (so start-up cost is paid here).
 
     Raises:
-        ValueError: unknown precision or compile mode, Inductor settings without a mode, or fp32 asked
-            of an fp16 module.
+        ValueError: unknown precision or compile mode, Inductor settings or ``regional`` without a mode,
+            ``regional=True`` for a variant without regions, or fp32 asked of an fp16 module.
         KeyError: no fast path is registered for the module's type.
     """
-    from ma_trt_convert.fast.variants import compiled_options_for, preparer_for
+    from ma_trt_convert.fast.variants import compile_regions_for, compiled_options_for, preparer_for
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -227,6 +266,11 @@ def build_fast_runner(
         raise ValueError(f"compile must be None or one of {COMPILE_MODES}, got {compile!r}")
     if inductor and compile is None:
         raise ValueError("Inductor settings need a compile mode")
+    if regional is not None and compile is None:
+        raise ValueError("regional compilation needs a compile mode")
+    regions = compile_regions_for(export_module) if regional is not False else ()
+    if regional and not regions:
+        raise ValueError(f"{type(export_module).__name__} has no compile regions; compile its whole forward")
     start = time.perf_counter()
     target = torch.device(device)
     prepare = preparer_for(export_module)
@@ -234,7 +278,7 @@ def build_fast_runner(
         options = {**compiled_options_for(export_module), **options}
     module = prepare(copy.deepcopy(export_module), precision, **options).to(target).eval().requires_grad_(False)
     names = export_module.input_names, export_module.output_names
-    runner = FastRunner(module, *names, target, cuda_graph, compile, inductor)
+    runner = FastRunner(module, *names, target, cuda_graph, compile, inductor, regions if compile else ())
     if runner.cuda_graph:
         runner(*export_module.example_inputs(1))
         torch.cuda.synchronize(target)

@@ -15,7 +15,11 @@ from ma_trt_convert.eloftr.export_module import ELoFTRExportModule
 from ma_trt_convert.fast import eloftr, roma
 from ma_trt_convert.roma.camera_input import RomaCameraExportModule
 from ma_trt_convert.roma.export_module import RomaExportModule
+from ma_trt_convert.roma.gp import GaussianProcess
+from ma_trt_convert.roma.refiner import ConvRefiner
 from ma_trt_convert.roma.sampling import RomaSampledExportModule
+from ma_trt_convert.roma.transformer import TransformerBlock
+from ma_trt_convert.roma.vgg import VGG19BNFeatures
 
 Preparer = Callable[..., nn.Module]
 
@@ -42,6 +46,18 @@ COMPILED_OPTIONS: dict[type[nn.Module], dict[str, object]] = {
 }
 
 
+# Submodule types compiled on their own when the variant is compiled (``build_fast_runner(regional=None)``
+# or True): RoMa's whole forward took > 99 s to compile (H200, 2026-12-03), its repeated blocks are where
+# Inductor's fusions pay (refiners: bias + ReLU epilogues; DINOv2 and decoder blocks: LayerScale and
+# residual adds), and the 24 DINOv2 blocks share one compiled graph.
+ROMA_REGIONS = (ConvRefiner, TransformerBlock, VGG19BNFeatures, GaussianProcess)
+COMPILE_REGIONS: dict[type[nn.Module], tuple[type[nn.Module], ...]] = {
+    RomaExportModule: ROMA_REGIONS,
+    RomaCameraExportModule: ROMA_REGIONS,
+    RomaSampledExportModule: ROMA_REGIONS,
+}
+
+
 def _registered_for(table: Mapping[type[nn.Module], Any], module: nn.Module) -> Any | None:
     """The entry of ``table`` for ``module``'s type or the nearest base class of it; None without one."""
     return next((table[cls] for cls in type(module).__mro__ if cls in table), None)
@@ -50,6 +66,11 @@ def _registered_for(table: Mapping[type[nn.Module], Any], module: nn.Module) -> 
 def compiled_options_for(module: nn.Module) -> dict[str, object]:
     """The preparer options :data:`COMPILED_OPTIONS` turns on for ``module``'s type when it is compiled."""
     return dict(_registered_for(COMPILED_OPTIONS, module) or {})
+
+
+def compile_regions_for(module: nn.Module) -> tuple[type[nn.Module], ...]:
+    """The region types :data:`COMPILE_REGIONS` gives ``module``'s type; empty: compile the whole forward."""
+    return tuple(_registered_for(COMPILE_REGIONS, module) or ())
 
 
 def preparer_for(module: nn.Module) -> Preparer:

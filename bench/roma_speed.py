@@ -1,0 +1,128 @@
+"""RoMa 560/864 fast-path variants on one GPU: refiners kept in fp32 (what fp16 moves) and regional compilation.
+
+    python bench/roma_speed.py --out run.json [--profile compiled_profile.txt] [--deadline 420]
+    python bench/roma_speed.py --out warm.json --warm compile_regions
+
+Seeded synthetic release weights (``bench/fast_path.py``'s RoMa set-up). Each variant is a fast runner (CUDA
+graph) measured as :func:`fast_path._runner_report` measures one (start-up, GPU memory, median / p90 / p99
+latency of ``--repeats`` calls) with the fidelity gate of its outputs: deviation from romatch fp32 with
+its autocast removed against romatch fp16's own deviation, arg-max flips counted apart
+(:func:`fidelity_gate.roma_verdict`, as ``bench/fast_path.py`` gates the fast path). Uncompiled variants
+first, then the compiled ones in order (:mod:`variant_runs`; the first from an empty cache when
+``TORCHINDUCTOR_CACHE_DIR`` / ``TRITON_CACHE_DIR`` name a fresh folder: a cold start). ``--warm NAMES``
+builds only those compiled variants (no references, no gate) from the cache a former process filled, and
+measures their batch throughput (pairs per second at batch 1, 4 and 8; each new batch size compiles anew).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+import fast_path  # noqa: E402  (puts the repository on sys.path)
+from bench_timing import run_facts  # noqa: E402
+from fidelity_gate import roma_deviation, roma_verdict  # noqa: E402
+from roma_gpu_parity import anchor_modes_of  # noqa: E402
+from variant_runs import print_summary, profile_compiled, run_compiled  # noqa: E402
+
+ALL_SCALES = (16, 8, 4, 2, 1)
+# name: build_fast_runner options; fp16, uncompiled
+EAGER = {
+    "fast_fp16": {},
+    "fast_fp16_fp32_refiner_1": {"fp32_refiners": (1,)},
+    "fast_fp16_fp32_refiners_2_1": {"fp32_refiners": (2, 1)},
+    "fast_fp16_fp32_refiners_all": {"fp32_refiners": ALL_SCALES},
+}
+# name: (estimated seconds of a cold start, options); fp16, in order of priority
+COMPILED = {
+    "compile_regions": (90, {"compile": "default"}),  # regional: RoMa's default when compiled
+    "compile_regions_fp32_refiners_2_1": (60, {"compile": "default", "fp32_refiners": (2, 1)}),
+    "compile_whole": (150, {"compile": "default", "regional": False}),
+}
+PROFILED = "compile_regions"
+BASELINE, ALLOWANCE = "reference_fp32_autocast_off", "reference_fp16"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="JSON report path")
+    parser.add_argument("--profile", help=f"kernel table of the compiled forward of {PROFILED} here")
+    parser.add_argument("--deadline", type=float, default=420.0, help="start no compile after this many s")
+    parser.add_argument("--warm", nargs="+", choices=tuple(COMPILED), help="warm start and throughput of these only")
+    parser.add_argument("--only", nargs="+", choices=tuple(COMPILED), help="compiled variants to run")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=100)
+    parser.add_argument("--coarse-res", type=int, default=560)
+    parser.add_argument("--upsample-res", type=int, default=864)
+    args = parser.parse_args(argv)
+    began = time.perf_counter()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    report = fast_path.Report(Path(args.out), **run_facts(), repeats=args.repeats, warmup=args.warmup, seed=args.seed)
+    fast_path._ROOT.append(report)
+    report["inductor_cache_dir"] = fast_path.os.environ.get("TORCHINDUCTOR_CACHE_DIR", "(default)")
+    ours32, ours16, images, roma_state, dinov2_state = fast_path._roma_setup(args, report)
+    del ours16
+    torch.cuda.empty_cache()
+    check: Callable[[tuple], dict] | None = None
+    recorded: list[list[torch.Tensor]] = [[]]  # the anchors the runner being measured records
+    if not args.warm:
+        outputs, modes = fast_path._roma_references(args, report, images, roma_state, dinov2_state)
+        baseline = outputs[BASELINE]
+        allowance = roma_deviation(outputs[ALLOWANCE], baseline, modes[ALLOWANCE], modes[BASELINE])
+        report["allowance"] = allowance
+        outputs = None
+        torch.cuda.empty_cache()
+
+        def check(result: tuple) -> dict:
+            # the last anchors recorded while the runner's graph was captured, refilled by each replay
+            candidate = dict(zip(ours32.output_names, result, strict=True))
+            deviation = roma_deviation(candidate, baseline, recorded[0][-1].clone(), modes[BASELINE])
+            return {"vs_baseline": deviation, "verdict": roma_verdict(deviation, allowance)}
+
+    torch.backends.cudnn.allow_tf32 = True  # as bench/fast_path.py times fp16
+
+    def measure(options: dict, after: Callable | None = None) -> dict:
+        with anchor_modes_of(ours32) as seen:
+            recorded[0] = seen
+            return fast_path._runner_report(ours32, "fp16", args, inputs=images, check=check, after=after, **options)
+
+    if not args.warm:
+        for name, options in EAGER.items():
+            fast_path._guard(report, name, lambda o=options: measure(o))
+            report[name]["options"] = options
+            report.save()
+
+    def after_for(name: str) -> Callable | None:
+        if args.warm:
+            return lambda runner: fast_path.batch_throughput(runner, ours32, args, batches=(1, 4, 8))
+        if args.profile and name == PROFILED:
+            return lambda runner: profile_compiled(runner, images, Path(args.profile))
+        return None
+
+    run_compiled(
+        report,
+        args.warm or args.only or tuple(COMPILED),
+        COMPILED,
+        measure,
+        deadline_s=args.deadline,
+        began=began,
+        warm=bool(args.warm),
+        after_for=after_for,
+    )
+    report["process_s"] = time.perf_counter() - began
+    report.save()
+    print_summary(report, (*EAGER, *COMPILED))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
