@@ -250,7 +250,8 @@ def test_regional_compilation_needs_a_mode_and_a_variant_with_regions(roma_fp32,
 def test_fp32_refiners_keep_their_scales_in_fp32_in_an_fp16_runner(roma_fp32) -> None:
     runner = build_fast_runner(roma_fp32, device="cpu", precision="fp16", fp32_refiners=(1, 2))
     dtypes = {scale: r.block1[0].weight.dtype for scale, r in runner.module.matcher.refiners.items()}
-    assert dtypes == {"16": torch.float16, "8": torch.float16, "4": torch.float16, "2": torch.float32, "1": torch.float32}
+    half, full = torch.float16, torch.float32
+    assert dtypes == {"16": half, "8": half, "4": half, "2": full, "1": full}
     with pytest.raises(ValueError, match=r"no refiner at scale \['3'\]"):
         build_fast_runner(roma_fp32, device="cpu", precision="fp16", fp32_refiners=(3,))
 
