@@ -62,7 +62,7 @@ def test_configure_opens_cleanup_closes_and_only_active_node_matches(
         publish_pair(2)
         assert [m.header0.stamp.sec for m in matches.wait_for(2, timeout_s=20.0)] == [1, 2]
         assert log_lines(log) == ["open fake:eloftr", "close", "open fake:eloftr"]
-        node.stop()
+        assert node.stop() == 0, node.output()  # Ctrl-C while spinning: a clean exit
     assert log_lines(log) == ["open fake:eloftr", "close", "open fake:eloftr", "close"]
 
 

@@ -43,6 +43,11 @@ publish_in_child(Image, "/harness/image", make, count, rate_hz, reliability=reli
 """
 
 IMAGE_SUMMARY_NODE = """
+import signal
+
+# rclpy's own SIGINT handler shuts the context down and then calls this one: no KeyboardInterrupt raised
+# into whatever runs at that moment (once it landed in a Future's __del__ and the child exited 1)
+signal.signal(signal.SIGINT, lambda *_: None)
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from sensor_msgs.msg import Image
