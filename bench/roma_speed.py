@@ -1,4 +1,4 @@
-"""RoMa 560/864 fast-path variants on one GPU: refiners kept in fp32 (what fp16 moves) and regional compilation.
+"""RoMa 560/864 fast-path variants on one GPU: refiners in fp32 (what fp16 moves), the Triton correlation, compilation.
 
     python bench/roma_speed.py --out run.json [--profile compiled_profile.txt] [--deadline 420]
     python bench/roma_speed.py --out warm.json --warm compile_regions
@@ -37,6 +37,7 @@ ALL_SCALES = (16, 8, 4, 2, 1)
 # name: build_fast_runner options; fp16, uncompiled
 EAGER = {
     "fast_fp16": {},
+    "fast_fp16_triton_correlation": {"correlation": "triton"},
     "fast_fp16_fp32_refiner_1": {"fp32_refiners": (1,)},
     "fast_fp16_fp32_refiners_2_1": {"fp32_refiners": (2, 1)},
     "fast_fp16_fp32_refiners_all": {"fp32_refiners": ALL_SCALES},
@@ -44,6 +45,7 @@ EAGER = {
 # name: (estimated seconds of a cold start, options); fp16, in order of priority
 COMPILED = {
     "compile_regions": (90, {"compile": "default"}),  # regional: RoMa's default when compiled
+    "compile_regions_triton_correlation": (40, {"compile": "default", "correlation": "triton"}),
     "compile_regions_fp32_refiners_2_1": (60, {"compile": "default", "fp32_refiners": (2, 1)}),
     "compile_whole": (150, {"compile": "default", "regional": False}),
 }

@@ -2,6 +2,7 @@
 # RoMa 560/864 fast-path variants (issue 21: fp16 that passes its gate, RoMa's refiners fused), one GPU call:
 #   bash bench/roma_speed_gpu.sh OUT_DIR WHEEL_DIR
 # WHEEL_DIR as for bench/fast_path_gpu.sh (romatch is the gate's baseline and allowance).
+# First test/converter/test_correlation_triton_gpu.py (the Triton correlation kernel), then
 # bench/roma_speed.py twice, in fresh processes on one cache folder:
 # 1. the uncompiled variants (refiners kept in fp32 at some scales) and the compiled ones of COMPILED (below),
 #    each with the fidelity gate, the first compiled one from an empty cache (cold start), a kernel profile;
@@ -10,16 +11,20 @@ set -uo pipefail
 out="$(mkdir -p "$1" && cd "$1" && pwd)"
 source bench/reference_wheels.sh "$2" || exit 1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/device.txt"
-compiled=(${ROMA_COMPILED:-compile_regions compile_regions_fp32_refiners_2_1})
+compiled=(${ROMA_COMPILED:-compile_regions compile_regions_triton_correlation compile_regions_fp32_refiners_2_1})
 cache=$(mktemp -d)
 export TORCHINDUCTOR_CACHE_DIR="$cache/inductor" TRITON_CACHE_DIR="$cache/triton"
 status=0
+# the Triton correlation kernel against its chunked form (RoMa's shapes, fp32 / fp16, compiled, CUDA graph)
+PYTHONPATH="$PWD:$PWD/converter:$PWD/test${PYTHONPATH:+:$PYTHONPATH}" timeout 90 python3 -m pytest -q -p no:cacheprovider \
+  test/converter/test_correlation_triton_gpu.py >"$out/triton_kernel_tests.log" 2>&1 || status=1
+tail -n 2 "$out/triton_kernel_tests.log"
 began=$(date +%s)
-timeout 360 python3 bench/roma_speed.py --only "${compiled[@]}" --deadline 320 --out "$out/roma_speed.json" \
+timeout 330 python3 bench/roma_speed.py --only "${compiled[@]}" --deadline 290 --out "$out/roma_speed.json" \
   --profile "$out/roma_compiled_profile.txt" >"$out/roma_speed.log" 2>&1 || status=1
 echo "cold: $(( $(date +%s) - began )) s"; tail -n 8 "$out/roma_speed.log"
 began=$(date +%s)
-timeout 200 python3 bench/roma_speed.py --warm "${compiled[0]}" --deadline 190 --out "$out/roma_speed_warm.json" \
+timeout 150 python3 bench/roma_speed.py --warm "${compiled[0]}" --deadline 140 --out "$out/roma_speed_warm.json" \
   >"$out/roma_speed_warm.log" 2>&1 || status=1
 echo "warm: $(( $(date +%s) - began )) s"; tail -n 3 "$out/roma_speed_warm.log"
 exit $status

@@ -17,8 +17,9 @@ from torch import nn
 from ma_trt_convert.eloftr import build_export_module as build_eloftr
 from ma_trt_convert.eloftr.coarse_matching import budget_selection, confidence_matrix
 from ma_trt_convert.eloftr.fine_preprocess import select_windows0, windows1
-from ma_trt_convert.fast import build_fast_runner
+from ma_trt_convert.fast import build_fast_runner, correlation_triton
 from ma_trt_convert.fast.correlation import gathered_local_correlation
+from ma_trt_convert.fast.correlation_triton import triton_window_dots
 from ma_trt_convert.fast.eloftr import (
     ChannelsLastFinePreprocess,
     FastELoFTRExportModule,
@@ -26,7 +27,7 @@ from ma_trt_convert.fast.eloftr import (
     confidence_fp16,
 )
 from ma_trt_convert.fast.fine_windows import windows_from_half
-from ma_trt_convert.fast.refiner import PaddedRefiner, pad_refiner_channels
+from ma_trt_convert.fast.refiner import PaddedRefiner, pad_refiner_channels, refiner_class
 from ma_trt_convert.fast.retype import retype
 from ma_trt_convert.fast.roma import CholeskyGaussianProcess
 from ma_trt_convert.roma import build_export_module as build_roma
@@ -107,6 +108,25 @@ def test_padded_refiner_blocks_equal_the_exported_blocks() -> None:
         ours = padded(x, y, flow, 1.0)
     for a, b in zip(ours, expected, strict=True):
         assert (a - b).abs().max().item() <= 1e-5 * b.abs().max().item()
+
+
+@pytest.mark.skipif(correlation_triton.AVAILABLE, reason="Triton is installed here")
+def test_triton_correlation_is_refused_without_triton(roma_fp32) -> None:
+    with pytest.raises(ValueError, match='correlation="triton" needs Triton'):
+        build_fast_runner(roma_fp32, device="cpu", precision="fp32", correlation="triton")
+
+
+def test_triton_refiner_correlation_falls_back_to_the_chunked_form_off_cuda() -> None:
+    """Off CUDA (CI) the Triton refiner's dot products are the chunked ones; the kernel itself is held against
+    them on the GPU (``test_correlation_triton_gpu.py``)."""
+    gen = torch.Generator().manual_seed(5)
+    x, y = torch.randn(2, 16, 9, 8, generator=gen), torch.randn(2, 16, 9, 8, generator=gen)
+    flow = torch.rand(2, 2, 9, 8, generator=gen) * 2.2 - 1.1
+    refiner = refiner_class("triton", "padded")
+    assert issubclass(refiner, PaddedRefiner) and refiner.correlation is not ConvRefiner.correlation
+    expected = local_correlation(x, y, flow, 2)
+    ours = gathered_local_correlation(x, y, flow, 2, window_dots=triton_window_dots)
+    assert (ours - expected).abs().max().item() <= 1e-5 * expected.abs().max().item()
 
 
 def test_folded_conv_equals_conv_then_eval_batch_norm() -> None:

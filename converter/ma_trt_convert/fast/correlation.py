@@ -16,19 +16,62 @@ and the ``(2r+1)²`` correlations are bilinear combinations of those dot product
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 # bytes of gathered fp32 rows per chunk of image-0 cells
 CHUNK_BYTES = 256 * 2**20
 
 
-def gathered_local_correlation(f0: torch.Tensor, f1: torch.Tensor, flow: torch.Tensor, radius: int) -> torch.Tensor:
+# window_dots(f1, query, index): the (2r+2)² dot products per image-0 cell (see :func:`chunked_window_dots`)
+WindowDots = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def window_table(f1: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The image-1 features as table rows: ``[B·(h·w + 1), C]`` in ``dtype``, row ``b·(h·w + 1) + y·w + x``
+    the feature at ``(x, y)`` of batch ``b``, row ``b·(h·w + 1) + h·w`` zeros (outside the image)."""
+    B, C = f1.shape[:2]
+    rows = torch.cat((f1.to(dtype).flatten(2).transpose(1, 2), f1.new_zeros(B, 1, C, dtype=dtype)), dim=1)
+    return rows.reshape(-1, C)
+
+
+def chunked_window_dots(f1: torch.Tensor, query: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Dot products of each cell's query with its gathered table rows, chunk by chunk (gather, then ``bmm``).
+
+    Args:
+        f1: ``[B, C, h, w]`` image-1 features (fp32 or fp16; gathered as fp32).
+        query: ``[B, h·w, C]`` fp32 image-0 features divided by √C.
+        index: ``[B, h·w, N]`` int64 rows of :func:`window_table` (batch offsets included).
+
+    Returns:
+        ``[B, h·w, N]`` fp32.
+    """
+    B, cells, N = index.shape
+    C = query.shape[-1]
+    table = window_table(f1, torch.float32)
+    chunk = max(1, CHUNK_BYTES // (B * N * C * 4))
+    dots = []
+    for start in range(0, cells, chunk):
+        rows = index[:, start : start + chunk]
+        m = rows.shape[1]
+        gathered = table.index_select(0, rows.reshape(-1)).reshape(B * m, N, C)
+        q = query[:, start : start + chunk].reshape(B * m, C, 1)
+        dots.append(torch.bmm(gathered, q).reshape(B, m, N))
+    return torch.cat(dots, dim=1)
+
+
+def gathered_local_correlation(
+    f0: torch.Tensor, f1: torch.Tensor, flow: torch.Tensor, radius: int, window_dots: WindowDots = chunked_window_dots
+) -> torch.Tensor:
     """Same contract as :func:`ma_trt_convert.roma.refiner.local_correlation`.
 
     Args:
         f0, f1: ``[B, C, h, w]`` image-0 / image-1 features (fp32 or fp16).
         flow: ``[B, 2, h, w]`` fp32 normalised image-1 coordinates (``align_corners=False``), x first.
         radius: window radius ``r`` in pixels.
+        window_dots: computes the dot products (:func:`chunked_window_dots`, or a fused kernel of the
+            same contract, :mod:`.correlation_triton`).
 
     Returns:
         ``[B, (2r+1)², h, w]`` in ``f0``'s dtype, window offsets row-major (y outer, x inner).
@@ -46,18 +89,8 @@ def gathered_local_correlation(f0: torch.Tensor, f1: torch.Tensor, flow: torch.T
     index = ys.clamp(0, h - 1)[..., :, None] * w + xs.clamp(0, w - 1)[..., None, :]
     index = torch.where(inside, index, torch.full_like(index, cells))
     index = (index + torch.arange(B, device=flow.device).reshape(B, 1, 1, 1, 1) * (cells + 1)).reshape(B, cells, n * n)
-    table = torch.cat((f1.float().flatten(2).transpose(1, 2), f1.new_zeros(B, 1, C, dtype=torch.float32)), dim=1)
-    table = table.reshape(B * (cells + 1), C)
     query = (f0 / C**0.5).float().flatten(2).transpose(1, 2)  # [B, cells, C]
-    chunk = max(1, CHUNK_BYTES // (B * n * n * C * 4))
-    dots = []
-    for start in range(0, cells, chunk):
-        rows = index[:, start : start + chunk]
-        m = rows.shape[1]
-        gathered = table.index_select(0, rows.reshape(-1)).reshape(B * m, n * n, C)
-        q = query[:, start : start + chunk].reshape(B * m, C, 1)
-        dots.append(torch.bmm(gathered, q).reshape(B, m, n, n))
-    d = torch.cat(dots, dim=1).reshape(B, h, w, n, n)
+    d = window_dots(f1, query, index).reshape(B, h, w, n, n)
     fx, fy = (px - x0)[..., None, None], (py - y0)[..., None, None]
     corr = (1 - fy) * ((1 - fx) * d[..., :-1, :-1] + fx * d[..., :-1, 1:]) + fy * (
         (1 - fx) * d[..., 1:, :-1] + fx * d[..., 1:, 1:]

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ma_trt_convert.fast.correlation import gathered_local_correlation
+from ma_trt_convert.fast.correlation_triton import triton_window_dots
 from ma_trt_convert.roma.refiner import ConvRefiner
 
 ALIGN = 8
@@ -85,11 +86,26 @@ class GatheredPaddedRefiner(GatheredCorrelationRefiner, PaddedRefiner):
     """Both rewrites: gathered correlation and padded channels-last blocks."""
 
 
+class TritonCorrelationRefiner(ConvRefiner):
+    """:class:`ConvRefiner` whose gathered correlation takes its dot products from one Triton kernel
+    (:mod:`.correlation_triton`; the chunked form off CUDA)."""
+
+    def correlation(self, x: torch.Tensor, y: torch.Tensor, flow: torch.Tensor, radius: int) -> torch.Tensor:
+        return gathered_local_correlation(x, y, flow, radius, window_dots=triton_window_dots)
+
+
+class TritonPaddedRefiner(TritonCorrelationRefiner, PaddedRefiner):
+    """The Triton correlation and padded channels-last blocks."""
+
+
 def refiner_class(correlation: str, blocks: str) -> type[ConvRefiner]:
-    """The refiner class for ``correlation`` (``"gathered"``/``"export"``) and ``blocks`` (``"padded"``/...)."""
+    """The refiner class for ``correlation`` (``"gathered"``/``"triton"``/``"export"``) and ``blocks``
+    (``"padded"``/``"export"``)."""
     return {
         ("gathered", "padded"): GatheredPaddedRefiner,
         ("gathered", "export"): GatheredCorrelationRefiner,
+        ("triton", "padded"): TritonPaddedRefiner,
+        ("triton", "export"): TritonCorrelationRefiner,
         ("export", "padded"): PaddedRefiner,
         ("export", "export"): ConvRefiner,
     }[(correlation, blocks)]

@@ -11,7 +11,8 @@ Rewrites applied to a private copy of a :class:`~ma_trt_convert.roma.export_modu
   fp32, as the reference does (romatch), instead of the export graph's 15 Newton–Schulz steps
   (``gp="export"`` keeps the export module's solver);
 * the local correlation of the refiners from dot products gathered at whole-pixel positions
-  (:mod:`.correlation`; ``correlation="export"`` keeps the row-wise ``grid_sample`` form);
+  (:mod:`.correlation`; ``correlation="triton"`` takes the dot products from one Triton kernel,
+  :mod:`.correlation_triton`; ``correlation="export"`` keeps the row-wise ``grid_sample`` form);
 * refiner blocks on channel counts padded to a multiple of 8, channels-last, with the 1×1
   convolutions as GEMMs with fused bias (:mod:`.refiner`; ``blocks="export"`` keeps them as exported);
 * VGG and DINOv2 convolution weights in channels-last layout, which fp16 tensor-core convolutions use
@@ -30,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ma_trt_convert.fast import correlation_triton
 from ma_trt_convert.fast.refiner import pad_refiner_channels, refiner_class
 from ma_trt_convert.fast.retype import retype_all
 from ma_trt_convert.roma.camera_input import RomaCameraExportModule
@@ -40,7 +42,7 @@ from ma_trt_convert.roma.refiner import ConvRefiner
 from ma_trt_convert.roma.transformer import SelfAttention, TransformerBlock
 
 GP_CHOICES = ("cholesky", "export")
-CORRELATION_CHOICES = ("gathered", "export")
+CORRELATION_CHOICES = ("gathered", "triton", "export")
 BLOCK_CHOICES = ("padded", "export")
 
 
@@ -87,7 +89,8 @@ def prepare(
         module: the copy (modified).
         precision: ``"fp32"`` or ``"fp16"`` (see :meth:`RomaExportModule.set_precision`).
         gp: ``"cholesky"`` (direct solve) or ``"export"`` (the export module's iterative solver).
-        correlation: ``"gathered"`` (:mod:`.correlation`) or ``"export"`` (row-wise ``grid_sample``).
+        correlation: ``"gathered"`` (:mod:`.correlation`), ``"triton"`` (its dot products by one Triton
+            kernel; needs Triton, which CUDA builds of PyTorch bring) or ``"export"`` (row-wise ``grid_sample``).
         blocks: ``"padded"`` (:mod:`.refiner`) or ``"export"`` (the export module's NCHW blocks).
         channels_last: store VGG and DINOv2 convolution weights channels-last.
         fp32_refiners: scales (of 16, 8, 4, 2, 1) whose refiners stay fp32 in an fp16 runner.
@@ -96,6 +99,8 @@ def prepare(
         raise ValueError(f"gp must be one of {GP_CHOICES}, got {gp!r}")
     if correlation not in CORRELATION_CHOICES:
         raise ValueError(f"correlation must be one of {CORRELATION_CHOICES}, got {correlation!r}")
+    if correlation == "triton" and not correlation_triton.AVAILABLE:
+        raise ValueError('correlation="triton" needs Triton (CUDA builds of PyTorch bring it); use "gathered"')
     if blocks not in BLOCK_CHOICES:
         raise ValueError(f"blocks must be one of {BLOCK_CHOICES}, got {blocks!r}")
     module.set_precision(precision)
