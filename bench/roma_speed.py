@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     began = time.perf_counter()
     torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
     report = fast_path.Report(Path(args.out), **run_facts(), repeats=args.repeats, warmup=args.warmup, seed=args.seed)
     fast_path._ROOT.append(report)
     report["inductor_cache_dir"] = fast_path.os.environ.get("TORCHINDUCTOR_CACHE_DIR", "(default)")
@@ -90,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             deviation = roma_deviation(candidate, baseline, recorded[0][-1].clone(), modes[BASELINE])
             return {"vs_baseline": deviation, "verdict": roma_verdict(deviation, allowance)}
 
-    torch.backends.cudnn.allow_tf32 = True  # as bench/fast_path.py times fp16
+    # cuDNN's TF32 stays off (as _roma_references leaves it): it changes nothing of fp16 convolutions, and
+    # the refiners kept in fp32 must run in fp32, not in TF32's 10-bit mantissa
 
     def measure(options: dict, after: Callable | None = None) -> dict:
         with anchor_modes_of(ours32) as seen:
