@@ -75,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deadline", type=float, default=200.0, help="start no compile after this many s")
     parser.add_argument("--warm", nargs="+", choices=tuple(COMPILED), help="warm start of these only, no gate")
     parser.add_argument("--only", nargs="+", choices=tuple(COMPILED), help="compiled variants to run")
+    parser.add_argument(
+        "--throughput",
+        action="store_true",
+        help="with --warm: also pairs per second at batch 1, 4 and 8 (each new batch size compiles anew)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=100)
@@ -121,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     names = args.warm or args.only or tuple(COMPILED)
 
     def after_for(name: str) -> Callable | None:
+        if args.warm and args.throughput:
+            return lambda runner: fast_path.batch_throughput(runner, ours32, args, batches=(1, 4, 8))
         if args.profile and name == PROFILED and not args.warm:
             return lambda runner: profile_compiled(runner, pair, Path(args.profile))
         return None
