@@ -19,18 +19,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-
-import torch
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 import fast_path  # noqa: E402  (puts the repository on sys.path)
-from bench_timing import run_facts  # noqa: E402
 from fidelity_gate import eloftr_deviation, eloftr_verdict  # noqa: E402
-from variant_runs import print_summary, profile_compiled, run_compiled  # noqa: E402
+from variant_runs import after_for, finish, profile_compiled, run_compiled, start_report  # noqa: E402
 
 from ma_trt_convert.eloftr import DEFAULT_MAX_MATCHES  # noqa: E402
 
@@ -100,11 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     began = time.perf_counter()
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    report = fast_path.Report(Path(args.out), **run_facts(), repeats=args.repeats, warmup=args.warmup, seed=args.seed)
-    fast_path._ROOT.append(report)
-    report["inductor_cache_dir"] = fast_path.os.environ.get("TORCHINDUCTOR_CACHE_DIR", "(default)")
+    report = start_report(args)
     ours32, _, pair, state = fast_path._eloftr_setup(args, report)
     check = None
     if not args.warm:
@@ -125,13 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             )
     names = args.warm or args.only or tuple(COMPILED)
 
-    def after_for(name: str) -> Callable | None:
-        if args.warm and args.throughput:
-            return lambda runner: fast_path.batch_throughput(runner, ours32, args, batches=(1, 4, 8))
-        if args.profile and name == PROFILED and not args.warm:
-            return lambda runner: profile_compiled(runner, pair, Path(args.profile))
-        return None
-
+    throughput = lambda runner: fast_path.batch_throughput(runner, ours32, args, batches=(1, 4, 8))  # noqa: E731
+    profile = lambda runner: profile_compiled(runner, pair, Path(args.profile))  # noqa: E731
     run_compiled(
         report,
         names,
@@ -142,11 +129,13 @@ def main(argv: list[str] | None = None) -> int:
         deadline_s=args.deadline,
         began=began,
         warm=bool(args.warm),
-        after_for=after_for,
+        after_for=after_for(
+            throughput if args.warm and args.throughput else None,
+            profile if args.profile and not args.warm else None,
+            PROFILED,
+        ),
     )
-    report["process_s"] = time.perf_counter() - began
-    report.save()
-    print_summary(report, (*EAGER, *COMPILED))
+    finish(report, began, (*EAGER, *COMPILED))
     return 0
 
 

@@ -28,10 +28,9 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 import fast_path  # noqa: E402  (puts the repository on sys.path)
-from bench_timing import run_facts  # noqa: E402
 from fidelity_gate import roma_deviation, roma_verdict  # noqa: E402
 from roma_gpu_parity import anchor_modes_of  # noqa: E402
-from variant_runs import print_summary, profile_compiled, run_compiled  # noqa: E402
+from variant_runs import after_for, finish, profile_compiled, run_compiled, start_report  # noqa: E402
 
 ALL_SCALES = (16, 8, 4, 2, 1)
 # name: build_fast_runner options; fp16, uncompiled
@@ -67,11 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upsample-res", type=int, default=864)
     args = parser.parse_args(argv)
     began = time.perf_counter()
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    report = fast_path.Report(Path(args.out), **run_facts(), repeats=args.repeats, warmup=args.warmup, seed=args.seed)
-    fast_path._ROOT.append(report)
-    report["inductor_cache_dir"] = fast_path.os.environ.get("TORCHINDUCTOR_CACHE_DIR", "(default)")
+    report = start_report(args)
     ours32, ours16, images, roma_state, dinov2_state = fast_path._roma_setup(args, report)
     del ours16
     torch.cuda.empty_cache()
@@ -91,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             deviation = roma_deviation(candidate, baseline, recorded[0][-1].clone(), modes[BASELINE])
             return {"vs_baseline": deviation, "verdict": roma_verdict(deviation, allowance)}
 
-    # cuDNN's TF32 stays off (as _roma_references leaves it): it changes nothing of fp16 convolutions, and
+    # cuDNN's TF32 stays off (start_report, _roma_references): it changes nothing of fp16 convolutions, and
     # the refiners kept in fp32 must run in fp32, not in TF32's 10-bit mantissa
 
     def measure(options: dict, after: Callable | None = None) -> dict:
@@ -105,13 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             report[name]["options"] = options
             report.save()
 
-    def after_for(name: str) -> Callable | None:
-        if args.warm:
-            return lambda runner: fast_path.batch_throughput(runner, ours32, args, batches=(1, 4, 8))
-        if args.profile and name == PROFILED:
-            return lambda runner: profile_compiled(runner, images, Path(args.profile))
-        return None
-
+    throughput = lambda runner: fast_path.batch_throughput(runner, ours32, args, batches=(1, 4, 8))  # noqa: E731
+    profile = lambda runner: profile_compiled(runner, images, Path(args.profile))  # noqa: E731
     run_compiled(
         report,
         args.warm or args.only or tuple(COMPILED),
@@ -120,11 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         deadline_s=args.deadline,
         began=began,
         warm=bool(args.warm),
-        after_for=after_for,
+        after_for=after_for(throughput if args.warm else None, profile if args.profile else None, PROFILED),
     )
-    report["process_s"] = time.perf_counter() - began
-    report.save()
-    print_summary(report, (*EAGER, *COMPILED))
+    finish(report, began, (*EAGER, *COMPILED))
     return 0
 
 

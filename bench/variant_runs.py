@@ -11,6 +11,7 @@ from pathlib import Path
 
 import fast_path  # puts the repository on sys.path
 import torch
+from bench_timing import run_facts
 
 # a warm start (kernels in the disk cache) is estimated at this many seconds
 WARM_ESTIMATE_S = 15
@@ -18,6 +19,17 @@ WARM_ESTIMATE_S = 15
 
 def _alarm(signum: int, frame: object) -> None:
     raise TimeoutError("time limit of the variant reached")
+
+
+def start_report(args: object) -> fast_path.Report:
+    """The speed scripts' JSON report at ``args.out`` with the run's facts, registered for saving on
+    every measured item; TF32 off for matmuls and cuDNN (the gate's fp32 parts must be fp32)."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    report = fast_path.Report(Path(args.out), **run_facts(), repeats=args.repeats, warmup=args.warmup, seed=args.seed)
+    fast_path._ROOT.append(report)
+    report["inductor_cache_dir"] = fast_path.os.environ.get("TORCHINDUCTOR_CACHE_DIR", "(default)")
+    return report
 
 
 def profile_compiled(runner: fast_path.FastRunner, inputs: tuple, path: Path) -> str:
@@ -70,6 +82,25 @@ def run_compiled(
             signal.alarm(0)
         report[name]["options"] = options
         report.save()
+
+
+def after_for(throughput: Callable | None, profile: Callable | None, profiled: str) -> Callable[[str], Callable | None]:
+    """``run_compiled``'s ``after_for``: ``throughput`` after every variant when given (warm runs), else
+    ``profile`` after the variant named ``profiled``."""
+
+    def choose(name: str) -> Callable | None:
+        if throughput is not None:
+            return throughput
+        return profile if name == profiled else None
+
+    return choose
+
+
+def finish(report: fast_path.Report, began: float, names: Sequence[str]) -> None:
+    """Record the process's seconds, save the report, print :func:`print_summary` of ``names``."""
+    report["process_s"] = time.perf_counter() - began
+    report.save()
+    print_summary(report, names)
 
 
 def print_summary(report: Mapping[str, object], names: Sequence[str]) -> None:
