@@ -14,12 +14,12 @@ import os
 import pytest
 import torch
 
-from ma_trt_convert.fast import correlation_triton
+from ma_trt_convert.fast import triton_support
 from ma_trt_convert.fast.correlation import chunked_window_dots, gathered_local_correlation
 from ma_trt_convert.fast.correlation_triton import triton_window_dots
 
-ON_GPU = torch.cuda.is_available() and correlation_triton.AVAILABLE
-INTERPRETED = correlation_triton.AVAILABLE and os.environ.get("TRITON_INTERPRET") == "1"
+ON_GPU = torch.cuda.is_available() and triton_support.AVAILABLE
+INTERPRETED = triton_support.AVAILABLE and os.environ.get("TRITON_INTERPRET") == "1"
 pytestmark = pytest.mark.skipif(not (ON_GPU or INTERPRETED), reason="needs Triton on a CUDA GPU, or TRITON_INTERPRET=1")
 DEVICE = "cuda" if ON_GPU else "cpu"
 # (batch, channels, h, w, radius): small; then RoMa 560/864's scale 16 (pass 1), 8 and 4 (pass 2)
@@ -40,7 +40,7 @@ def _case(batch: int, channels: int, h: int, w: int, dtype: torch.dtype) -> tupl
 def test_kernel_gives_the_chunked_correlation(shape: tuple[int, ...], dtype: torch.dtype) -> None:
     batch, channels, h, w, radius = shape
     f0, f1, flow = _case(batch, channels, h, w, dtype)
-    assert correlation_triton.kernel_runs_on(f0.device)
+    assert triton_support.kernel_runs_on(f0.device)
     ours = gathered_local_correlation(f0, f1, flow, radius, window_dots=triton_window_dots)
     expected = gathered_local_correlation(f0, f1, flow, radius, window_dots=chunked_window_dots)
     assert ours.dtype == expected.dtype == dtype and ours.shape == expected.shape

@@ -17,7 +17,7 @@ from torch import nn
 from ma_trt_convert.eloftr import build_export_module as build_eloftr
 from ma_trt_convert.eloftr.coarse_matching import budget_selection, confidence_matrix
 from ma_trt_convert.eloftr.fine_preprocess import select_windows0, windows1
-from ma_trt_convert.fast import build_fast_runner, correlation_triton
+from ma_trt_convert.fast import build_fast_runner, triton_support
 from ma_trt_convert.fast.correlation import gathered_local_correlation
 from ma_trt_convert.fast.correlation_triton import triton_window_dots
 from ma_trt_convert.fast.eloftr import (
@@ -110,7 +110,7 @@ def test_padded_refiner_blocks_equal_the_exported_blocks() -> None:
         assert (a - b).abs().max().item() <= 1e-5 * b.abs().max().item()
 
 
-@pytest.mark.skipif(correlation_triton.AVAILABLE, reason="Triton is installed here")
+@pytest.mark.skipif(triton_support.AVAILABLE, reason="Triton is installed here")
 def test_triton_correlation_is_refused_without_triton(roma_fp32) -> None:
     with pytest.raises(ValueError, match='correlation="triton" needs Triton'):
         build_fast_runner(roma_fp32, device="cpu", precision="fp32", correlation="triton")

@@ -17,26 +17,13 @@ the GPU test script and local checks use.
 
 from __future__ import annotations
 
-import os
-
 import torch
 
 from ma_trt_convert.fast.correlation import chunked_window_dots, window_table
+from ma_trt_convert.fast.triton_support import AVAILABLE, kernel_runs_on, tl, triton
 
-try:
-    import triton
-    import triton.language as tl
-except ImportError:  # CPU-only PyTorch builds come without Triton
-    triton = None
-
-AVAILABLE = triton is not None
 # elements of one [block_n, block_c] tile of rows read per step (block_n: the window padded to a power of 2)
 TILE_ELEMENTS = 8192
-
-
-def kernel_runs_on(device: torch.device) -> bool:
-    """Whether :func:`triton_window_dots` runs the kernel for tensors on ``device`` (else the chunked form)."""
-    return AVAILABLE and (device.type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1")
 
 
 if AVAILABLE:

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ma_trt_convert.fast import correlation_triton
+from ma_trt_convert.fast import triton_support
 from ma_trt_convert.fast.refiner import pad_refiner_channels, refiner_class
 from ma_trt_convert.fast.retype import retype_all
 from ma_trt_convert.roma.camera_input import RomaCameraExportModule
@@ -99,7 +99,7 @@ def prepare(
         raise ValueError(f"gp must be one of {GP_CHOICES}, got {gp!r}")
     if correlation not in CORRELATION_CHOICES:
         raise ValueError(f"correlation must be one of {CORRELATION_CHOICES}, got {correlation!r}")
-    if correlation == "triton" and not correlation_triton.AVAILABLE:
+    if correlation == "triton" and not triton_support.AVAILABLE:
         raise ValueError('correlation="triton" needs Triton (CUDA builds of PyTorch bring it); use "gathered"')
     if blocks not in BLOCK_CHOICES:
         raise ValueError(f"blocks must be one of {BLOCK_CHOICES}, got {blocks!r}")
