@@ -40,11 +40,13 @@ EAGER = {
     "fast_fp16_coarse_fp16": ("fp16", {"coarse_fp16": True}),  # the default until 2026-12-07
     "fast_fp16": ("fp16", {}),
     "fast_fp16_fine_fp32": ("fp16", {"fine_fp32": True}),
+    "fast_fp16_triton_topk": ("fp16", {"triton_topk": True}),
     "fast_fp16_half_resolution_windows": ("fp16", {"half_resolution_windows": True}),
 }
 # name: (estimated seconds, options); fp16, in order of priority
 COMPILED = {
     "compile_default": (45, {"compile": "default"}),  # half-resolution windows: on when compiled
+    "compile_default_triton_topk": (45, {"compile": "default", "triton_topk": True}),
     "compile_default_full_map": (45, {"compile": "default", "half_resolution_windows": False}),
     "compile_default_fine_channels_last": (
         45,

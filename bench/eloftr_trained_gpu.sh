@@ -2,9 +2,10 @@
 # The ELoFTR fast path on our trained weights (issue 21: fp16 that passes its gate, ELoFTR under 3 ms):
 #   bash bench/eloftr_trained_gpu.sh OUT_DIR WHEEL_DIR
 # WHEEL_DIR as for bench/fast_path_gpu.sh (the reference, efficientloftr-inference, is the gate's baseline).
+# First the Triton row top-k tests (test/converter/test_triton_kernels_gpu.py), then
 # bench/eloftr_speed.py on the trained checkpoint, twice, in fresh processes on one cache folder:
-# 1. every uncompiled fast-path variant and two compiled ones (the default, and with the fine matching in
-#    fp32) with the fidelity gate against the reference, from an empty cache (cold start), a kernel profile,
+# 1. every uncompiled fast-path variant and three compiled ones (the default, with the Triton row top-k, and
+#    with the fine matching in fp32) with the fidelity gate against the reference, from an empty cache (cold start), a kernel profile,
 #    with a match budget of BUDGET_ALL rows (default 8192), above the reference's match count on the
 #    benchmark pair (4996 with the trained weights, more than the default budget of 3072 keeps): the gate
 #    then judges the numerics alone, not the rows the budget drops by design;
@@ -21,13 +22,17 @@ checkpoint="${ELOFTR_CHECKPOINT:-weights/matchanything_eloftr_trained.ckpt}"
 cache=$(mktemp -d)
 export TORCHINDUCTOR_CACHE_DIR="$cache/inductor" TRITON_CACHE_DIR="$cache/triton"
 status=0
+# the Triton row top-k kernel against torch.topk (4800 × 4800, compiled, CUDA graph; the whole runner)
+PYTHONPATH="$PWD:$PWD/converter:$PWD/test${PYTHONPATH:+:$PYTHONPATH}" timeout 50 python3 -m pytest -q -p no:cacheprovider \
+  test/converter/test_triton_kernels_gpu.py -k "topk or eloftr" >"$out/triton_topk_tests.log" 2>&1 || status=1
+tail -n 2 "$out/triton_topk_tests.log"
 began=$(date +%s)
-timeout 300 python3 bench/eloftr_speed.py --eloftr-checkpoint "$checkpoint" --max-matches "${BUDGET_ALL:-8192}" \
-  --only compile_default compile_default_fine_fp32 --deadline 270 --out "$out/eloftr_speed_trained_budget_all.json" \
+timeout 290 python3 bench/eloftr_speed.py --eloftr-checkpoint "$checkpoint" --max-matches "${BUDGET_ALL:-8192}" \
+  --only compile_default compile_default_triton_topk compile_default_fine_fp32 --deadline 260 --out "$out/eloftr_speed_trained_budget_all.json" \
   --profile "$out/eloftr_trained_compiled_profile.txt" >"$out/eloftr_speed_trained_budget_all.log" 2>&1 || status=1
 echo "budget ${BUDGET_ALL:-8192}, cold: $(( $(date +%s) - began )) s"; tail -n 12 "$out/eloftr_speed_trained_budget_all.log"
 began=$(date +%s)
-timeout 240 python3 bench/eloftr_speed.py --eloftr-checkpoint "$checkpoint" --max-matches "${BUDGET_ALL:-8192}" \
-  --warm compile_default --throughput --deadline 230 --out "$out/eloftr_speed_trained_warm.json" >"$out/eloftr_speed_trained_warm.log" 2>&1 || status=1
+timeout 230 python3 bench/eloftr_speed.py --eloftr-checkpoint "$checkpoint" --max-matches "${BUDGET_ALL:-8192}" \
+  --warm compile_default --throughput --deadline 220 --out "$out/eloftr_speed_trained_warm.json" >"$out/eloftr_speed_trained_warm.log" 2>&1 || status=1
 echo "warm: $(( $(date +%s) - began )) s"; tail -n 3 "$out/eloftr_speed_trained_warm.log"
 exit $status

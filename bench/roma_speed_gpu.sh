@@ -2,7 +2,7 @@
 # RoMa 560/864 fast-path variants (issue 21: fp16 that passes its gate, RoMa's refiners fused), one GPU call:
 #   bash bench/roma_speed_gpu.sh OUT_DIR WHEEL_DIR
 # WHEEL_DIR as for bench/fast_path_gpu.sh (romatch is the gate's baseline and allowance).
-# First test/converter/test_correlation_triton_gpu.py (the Triton correlation kernel), then
+# First test/converter/test_triton_kernels_gpu.py (the Triton correlation kernel), then
 # bench/roma_speed.py twice, in fresh processes on one cache folder:
 # 1. the uncompiled variants (refiners kept in fp32 at some scales) and the compiled ones of COMPILED (below),
 #    each with the fidelity gate, the first compiled one from an empty cache (cold start), a kernel profile;
@@ -17,7 +17,7 @@ export TORCHINDUCTOR_CACHE_DIR="$cache/inductor" TRITON_CACHE_DIR="$cache/triton
 status=0
 # the Triton correlation kernel against its chunked form (RoMa's shapes, fp32 / fp16, compiled, CUDA graph)
 PYTHONPATH="$PWD:$PWD/converter:$PWD/test${PYTHONPATH:+:$PYTHONPATH}" timeout 90 python3 -m pytest -q -p no:cacheprovider \
-  test/converter/test_correlation_triton_gpu.py >"$out/triton_kernel_tests.log" 2>&1 || status=1
+  test/converter/test_triton_kernels_gpu.py >"$out/triton_kernel_tests.log" 2>&1 || status=1
 tail -n 2 "$out/triton_kernel_tests.log"
 began=$(date +%s)
 timeout 330 python3 bench/roma_speed.py --only "${compiled[@]}" --deadline 290 --out "$out/roma_speed.json" \

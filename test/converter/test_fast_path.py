@@ -111,14 +111,16 @@ def test_padded_refiner_blocks_equal_the_exported_blocks() -> None:
 
 
 @pytest.mark.skipif(triton_support.AVAILABLE, reason="Triton is installed here")
-def test_triton_correlation_is_refused_without_triton(roma_fp32) -> None:
+def test_triton_kernels_are_refused_without_triton(roma_fp32, eloftr_case) -> None:
     with pytest.raises(ValueError, match='correlation="triton" needs Triton'):
         build_fast_runner(roma_fp32, device="cpu", precision="fp32", correlation="triton")
+    with pytest.raises(ValueError, match="triton_topk needs Triton"):
+        build_fast_runner(eloftr_case[0], device="cpu", precision="fp32", triton_topk=True)
 
 
 def test_triton_refiner_correlation_falls_back_to_the_chunked_form_off_cuda() -> None:
     """Off CUDA (CI) the Triton refiner's dot products are the chunked ones; the kernel itself is held against
-    them on the GPU (``test_correlation_triton_gpu.py``)."""
+    them on the GPU (``test_triton_kernels_gpu.py``)."""
     gen = torch.Generator().manual_seed(5)
     x, y = torch.randn(2, 16, 9, 8, generator=gen), torch.randn(2, 16, 9, 8, generator=gen)
     flow = torch.rand(2, 2, 9, 8, generator=gen) * 2.2 - 1.1

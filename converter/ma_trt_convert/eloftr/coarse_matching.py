@@ -26,6 +26,7 @@ Cell indices are row-major: cell ``i`` of a ``h × w`` grid is at row ``i // w``
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -77,8 +78,19 @@ def dual_softmax(scores: torch.Tensor) -> torch.Tensor:
     return torch.softmax(scores.transpose(-1, -2), dim=-1).transpose(-1, -2) * torch.softmax(scores, dim=-1)
 
 
+def masked_topk(conf: torch.Tensor, interior1: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.topk(conf * interior1, k, dim=2)``: scores ``[N, L, k]`` float32 and image-1 cells int64, by
+    decreasing score."""
+    return torch.topk(conf * interior1, k, dim=2)
+
+
 def top_candidates(
-    conf: torch.Tensor, interior0: torch.Tensor, interior1: torch.Tensor, k: int, threshold: float
+    conf: torch.Tensor,
+    interior0: torch.Tensor,
+    interior1: torch.Tensor,
+    k: int,
+    threshold: float,
+    topk: Callable[[torch.Tensor, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]] = masked_topk,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The ``k`` best image-1 cells of every image-0 cell and which of them pass the rule.
 
@@ -87,13 +99,14 @@ def top_candidates(
         interior0, interior1: ``[L]``, ``[S]`` float32 0/1 masks from :func:`interior_mask`.
         k: candidates per row (``candidates_per_cell(threshold)`` for the exact rule; at most S).
         threshold: the confidence threshold.
+        topk: :func:`masked_topk` or another form of its contract (the fast path's kernel).
 
     Returns:
         ``(score, j, valid)``, each ``[N, L, k]``: the confidence of each candidate (0 for border
         columns), the image-1 cell index (int64), and ``score > threshold`` and row ``i`` interior.
         Within a row, candidates are sorted by decreasing score.
     """
-    score, j = torch.topk(conf * interior1, k, dim=2)
+    score, j = topk(conf, interior1, k)
     valid = (score > threshold) & (interior0 > 0)[None, :, None]
     return score, j, valid
 

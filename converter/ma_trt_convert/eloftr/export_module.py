@@ -46,6 +46,7 @@ from ma_trt_convert.eloftr.coarse_matching import (
     candidates_per_cell,
     confidence_matrix,
     interior_mask,
+    masked_topk,
     top_candidates,
 )
 from ma_trt_convert.eloftr.coarse_transformer import CoarseTransformer
@@ -226,7 +227,8 @@ class ELoFTRExportModule(nn.Module):
         h, w = feat0.shape[2], feat0.shape[3]
         interior = interior_mask(h, w, device=feat0.device)
         conf = self.confidence(feat0.flatten(2).transpose(1, 2), feat1.flatten(2).transpose(1, 2))
-        score, cell1, valid = (t.flatten(1) for t in top_candidates(conf, interior, interior, k, self.threshold))
+        candidates = top_candidates(conf, interior, interior, k, self.threshold, self.row_topk)
+        score, cell1, valid = (t.flatten(1) for t in candidates)
         num_valid = valid.float().sum(dim=1).to(torch.int32)
         fine = self.fine_features(torch.cat([feat0, feat1], dim=0), x2, x1)
         rows = _Rows(score, valid, (torch.arange(score.shape[1], device=score.device) // k).expand(n, -1), cell1)
@@ -244,6 +246,11 @@ class ELoFTRExportModule(nn.Module):
         """Coarse dual-softmax confidence ``[N, L, S]`` float32 of transformed features ``[N, L, C]``,
         ``[N, S, C]`` (:func:`.coarse_matching.confidence_matrix`; the fast path may form it otherwise)."""
         return confidence_matrix(feat0, feat1)
+
+    def row_topk(self, conf: torch.Tensor, interior1: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``k`` best image-1 cells per row, :func:`.coarse_matching.masked_topk` (the fast path may
+        take them otherwise)."""
+        return masked_topk(conf, interior1, k)
 
     def fine_features(self, coarse: torch.Tensor, x2: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
         """The fine stage's feature map of both images, image 0's batch first, from the FPN inputs as

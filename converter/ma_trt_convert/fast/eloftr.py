@@ -19,6 +19,8 @@ as one CUDA graph is the main lever. Rewrites on the module itself:
   - ``budget_sort`` (default on, exact): the budget's first TopK unsorted and its ordering TopK (of all
     ``K`` kept candidates) as one sort of integer keys; the same rows in the same order as
     :func:`~ma_trt_convert.eloftr.coarse_matching.budget_selection`;
+  - ``triton_topk`` (default off, needs Triton): each row's ``k`` best candidates by one Triton kernel
+    (:mod:`.topk_triton`) instead of ``torch.topk``'s radix select;
 
 * optionally convolution weights channels-last (``channels_last=True``). Off by default: measured on
   an H200 at 640×480 fp16 it was slower (7.26 ms against 6.92 ms per pair), its NHWC max-pool and
@@ -36,8 +38,10 @@ from ma_trt_convert.eloftr.coarse_matching import TEMPERATURE, dual_softmax
 from ma_trt_convert.eloftr.coarse_transformer import AggregatedAttentionLayer
 from ma_trt_convert.eloftr.export_module import ELoFTRExportModule
 from ma_trt_convert.eloftr.fine_preprocess import FinePreprocess
+from ma_trt_convert.fast import triton_support
 from ma_trt_convert.fast.fine_windows import windows_from_half
 from ma_trt_convert.fast.retype import retype, retype_all
+from ma_trt_convert.fast.topk_triton import triton_row_topk
 
 
 class SdpaAggregatedAttentionLayer(AggregatedAttentionLayer):
@@ -81,6 +85,12 @@ class FastELoFTRExportModule(ELoFTRExportModule):
     budget_sort = False
     half_resolution_windows = False
     fine_fp32 = False
+    triton_topk = False
+
+    def row_topk(self, conf: torch.Tensor, interior1: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.triton_topk:
+            return triton_row_topk(conf, interior1, k)
+        return super().row_topk(conf, interior1, k)
 
     def confidence(self, feat0: torch.Tensor, feat1: torch.Tensor) -> torch.Tensor:
         if self.coarse_fp16 and self.precision == "fp16" and self.max_matches is not None:
@@ -130,6 +140,7 @@ def prepare(
     fine_channels_last: bool = False,
     half_resolution_windows: bool = False,
     fine_fp32: bool = False,
+    triton_topk: bool = False,
 ) -> ELoFTRExportModule:
     """Rewrite a private copy of an ELoFTR export module in place for speed; returns it.
 
@@ -143,15 +154,21 @@ def prepare(
     stage-1 similarity is an fp32 product (in fp16 it is an fp16 one, whose rounding the compiled graph's
     fused kernels shift: 3 flips over the gate's allowance on the trained weights, docs/benchmarks.md).
 
+    ``triton_topk``: the coarse rows' top-k by one Triton kernel (:mod:`.topk_triton`; same candidates above
+    the threshold; off by default until measured; needs Triton).
+
     Raises:
-        ValueError: ``precision`` is fp32 but the module's weights are fp16.
+        ValueError: ``precision`` is fp32 but the module's weights are fp16; ``triton_topk`` without Triton.
     """
+    if triton_topk and not triton_support.AVAILABLE:
+        raise ValueError("triton_topk needs Triton (CUDA builds of PyTorch bring it)")
     module.set_precision(precision)
     retype_all(module, AggregatedAttentionLayer, SdpaAggregatedAttentionLayer)
     if type(module) is ELoFTRExportModule:
         retype(module, FastELoFTRExportModule)
         module.coarse_fp16, module.budget_sort = coarse_fp16, budget_sort
         module.half_resolution_windows, module.fine_fp32 = half_resolution_windows, fine_fp32
+        module.triton_topk = triton_topk
     if fine_channels_last:
         retype(module.fine_preprocess, ChannelsLastFinePreprocess)
     if channels_last:
