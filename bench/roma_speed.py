@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deadline", type=float, default=420.0, help="start no compile after this many s")
     parser.add_argument("--warm", nargs="+", choices=tuple(COMPILED), help="warm start and throughput of these only")
     parser.add_argument("--only", nargs="+", choices=tuple(COMPILED), help="compiled variants to run")
+    parser.add_argument("--eager", nargs="*", choices=tuple(EAGER), help="uncompiled variants to run (default: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=100)
@@ -95,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             return fast_path._runner_report(ours32, "fp16", args, inputs=images, check=check, after=after, **options)
 
     if not args.warm:
-        for name, options in EAGER.items():
+        for name in EAGER if args.eager is None else args.eager:
+            options = EAGER[name]
             fast_path._guard(report, name, lambda o=options: measure(o))
             report[name]["options"] = options
             report.save()

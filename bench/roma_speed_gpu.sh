@@ -7,7 +7,8 @@
 # 1. the uncompiled variants (refiners kept in fp32 at some scales) and the compiled ones of COMPILED (below),
 #    each with the fidelity gate, the first compiled one from an empty cache (cold start), a kernel profile;
 # 2. the first compiled variant again from the disk cache (warm start), with its batch throughput (1, 4, 8).
-# COLD_S (default 330) limits step 1 (compiled variants start until 40 s before it); WARM=0 skips step 2.
+# COLD_S (default 330) limits step 1 (compiled variants start until 40 s before it); WARM=0 skips step 2;
+# ROMA_COMPILED / ROMA_EAGER name the compiled / uncompiled variants of step 1 (default: all).
 set -uo pipefail
 out="$(mkdir -p "$1" && cd "$1" && pwd)"
 source bench/reference_wheels.sh "$2" || exit 1
@@ -22,7 +23,10 @@ PYTHONPATH="$PWD:$PWD/converter:$PWD/test${PYTHONPATH:+:$PYTHONPATH}" timeout 90
 tail -n 2 "$out/triton_kernel_tests.log"
 began=$(date +%s)
 cold_s="${COLD_S:-330}"
-timeout "$cold_s" python3 bench/roma_speed.py --only "${compiled[@]}" --deadline $((cold_s - 40)) --out "$out/roma_speed.json" \
+eager=()
+[ -n "${ROMA_EAGER:-}" ] && eager=(--eager $ROMA_EAGER)
+timeout "$cold_s" python3 bench/roma_speed.py --only "${compiled[@]}" "${eager[@]}" --deadline $((cold_s - 40)) \
+  --out "$out/roma_speed.json" \
   --profile "$out/roma_compiled_profile.txt" >"$out/roma_speed.log" 2>&1 || status=1
 echo "cold: $(( $(date +%s) - began )) s"; tail -n 8 "$out/roma_speed.log"
 [ "${WARM:-1}" = 1 ] || exit $status
