@@ -43,7 +43,7 @@ EAGER = {
 }
 # name: (estimated seconds of a cold start, options); fp16, in order of priority
 COMPILED = {
-    "compile_regions": (90, {"compile": "default"}),  # regional: RoMa's default when compiled
+    "compile_regions": (60, {"compile": "default"}),  # regional: RoMa's default when compiled
     "compile_regions_triton_correlation": (40, {"compile": "default", "correlation": "triton"}),
     "compile_regions_fp32_refiners_2_1": (60, {"compile": "default", "fp32_refiners": (2, 1)}),
     "compile_whole": (150, {"compile": "default", "regional": False}),

@@ -18,7 +18,7 @@ cache=$(mktemp -d)
 export TORCHINDUCTOR_CACHE_DIR="$cache/inductor" TRITON_CACHE_DIR="$cache/triton"
 status=0
 # the Triton correlation kernel against its chunked form (RoMa's shapes, fp32 / fp16, compiled, CUDA graph)
-PYTHONPATH="$PWD:$PWD/converter:$PWD/test${PYTHONPATH:+:$PYTHONPATH}" timeout 90 python3 -m pytest -q -p no:cacheprovider \
+PYTHONPATH="$PWD:$PWD/converter:$PWD/test${PYTHONPATH:+:$PYTHONPATH}" timeout "${TESTS_S:-90}" python3 -m pytest -q -p no:cacheprovider \
   test/converter/test_triton_kernels_gpu.py >"$out/triton_kernel_tests.log" 2>&1 || status=1
 tail -n 2 "$out/triton_kernel_tests.log"
 began=$(date +%s)
