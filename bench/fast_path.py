@@ -180,7 +180,11 @@ def _runner_report(
 
 def _throughput(export_module: torch.nn.Module, precision: str, args: argparse.Namespace) -> dict:
     """Pairs per second of the fast runner (CUDA graph) at each batch size of :data:`BATCHES`."""
-    return batch_throughput(build_fast_runner(export_module, device="cuda", precision=precision), export_module, args)
+    runner = build_fast_runner(export_module, device="cuda", precision=precision)
+    out = batch_throughput(runner, export_module, args)
+    runner = None
+    torch.cuda.empty_cache()
+    return out
 
 
 def batch_throughput(
@@ -193,8 +197,6 @@ def batch_throughput(
         inputs = tuple(x.cuda() for x in export_module.example_inputs(batch))
         stats = time_cuda(lambda inputs=inputs: runner(*inputs), warmup=3, repeats=max(20, args.repeats // 5))
         out[str(batch)] = {"latency_ms": stats, "pairs_per_s": 1000 * batch / stats["median"]}
-    runner = None
-    torch.cuda.empty_cache()
     return out
 
 

@@ -160,8 +160,8 @@ def prepare(
     Raises:
         ValueError: ``precision`` is fp32 but the module's weights are fp16; ``triton_topk`` without Triton.
     """
-    if triton_topk and not triton_support.AVAILABLE:
-        raise ValueError("triton_topk needs Triton (CUDA builds of PyTorch bring it)")
+    if triton_topk:
+        triton_support.require("triton_topk")
     module.set_precision(precision)
     retype_all(module, AggregatedAttentionLayer, SdpaAggregatedAttentionLayer)
     if type(module) is ELoFTRExportModule:

@@ -99,8 +99,8 @@ def prepare(
         raise ValueError(f"gp must be one of {GP_CHOICES}, got {gp!r}")
     if correlation not in CORRELATION_CHOICES:
         raise ValueError(f"correlation must be one of {CORRELATION_CHOICES}, got {correlation!r}")
-    if correlation == "triton" and not triton_support.AVAILABLE:
-        raise ValueError('correlation="triton" needs Triton (CUDA builds of PyTorch bring it); use "gathered"')
+    if correlation == "triton":
+        triton_support.require('correlation="triton"', instead='"gathered"')
     if blocks not in BLOCK_CHOICES:
         raise ValueError(f"blocks must be one of {BLOCK_CHOICES}, got {blocks!r}")
     module.set_precision(precision)

@@ -268,7 +268,7 @@ def build_fast_runner(
         raise ValueError("Inductor settings need a compile mode")
     if regional is not None and compile is None:
         raise ValueError("regional compilation needs a compile mode")
-    regions = compile_regions_for(export_module) if regional is not False else ()
+    regions = compile_regions_for(export_module) if compile is not None and regional is not False else ()
     if regional and not regions:
         raise ValueError(f"{type(export_module).__name__} has no compile regions; compile its whole forward")
     start = time.perf_counter()
@@ -278,7 +278,7 @@ def build_fast_runner(
         options = {**compiled_options_for(export_module), **options}
     module = prepare(copy.deepcopy(export_module), precision, **options).to(target).eval().requires_grad_(False)
     names = export_module.input_names, export_module.output_names
-    runner = FastRunner(module, *names, target, cuda_graph, compile, inductor, regions if compile else ())
+    runner = FastRunner(module, *names, target, cuda_graph, compile, inductor, regions)
     if runner.cuda_graph:
         runner(*export_module.example_inputs(1))
         torch.cuda.synchronize(target)

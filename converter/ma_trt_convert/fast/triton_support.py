@@ -24,3 +24,15 @@ def kernel_runs_on(device: torch.device) -> bool:
     """Whether a kernel runs for tensors on ``device``: Triton is here, and the device is CUDA or the
     interpreter is on."""
     return AVAILABLE and (device.type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1")
+
+
+def require(option: str, instead: str = "") -> None:
+    """Refuse ``option`` (a fast-path option that runs one of these kernels) where Triton is missing.
+
+    Raises:
+        ValueError: naming the option (and ``instead``, what to use without Triton), when :data:`AVAILABLE`
+            is false.
+    """
+    if not AVAILABLE:
+        hint = f"; use {instead}" if instead else ""
+        raise ValueError(f"{option} needs Triton (CUDA builds of PyTorch bring it){hint}")
