@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         "have more matches than the default budget keeps, and the gate then counts the dropped ones: a budget "
         "above the reference's match count judges the numerics alone",
     )
+    parser.add_argument("--eager", nargs="*", choices=tuple(EAGER), help="uncompiled variants to run (default: all)")
     args = parser.parse_args(argv)
     began = time.perf_counter()
     report = start_report(args)
@@ -111,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             deviation = eloftr_deviation(fast_path._ours_arrays(outputs), baseline)
             return {"vs_baseline": deviation, "verdict": eloftr_verdict(deviation, allowance)}
 
-        for name, (precision, options) in EAGER.items():
+        for name in EAGER if args.eager is None else args.eager:
+            precision, options = EAGER[name]
             fast_path._guard(
                 report,
                 name,

@@ -13,7 +13,9 @@
 #    latency run, and its batch throughput (1, 4, 8).
 # (Run 2 of 2026-12-07 also timed the compiled variants at the default budget cold and warm:
 # bench/results/eloftr_speed_trained*_h100_run2.json.)
-# ELOFTR_CHECKPOINT overrides the weights (default weights/matchanything_eloftr_trained.ckpt).
+# ELOFTR_CHECKPOINT overrides the weights (default weights/matchanything_eloftr_trained.ckpt); COLD_S (default 290)
+# limits step 1, ELOFTR_COMPILED / ELOFTR_EAGER name its compiled / uncompiled variants (default: the three above /
+# all); WARM=0 skips step 2.
 set -uo pipefail
 out="$(mkdir -p "$1" && cd "$1" && pwd)"
 source bench/reference_wheels.sh "$2" || exit 1
@@ -27,10 +29,15 @@ PYTHONPATH="$PWD:$PWD/converter:$PWD/test${PYTHONPATH:+:$PYTHONPATH}" timeout 50
   test/converter/test_triton_kernels_gpu.py -k "topk or eloftr" >"$out/triton_topk_tests.log" 2>&1 || status=1
 tail -n 2 "$out/triton_topk_tests.log"
 began=$(date +%s)
-timeout 290 python3 bench/eloftr_speed.py --eloftr-checkpoint "$checkpoint" --max-matches "${BUDGET_ALL:-8192}" \
-  --only compile_default compile_default_triton_topk compile_default_fine_fp32 --deadline 260 --out "$out/eloftr_speed_trained_budget_all.json" \
+cold_s="${COLD_S:-290}"
+compiled=(${ELOFTR_COMPILED:-compile_default compile_default_triton_topk compile_default_fine_fp32})
+eager=()
+[ -n "${ELOFTR_EAGER:-}" ] && eager=(--eager $ELOFTR_EAGER)
+timeout "$cold_s" python3 bench/eloftr_speed.py --eloftr-checkpoint "$checkpoint" --max-matches "${BUDGET_ALL:-8192}" \
+  --only "${compiled[@]}" "${eager[@]}" --deadline $((cold_s - 30)) --out "$out/eloftr_speed_trained_budget_all.json" \
   --profile "$out/eloftr_trained_compiled_profile.txt" >"$out/eloftr_speed_trained_budget_all.log" 2>&1 || status=1
 echo "budget ${BUDGET_ALL:-8192}, cold: $(( $(date +%s) - began )) s"; tail -n 12 "$out/eloftr_speed_trained_budget_all.log"
+[ "${WARM:-1}" = 1 ] || exit $status
 began=$(date +%s)
 timeout 230 python3 bench/eloftr_speed.py --eloftr-checkpoint "$checkpoint" --max-matches "${BUDGET_ALL:-8192}" \
   --warm compile_default --throughput --deadline 220 --out "$out/eloftr_speed_trained_warm.json" >"$out/eloftr_speed_trained_warm.log" 2>&1 || status=1
