@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch._dynamo.exc import BackendCompilerFailed
 
 from ma_trt_convert.eloftr import build_export_module as build_eloftr
 from ma_trt_convert.eloftr.coarse_matching import budget_selection, confidence_matrix
@@ -30,6 +31,8 @@ from ma_trt_convert.fast.fine_windows import windows_from_half
 from ma_trt_convert.fast.refiner import PaddedRefiner, pad_refiner_channels, refiner_class
 from ma_trt_convert.fast.retype import retype
 from ma_trt_convert.fast.roma import CholeskyGaussianProcess
+from ma_trt_convert.fast.runner import caused_by_out_of_memory
+from ma_trt_convert.fast.variants import triton_options_for
 from ma_trt_convert.roma import build_export_module as build_roma
 from ma_trt_convert.roma.folding import fold_into_conv, fold_sequence
 from ma_trt_convert.roma.gp import solve_dense
@@ -116,6 +119,35 @@ def test_triton_kernels_are_refused_without_triton(roma_fp32, eloftr_case) -> No
         build_fast_runner(roma_fp32, device="cpu", precision="fp32", correlation="triton")
     with pytest.raises(ValueError, match="triton_topk needs Triton"):
         build_fast_runner(eloftr_case[0], device="cpu", precision="fp32", triton_topk=True)
+
+
+def test_triton_kernels_are_on_by_default_only_on_cuda_with_triton(roma_fp32, eloftr_case, monkeypatch) -> None:
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    sampled = with_device_sampling(roma_fp32)
+    monkeypatch.setattr(triton_support, "AVAILABLE", True)
+    assert triton_options_for(roma_fp32, cuda) == {"correlation": "triton"}
+    assert triton_options_for(sampled, cuda) == {"correlation": "triton"}
+    assert triton_options_for(roma_fp32, cpu) == {}
+    assert triton_options_for(eloftr_case[0], cuda) == {}  # its top-k kernel saved nothing compiled
+    monkeypatch.setattr(triton_support, "AVAILABLE", False)
+    assert triton_options_for(roma_fp32, cuda) == {}
+
+
+def test_out_of_memory_is_recognised_through_compiler_wrappers() -> None:
+    """An allocation refused under the warm-up's memory cap while Inductor compiles reaches the runner wrapped
+    in Dynamo's ``BackendCompilerFailed``; the runner then captures without the cap."""
+    refused = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.60 GiB")
+    assert caused_by_out_of_memory(refused)
+    assert caused_by_out_of_memory(BackendCompilerFailed(lambda: None, refused, None))
+    try:
+        try:
+            raise refused
+        except torch.OutOfMemoryError as exc:
+            raise RuntimeError("lowering failed") from exc
+    except RuntimeError as chained:
+        assert caused_by_out_of_memory(chained)
+    assert not caused_by_out_of_memory(BackendCompilerFailed(lambda: None, ValueError("bad shape"), None))
+    assert not caused_by_out_of_memory(RuntimeError("CUDA error: an illegal memory access was encountered"))
 
 
 def test_triton_refiner_correlation_falls_back_to_the_chunked_form_off_cuda() -> None:

@@ -16,10 +16,12 @@ import pytest
 import torch
 
 from ma_trt_convert.eloftr.coarse_matching import dual_softmax, masked_topk
-from ma_trt_convert.fast import triton_support
+from ma_trt_convert.fast import build_fast_runner, triton_support
 from ma_trt_convert.fast.correlation import chunked_window_dots, gathered_local_correlation
 from ma_trt_convert.fast.correlation_triton import triton_window_dots
+from ma_trt_convert.fast.refiner import TritonCorrelationRefiner
 from ma_trt_convert.fast.topk_triton import triton_row_topk
+from ma_trt_convert.roma import build_export_module as build_roma
 
 ON_GPU = torch.cuda.is_available() and triton_support.AVAILABLE
 INTERPRETED = triton_support.AVAILABLE and os.environ.get("TRITON_INTERPRET") == "1"
@@ -75,6 +77,15 @@ def test_kernel_compiles_and_replays_in_a_cuda_graph() -> None:
     graph.replay()
     torch.cuda.synchronize()
     assert torch.equal(out, compiled(f0, f1, flow.flip(-1)))
+
+
+@pytest.mark.skipif(not ON_GPU, reason="the kernel is a default on CUDA only")
+def test_roma_fast_runner_takes_the_kernel_by_default_on_cuda(roma_release_files) -> None:
+    module = build_roma(*roma_release_files, coarse_res=112, upsample_res=168)
+    default = build_fast_runner(module, device="cuda", precision="fp16", cuda_graph=False)
+    assert all(isinstance(r, TritonCorrelationRefiner) for r in default.module.matcher.refiners.values())
+    chosen = build_fast_runner(module, device="cuda", precision="fp16", cuda_graph=False, correlation="gathered")
+    assert not any(isinstance(r, TritonCorrelationRefiner) for r in chosen.module.matcher.refiners.values())
 
 
 # (rows L, columns S): small; then ELoFTR 640×480's 4800 coarse cells

@@ -99,6 +99,19 @@ def memory_cap(device: torch.device, headroom: int) -> Iterator[None]:
         torch.cuda.set_per_process_memory_fraction(1.0, index)
 
 
+def caused_by_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is, or was raised from, a :class:`torch.OutOfMemoryError`: Dynamo wraps an allocation
+    refused while Inductor compiles (its matrix-product padding benchmarks, say) in ``BackendCompilerFailed``."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, torch.OutOfMemoryError):
+            return True
+        seen.add(id(current))
+        current = getattr(current, "inner_exception", None) or current.__cause__ or current.__context__
+    return False
+
+
 def compile_regions(module: nn.Module, region_types: tuple[type[nn.Module], ...], mode: str) -> int:
     """Compile in place (``nn.Module.compile``, ``dynamic=False``) each submodule of ``module`` whose type is
     one of ``region_types`` and that lies in no other such submodule; returns how many were compiled.
@@ -210,11 +223,14 @@ class FastRunner:
 
     def _capture(self, inputs: tuple[torch.Tensor, ...]) -> _Graph:
         """Warm up and capture the graph of ``inputs``' shapes within :data:`WARMUP_HEADROOM_BYTES`; a model
-        that needs more than that even without large cuDNN workspaces is captured without the cap."""
+        that needs more than that even without large cuDNN workspaces (or whose compilation does: RoMa at
+        batch 8 on an H100, 2026-12-07) is captured without the cap."""
         try:
             with memory_cap(self.device, WARMUP_HEADROOM_BYTES):
                 return _Graph(self._forward, inputs, self._pool)
-        except torch.OutOfMemoryError:
+        except Exception as exc:
+            if not caused_by_out_of_memory(exc):
+                raise
             torch.cuda.empty_cache()
             return _Graph(self._forward, inputs, self._pool)
 
@@ -247,8 +263,9 @@ def build_fast_runner(
             of the whole forward (True), or the whole forward (False); None: regions where the variant
             has them (RoMa), else the whole forward (ELoFTR).
         options: variant-specific switches passed to its preparer (e.g. RoMa's ``gp``,
-            ``channels_last``; see :mod:`.roma`), for measuring each rewrite on its own; with ``compile``
-            the variant's :data:`.variants.COMPILED_OPTIONS` are on unless given here.
+            ``channels_last``; see :mod:`.roma`), for measuring each rewrite on its own; the variant's
+            :data:`.variants.TRITON_OPTIONS` (on CUDA with Triton) and, with ``compile``, its
+            :data:`.variants.COMPILED_OPTIONS` are on unless given here.
 
     Returns:
         The runner, with the batch-1 graph already captured (so start-up cost is paid here).
@@ -258,7 +275,12 @@ def build_fast_runner(
             ``regional=True`` for a variant without regions, or fp32 asked of an fp16 module.
         KeyError: no fast path is registered for the module's type.
     """
-    from ma_trt_convert.fast.variants import compile_regions_for, compiled_options_for, preparer_for
+    from ma_trt_convert.fast.variants import (
+        compile_regions_for,
+        compiled_options_for,
+        preparer_for,
+        triton_options_for,
+    )
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -274,8 +296,8 @@ def build_fast_runner(
     start = time.perf_counter()
     target = torch.device(device)
     prepare = preparer_for(export_module)
-    if compile is not None:
-        options = {**compiled_options_for(export_module), **options}
+    compiled = compiled_options_for(export_module) if compile is not None else {}
+    options = {**triton_options_for(export_module, target), **compiled, **options}
     module = prepare(copy.deepcopy(export_module), precision, **options).to(target).eval().requires_grad_(False)
     names = export_module.input_names, export_module.output_names
     runner = FastRunner(module, *names, target, cuda_graph, compile, inductor, regions)
