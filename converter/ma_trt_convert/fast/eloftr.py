@@ -155,7 +155,7 @@ def prepare(
     fused kernels shift: 3 flips over the gate's allowance on the trained weights, docs/benchmarks.md).
 
     ``triton_topk``: the coarse rows' top-k by one Triton kernel (:mod:`.topk_triton`; same candidates above
-    the threshold; off by default until measured; needs Triton).
+    the threshold; off by default: it saved nothing compiled, 0.34 ms uncompiled on an H100; needs Triton).
 
     Raises:
         ValueError: ``precision`` is fp32 but the module's weights are fp16; ``triton_topk`` without Triton.

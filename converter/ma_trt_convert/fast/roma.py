@@ -90,7 +90,8 @@ def prepare(
         precision: ``"fp32"`` or ``"fp16"`` (see :meth:`RomaExportModule.set_precision`).
         gp: ``"cholesky"`` (direct solve) or ``"export"`` (the export module's iterative solver).
         correlation: ``"gathered"`` (:mod:`.correlation`), ``"triton"`` (its dot products by one Triton
-            kernel; needs Triton, which CUDA builds of PyTorch bring) or ``"export"`` (row-wise ``grid_sample``).
+            kernel; needs Triton, which CUDA builds of PyTorch bring; what ``build_fast_runner`` asks for on
+            CUDA, :data:`.variants.TRITON_OPTIONS`) or ``"export"`` (row-wise ``grid_sample``).
         blocks: ``"padded"`` (:mod:`.refiner`) or ``"export"`` (the export module's NCHW blocks).
         channels_last: store VGG and DINOv2 convolution weights channels-last.
         fp32_refiners: scales (of 16, 8, 4, 2, 1) whose refiners stay fp32 in an fp16 runner.
