@@ -35,16 +35,16 @@ from variant_runs import after_for, finish, profile_compiled, run_compiled, star
 ALL_SCALES = (16, 8, 4, 2, 1)
 # name: build_fast_runner options; fp16, uncompiled
 EAGER = {
-    "fast_fp16": {},
-    "fast_fp16_triton_correlation": {"correlation": "triton"},
+    "fast_fp16": {},  # the default: the Triton correlation where it runs (CUDA with Triton), since 2026-12-07
+    "fast_fp16_gathered_correlation": {"correlation": "gathered"},  # the default before
     "fast_fp16_fp32_refiner_1": {"fp32_refiners": (1,)},
     "fast_fp16_fp32_refiners_2_1": {"fp32_refiners": (2, 1)},
     "fast_fp16_fp32_refiners_all": {"fp32_refiners": ALL_SCALES},
 }
 # name: (estimated seconds of a cold start, options); fp16, in order of priority
 COMPILED = {
-    "compile_regions": (60, {"compile": "default"}),  # regional: RoMa's default when compiled
-    "compile_regions_triton_correlation": (40, {"compile": "default", "correlation": "triton"}),
+    "compile_regions": (60, {"compile": "default"}),  # RoMa's compiled default: regional, Triton correlation
+    "compile_regions_gathered_correlation": (40, {"compile": "default", "correlation": "gathered"}),
     "compile_regions_fp32_refiners_2_1": (60, {"compile": "default", "fp32_refiners": (2, 1)}),
     "compile_whole": (150, {"compile": "default", "regional": False}),
 }

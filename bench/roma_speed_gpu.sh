@@ -4,16 +4,17 @@
 # WHEEL_DIR as for bench/fast_path_gpu.sh (romatch is the gate's baseline and allowance).
 # First test/converter/test_triton_kernels_gpu.py (the Triton correlation kernel), then
 # bench/roma_speed.py twice, in fresh processes on one cache folder:
-# 1. the uncompiled variants (refiners kept in fp32 at some scales) and the compiled ones of COMPILED (below),
+# 1. the uncompiled variants (the default with the Triton correlation, the gathered one, refiners kept in fp32)
+#    and the compiled ones of COMPILED (below: by regions, with either correlation),
 #    each with the fidelity gate, the first compiled one from an empty cache (cold start), a kernel profile;
 # 2. the first compiled variant again from the disk cache (warm start), with its batch throughput (1, 4, 8).
 # COLD_S (default 330) limits step 1 (compiled variants start until 40 s before it); WARM=0 skips step 2;
-# ROMA_COMPILED / ROMA_EAGER name the compiled / uncompiled variants of step 1 (default: all).
+# ROMA_COMPILED / ROMA_EAGER name the compiled / uncompiled variants of step 1 (default: COMPILED / all).
 set -uo pipefail
 out="$(mkdir -p "$1" && cd "$1" && pwd)"
 source bench/reference_wheels.sh "$2" || exit 1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/device.txt"
-compiled=(${ROMA_COMPILED:-compile_regions compile_regions_triton_correlation compile_regions_fp32_refiners_2_1})
+compiled=(${ROMA_COMPILED:-compile_regions compile_regions_gathered_correlation})
 cache=$(mktemp -d)
 export TORCHINDUCTOR_CACHE_DIR="$cache/inductor" TRITON_CACHE_DIR="$cache/triton"
 status=0
