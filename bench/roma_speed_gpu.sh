@@ -2,7 +2,7 @@
 # RoMa 560/864 fast-path variants (issue 21: fp16 that passes its gate, RoMa's refiners fused), one GPU call:
 #   bash bench/roma_speed_gpu.sh OUT_DIR WHEEL_DIR
 # WHEEL_DIR as for bench/fast_path_gpu.sh (romatch is the gate's baseline and allowance).
-# First test/converter/test_triton_kernels_gpu.py (the Triton correlation kernel), then
+# First test/converter/test_triton_kernels_gpu.py (the fast path's Triton kernels, the RoMa default among them), then
 # bench/roma_speed.py twice, in fresh processes on one cache folder:
 # 1. the uncompiled variants (the default with the Triton correlation, the gathered one, refiners kept in fp32)
 #    and the compiled ones of COMPILED (below: by regions, with either correlation),
@@ -18,7 +18,7 @@ compiled=(${ROMA_COMPILED:-compile_regions compile_regions_gathered_correlation}
 cache=$(mktemp -d)
 export TORCHINDUCTOR_CACHE_DIR="$cache/inductor" TRITON_CACHE_DIR="$cache/triton"
 status=0
-# the Triton correlation kernel against its chunked form (RoMa's shapes, fp32 / fp16, compiled, CUDA graph)
+# the Triton kernels against the forms they replace (the models' shapes, compiled, CUDA graph), RoMa's default
 PYTHONPATH="$PWD:$PWD/converter:$PWD/test${PYTHONPATH:+:$PYTHONPATH}" timeout "${TESTS_S:-90}" python3 -m pytest -q -p no:cacheprovider \
   test/converter/test_triton_kernels_gpu.py >"$out/triton_kernel_tests.log" 2>&1 || status=1
 tail -n 2 "$out/triton_kernel_tests.log"

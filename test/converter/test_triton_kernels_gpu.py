@@ -15,6 +15,7 @@ import os
 import pytest
 import torch
 
+from ma_trt_convert.eloftr import build_export_module as build_eloftr
 from ma_trt_convert.eloftr.coarse_matching import dual_softmax, masked_topk
 from ma_trt_convert.fast import build_fast_runner, triton_support
 from ma_trt_convert.fast.correlation import chunked_window_dots, gathered_local_correlation
@@ -22,6 +23,9 @@ from ma_trt_convert.fast.correlation_triton import triton_window_dots
 from ma_trt_convert.fast.refiner import TritonCorrelationRefiner
 from ma_trt_convert.fast.topk_triton import triton_row_topk
 from ma_trt_convert.roma import build_export_module as build_roma
+from ma_trt_convert.synthetic.eloftr_weights import matching_state
+from ma_trt_convert.synthetic.pairs import textured_pair
+from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file
 
 ON_GPU = torch.cuda.is_available() and triton_support.AVAILABLE
 INTERPRETED = triton_support.AVAILABLE and os.environ.get("TRITON_INTERPRET") == "1"
@@ -134,16 +138,10 @@ def test_row_topk_kernel_compiles_and_replays_in_a_cuda_graph() -> None:
 def test_eloftr_with_the_topk_kernel_keeps_every_valid_match(tmp_path) -> None:
     """The whole fast ELoFTR runner with ``triton_topk``: the valid rows (matches, keypoints, cells) are those
     of ``torch.topk``'s; rows below the threshold may name other cells of equal (zero) confidence."""
-    from ma_trt_convert.eloftr import build_export_module
-    from ma_trt_convert.fast import build_fast_runner
-    from ma_trt_convert.synthetic.eloftr_weights import matching_state
-    from ma_trt_convert.synthetic.pairs import textured_pair
-    from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file
-
     images = textured_pair(224, 320)
     layout = load_layout("matchanything_eloftr")
     write_release_file(matching_state(random_state_dict(layout, 0), *images), layout, tmp_path / "eloftr.ckpt")
-    module = build_export_module(tmp_path / "eloftr.ckpt", height=224, width=320)
+    module = build_eloftr(tmp_path / "eloftr.ckpt", height=224, width=320)
     runners = (build_fast_runner(module, device=DEVICE, precision="fp32", triton_topk=on) for on in (False, True))
     expected, ours = (dict(zip(module.output_names, runner(*images), strict=True)) for runner in runners)
     valid = expected["valid"][0]

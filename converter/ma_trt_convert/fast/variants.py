@@ -39,6 +39,11 @@ PREPARERS: dict[type[nn.Module], Preparer] = {
 }
 
 
+# RoMa's export modules: the plain one and the runtime's wrappers of it (camera input, sparse draw), which
+# the fast path rewrites alike.
+ROMA_MODULES = (RomaExportModule, RomaCameraExportModule, RomaSampledExportModule)
+
+
 # Rewrites that pay only once compiled (``torch.compile``), on by default there; explicit options win.
 # ELoFTR's fine windows blended from the half-resolution map: 4.16 -> 3.48 / 3.43 ms compiled (two runs,
 # H100, 2026-12-07; the same matches and flips), but 7.1 -> 8.1 ms uncompiled (docs/benchmarks.md).
@@ -53,9 +58,7 @@ COMPILED_OPTIONS: dict[type[nn.Module], dict[str, object]] = {
 # 36.5 ms compiled by regions (H100, 560/864 fp16, 2026-12-07), the gate's deviations equal within 1e-4 px.
 # ELoFTR's row top-k is not here: compiled it saved nothing (4.44 against 4.44 ms, same run).
 TRITON_OPTIONS: dict[type[nn.Module], dict[str, object]] = {
-    RomaExportModule: {"correlation": "triton"},
-    RomaCameraExportModule: {"correlation": "triton"},
-    RomaSampledExportModule: {"correlation": "triton"},
+    roma_type: {"correlation": "triton"} for roma_type in ROMA_MODULES
 }
 
 
@@ -65,9 +68,7 @@ TRITON_OPTIONS: dict[type[nn.Module], dict[str, object]] = {
 # residual adds), and the 24 DINOv2 blocks share one compiled graph.
 ROMA_REGIONS = (ConvRefiner, TransformerBlock, VGG19BNFeatures, GaussianProcess)
 COMPILE_REGIONS: dict[type[nn.Module], tuple[type[nn.Module], ...]] = {
-    RomaExportModule: ROMA_REGIONS,
-    RomaCameraExportModule: ROMA_REGIONS,
-    RomaSampledExportModule: ROMA_REGIONS,
+    roma_type: ROMA_REGIONS for roma_type in ROMA_MODULES
 }
 
 
