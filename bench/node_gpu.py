@@ -2,9 +2,11 @@
 
 Starts the node (``python -m ma_trt_ros.ros.matchanything_node``, the given YAML plus ``-p`` overrides)
 as a child process, and plays the camera and the consumer from this process: a publisher of 640×480
-``rgb8`` pairs on ``/bench/image0`` and ``/bench/image1`` (equal stamps: the wall clock at publication)
-and a subscriber of ``/bench/matchanything_node/matches``. Everything stays on this machine
-(``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``, the project's Fast DDS profile for large messages).
+``rgb8`` pairs on ``/bench/image0`` and ``/bench/image1`` (equal stamps: the wall clock at publication;
+every pair the same: :data:`PHOTOGRAPH` and its warp by a known homography, so a trained matcher finds
+real matches and the node's geometry fit is real work) and a subscriber of
+``/bench/matchanything_node/matches``. Everything stays on this machine (``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``,
+the project's Fast DDS profile for large messages).
 
 Phases, one node each (``queue_policy`` differs):
 
@@ -49,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = "/bench"
 RESULTS = f"{NAMESPACE}/matchanything_node/matches"
 SIZE = (480, 640)  # height, width
+PHOTOGRAPH = ROOT / "scripts" / "demo_data" / "astronaut.png"  # held out from ELoFTR's training
 LOSSLESS_WINDOW = 4
 
 
@@ -114,6 +117,44 @@ class NodeProcess:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
+def photograph_pair() -> tuple[np.ndarray, np.ndarray]:
+    """uint8 RGB ``[480, 640, 3]`` images: :data:`PHOTOGRAPH` stretched to :data:`SIZE` and its warp by the
+    known homography of pair 0 (:func:`ma_trt_convert.training.photo_pairs.known_homography`)."""
+    import cv2
+
+    from ma_trt_convert.training.photo_pairs import known_homography, warped_pair
+
+    photo = cv2.cvtColor(cv2.imread(str(PHOTOGRAPH), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    photo = cv2.resize(photo, (SIZE[1], SIZE[0]), interpolation=cv2.INTER_AREA)
+    return warped_pair(photo, known_homography(0, *SIZE), 0)
+
+
+def against_truth(msg: Any) -> dict[str, float | None] | None:
+    """How one ``Matches`` message of the benchmark pair agrees with its known homography: the share of
+    matches within 3 and 1 image-1 pixels, and the mean corner error (px) of the published homography
+    (None where the node fits another geometry)."""
+    if msg is None:
+        return None
+    from ma_trt_convert.training.metrics import corner_error, match_errors
+    from ma_trt_convert.training.photo_pairs import known_homography
+
+    truth = known_homography(0, *SIZE)
+    points0, points1 = (
+        np.frombuffer(p, np.float32).reshape(-1, 2).astype(np.float64) for p in (msg.points0, msg.points1)
+    )
+    errors = match_errors(truth, points0, points1)
+    homography = None
+    if msg.geometry_type == msg.GEOMETRY_HOMOGRAPHY:
+        published = np.array(msg.geometry, dtype=np.float64).reshape(3, 3)
+        homography = published / published[2, 2]
+    return {
+        "matches": len(errors),
+        "within_3px": float(np.mean(errors < 3.0)) if len(errors) else 0.0,
+        "within_1px": float(np.mean(errors < 1.0)) if len(errors) else 0.0,
+        "homography_corner_error_px": corner_error(truth, homography, *SIZE) if homography is not None else None,
+    }
+
+
 class Client:
     """Publisher of pairs and subscriber of results, spun on a background thread."""
 
@@ -134,13 +175,11 @@ class Client:
         self.publishers = [self.node.create_publisher(Image, f"image{i}", input_qos) for i in (0, 1)]
         output_qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         self.node.create_subscription(Matches, RESULTS, self._on_result, output_qos)
-        rng = np.random.default_rng(0)
-        image0 = (rng.random((*SIZE, 3)) * 255).astype(np.uint8)
-        image1 = np.roll(image0, (5, -7), axis=(0, 1))
-        self.messages = [numpy_to_image(image, "rgb8") for image in (image0, image1)]
+        self.messages = [numpy_to_image(image, "rgb8") for image in photograph_pair()]
         for index, msg in enumerate(self.messages):
             msg.header.frame_id = f"cam{index}"
         self.received: list[tuple[int, int, int]] = []  # (stamp ns, receipt ns, match count)
+        self.last: Any = None  # the latest Matches message
         self.diagnostics: list[tuple[float, dict[str, float]]] = []  # (monotonic s, the node's numeric values)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         self._changed = threading.Condition()
@@ -154,6 +193,7 @@ class Client:
         stamp = msg.header0.stamp.sec * 1_000_000_000 + msg.header0.stamp.nanosec
         with self._changed:
             self.received.append((stamp, now, int(msg.count)))
+            self.last = msg
             self._changed.notify_all()
 
     def _on_diagnostics(self, msg: Any) -> None:
@@ -281,6 +321,7 @@ def latest_phases(client: Client, args: argparse.Namespace) -> dict[str, Any]:
         "rate_hz": args.latency_hz,
         "ms": quantiles(latencies),
         "matches_median": statistics.median(c for _, _, c in results) if results else 0,
+        "last_result_against_truth": against_truth(client.last),
         "node": client.node_report(latency_start + 1.0, time.monotonic()),
     }
     time.sleep(1.0)
@@ -421,6 +462,7 @@ def main() -> None:
         "config": args.config,
         "overrides": args.overrides,
         "image_size_wh": [SIZE[1], SIZE[0]],
+        "pair": f"{PHOTOGRAPH.name} (rgb8) and its warp by known_homography(0)",
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "commit": (ROOT / "COMMIT").read_text().strip() if (ROOT / "COMMIT").exists() else "unknown",
         "rmw": os.environ.get("RMW_IMPLEMENTATION", "default"),

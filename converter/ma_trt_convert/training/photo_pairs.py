@@ -19,12 +19,12 @@ def known_homography(index: int, height: int, width: int) -> np.ndarray:
 
 
 def warped_pair(photo: np.ndarray, homography: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 ``(image0, image1)``: the grey ``photo`` ``[H, W]`` and its warp by ``homography`` (black
-    outside), image 1 with a gain and offset that depend on ``index``."""
+    """uint8 ``(image0, image1)``: the ``photo`` (grey ``[H, W]`` or colour ``[H, W, C]``) and its warp by
+    ``homography`` (black outside), image 1 with a gain and offset that depend on ``index``."""
     # OpenCV's pixel centres are at integers: conjugate by the half-pixel shift
     shift = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
     opencv = np.linalg.inv(shift) @ homography @ shift
-    height, width = photo.shape
+    height, width = photo.shape[:2]
     warped = cv2.warpPerspective(photo, opencv, (width, height), flags=cv2.INTER_LINEAR)
     gain, offset = 0.8 + 0.05 * (index % 8), 10.0 * (index % 3)
     return photo, np.clip(warped.astype(np.float32) * gain + offset, 0, 255).astype(np.uint8)
