@@ -4,8 +4,9 @@
 # WHEEL_DIR as for bench/fast_path_gpu.sh (the reference, efficientloftr-inference, is the gate's baseline).
 # First the Triton row top-k tests (test/converter/test_triton_kernels_gpu.py), then
 # bench/eloftr_speed.py on the trained checkpoint, twice, in fresh processes on one cache folder:
-# 1. every uncompiled fast-path variant and three compiled ones (the default, with the Triton row top-k, and
-#    with the fine matching in fp32) with the fidelity gate against the reference, from an empty cache (cold start), a kernel profile,
+# 1. every uncompiled fast-path variant and three compiled ones (the default, whose fine matching is fp32; the
+#    former default with it in fp16; with the Triton row top-k) with the fidelity gate against the reference,
+#    from an empty cache (cold start), a kernel profile,
 #    with a match budget of BUDGET_ALL rows (default 8192), above the reference's match count on the
 #    benchmark pair (4996 with the trained weights, more than the default budget of 3072 keeps): the gate
 #    then judges the numerics alone, not the rows the budget drops by design;
@@ -30,7 +31,7 @@ PYTHONPATH="$PWD:$PWD/converter:$PWD/test${PYTHONPATH:+:$PYTHONPATH}" timeout 50
 tail -n 2 "$out/triton_topk_tests.log"
 began=$(date +%s)
 cold_s="${COLD_S:-290}"
-compiled=(${ELOFTR_COMPILED:-compile_default compile_default_triton_topk compile_default_fine_fp32})
+compiled=(${ELOFTR_COMPILED:-compile_default compile_default_fine_fp16 compile_default_triton_topk})
 eager=()
 [ -n "${ELOFTR_EAGER:-}" ] && eager=(--eager $ELOFTR_EAGER)
 timeout "$cold_s" python3 bench/eloftr_speed.py --eloftr-checkpoint "$checkpoint" --max-matches "${BUDGET_ALL:-8192}" \

@@ -451,15 +451,19 @@ def test_windows_from_the_half_resolution_map_equal_those_of_the_full_map(image:
     assert (ours - expected).abs().max().item() <= 1e-6
 
 
-def test_compiled_eloftr_takes_the_half_resolution_windows_unless_told_otherwise(eloftr_case) -> None:
+def test_compiled_eloftr_takes_half_resolution_windows_and_fp32_fine_matching_unless_told_otherwise(
+    eloftr_case,
+) -> None:
     module, _ = eloftr_case
     # on the CPU no CUDA graph is captured, so nothing is compiled before the first call
-    assert not build_fast_runner(module, device="cpu", precision="fp32").module.half_resolution_windows
-    assert build_fast_runner(module, device="cpu", precision="fp32", compile="default").module.half_resolution_windows
+    plain = build_fast_runner(module, device="cpu", precision="fp16").module
+    assert (plain.half_resolution_windows, plain.fine_fp32) == (False, False)
+    compiled = build_fast_runner(module, device="cpu", precision="fp16", compile="default").module
+    assert (compiled.half_resolution_windows, compiled.fine_fp32) == (True, True)
     kept_off = build_fast_runner(
-        module, device="cpu", precision="fp32", compile="default", half_resolution_windows=False
-    )
-    assert not kept_off.module.half_resolution_windows
+        module, device="cpu", precision="fp16", compile="default", half_resolution_windows=False, fine_fp32=False
+    ).module
+    assert (kept_off.half_resolution_windows, kept_off.fine_fp32) == (False, False)
 
 
 def test_half_resolution_windows_give_the_matches_of_the_full_map(eloftr_case) -> None:

@@ -149,10 +149,11 @@ def prepare(
     no gain); ``half_resolution_windows`` (with a match budget), the fine windows blended straight from
     the half-resolution map (:mod:`.fine_windows`), no full-resolution map at all (16 % faster compiled,
     slower uncompiled: :func:`~ma_trt_convert.fast.runner.build_fast_runner` turns it on for compiled
-    runs, :data:`~ma_trt_convert.fast.variants.COMPILED_OPTIONS`). ``fine_fp32`` (with a match budget,
-    off by default, not yet measured): the fine windows handed to the fine matching in float32, so that its
-    stage-1 similarity is an fp32 product (in fp16 it is an fp16 one, whose rounding the compiled graph's
-    fused kernels shift: 3 flips over the gate's allowance on the trained weights, docs/benchmarks.md).
+    runs, :data:`~ma_trt_convert.fast.variants.COMPILED_OPTIONS`). ``fine_fp32`` (with a match budget; off
+    here, on for compiled runs by the same table): the fine windows handed to the fine matching in float32,
+    so that its stage-1 similarity is an fp32 product (in fp16 it is an fp16 one, whose rounding the compiled
+    graph's fused kernels shift past the gate's allowance on the trained weights; with it the compiled fp16
+    path passes, for 0.07 ms at the default budget on an H100, docs/benchmarks.md).
 
     ``triton_topk``: the coarse rows' top-k by one Triton kernel (:mod:`.topk_triton`; same candidates above
     the threshold; off by default: it saved nothing compiled, 0.34 ms uncompiled on an H100; needs Triton).
