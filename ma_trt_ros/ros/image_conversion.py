@@ -17,6 +17,12 @@ Matcher inputs (:func:`to_rgb_float`, :func:`to_gray_float`) are float32 in [0, 
 - grayscale sources give RGB by repeating the channel; colour sources give grayscale with the
   ITU-R BT.601 luma weights ``0.299 R + 0.587 G + 0.114 B`` (as OpenCV's and PIL's RGB→gray);
 - ``32FC2`` (two channels, e.g. optical flow) is not an image a matcher can take.
+
+For a matcher that takes uint8 images to its device (``takes_uint8_images``: the torch backend),
+:func:`to_matcher_image` keeps 8-bit images as bytes wherever the conversion needs no arithmetic: the
+R, G, B channels of a colour image for an RGB network, a ``mono8`` image for either network (the
+matcher repeats the channel for RGB, exactly); the matcher divides by 255 on the device. A colour
+image for a grayscale network still becomes float grey here (the luma weights are arithmetic).
 """
 
 from __future__ import annotations
@@ -192,11 +198,17 @@ def to_gray_float(array: np.ndarray, encoding: str) -> np.ndarray:
     return _normalized(_rgb_channels(array, encoding)) @ BT601_LUMA
 
 
-def image_to_rgb_float(msg: Any) -> np.ndarray:
-    """Matcher RGB input (float32 ``(H, W, 3)`` in [0, 1]) from an image message."""
-    return to_rgb_float(image_to_numpy(msg), msg.encoding)
+def to_matcher_image(array: np.ndarray, encoding: str, color: str, keep_uint8: bool) -> np.ndarray:
+    """The matcher's input of an array laid out as ``encoding``, for a network of ``color`` (``"rgb"`` or
+    ``"gray"``): with ``keep_uint8``, an 8-bit image whose conversion needs no arithmetic as uint8 (``(H, W, 3)``
+    R, G, B views, alpha dropped, or a ``mono8`` ``(H, W)``; see the module docstring); otherwise
+    :func:`to_rgb_float` / :func:`to_gray_float`."""
+    info = _check_matcher_array(array, encoding)
+    if keep_uint8 and info.dtype == np.uint8 and (info.channels == 1 or color == "rgb"):
+        return array if info.channels == 1 else _rgb_channels(array, encoding)
+    return to_rgb_float(array, encoding) if color == "rgb" else to_gray_float(array, encoding)
 
 
-def image_to_gray_float(msg: Any) -> np.ndarray:
-    """Matcher grayscale input (float32 ``(H, W)`` in [0, 1]) from an image message."""
-    return to_gray_float(image_to_numpy(msg), msg.encoding)
+def image_to_matcher_image(msg: Any, color: str, keep_uint8: bool) -> np.ndarray:
+    """:func:`to_matcher_image` of an image message."""
+    return to_matcher_image(image_to_numpy(msg), msg.encoding, color, keep_uint8)

@@ -3,7 +3,7 @@
 A factory is a callable ``factory(model_path: str, backend: str, options: MatchOptions,
 settings: BackendSettings) -> matcher``
 with the runtime matcher's interface (``variant``, ``backend_name``, ``model_id``, ``input_color``,
-``match``, ``match_batch``, ``gpu_memory_bytes``, ``close``).
+``takes_uint8_images``, ``match``, ``match_batch``, ``gpu_memory_bytes``, ``close``).
 
 :data:`FACTORY_VARIABLE` (``MA_TRT_ROS_MATCHER_FACTORY``) exists for tests that start the node in a
 separate process: its value ``package.module:function`` names a factory to use instead of the

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ma_trt_ros.ros.image_conversion import image_to_gray_float, image_to_rgb_float
+from ma_trt_ros.ros.image_conversion import image_to_matcher_image
 from ma_trt_ros.ros.result_messages import OutputSettings, result_messages
 from ma_trt_ros.runtime.result import MatchResult
 
@@ -32,7 +32,8 @@ class MatchedPair:
 
     Attributes:
         result: the matcher's result (pixels of the images as received).
-        images: the two images as given to the matcher (float in [0, 1]); the pictures are drawn from them.
+        images: the two images as given to the matcher (float in [0, 1], or uint8 for a matcher that
+            takes bytes); the pictures are drawn from them.
         headers: the headers of the two image messages.
         stages_ms: wall time of each step so far, milliseconds: ``convert``, ``match`` (a batch's time
             divided among its pairs), and the runtime's own stages as ``runtime_<name>``.
@@ -51,7 +52,8 @@ class ConvertedPairs:
     Attributes:
         pairs: the ``(image0 message, image1 message)`` pairs, in order.
         images: per pair, the two images as the matcher takes them (float in [0, 1], ``[H, W]`` or
-            ``[H, W, 3]`` as its ``input_color`` asks).
+            ``[H, W, 3]`` as its ``input_color`` asks; 8-bit images as uint8 where the matcher
+            ``takes_uint8_images``: :func:`~ma_trt_ros.ros.image_conversion.to_matcher_image`).
         convert_ms: wall time of the conversion per pair, milliseconds.
     """
 
@@ -79,21 +81,21 @@ class PairOutput:
 class PairPipeline:
     """Turns pairs of ``sensor_msgs/Image`` into output messages with one matcher and one output setting.
 
-    Three steps, which may run on three threads: :meth:`convert` (reads only the matcher's ``input_color``:
-    any thread), :meth:`match_converted` (uses the matcher: call it on the matcher's thread) and
-    :meth:`messages` (reads only the matcher's ``model_id``: any thread); :meth:`match` runs the first two,
-    :meth:`process` all three.
+    Three steps, which may run on three threads: :meth:`convert` (reads only the matcher's ``input_color``
+    and ``takes_uint8_images``, when the pipeline is made: any thread), :meth:`match_converted` (uses the
+    matcher: call it on the matcher's thread) and :meth:`messages` (reads only the matcher's ``model_id``:
+    any thread); :meth:`match` runs the first two, :meth:`process` all three.
 
     Args:
         matcher: the runtime's :class:`~ma_trt_ros.runtime.matcher.Matcher` (or an object with its
-            interface: ``input_color``, ``model_id``, ``match_batch``).
+            interface: ``input_color``, ``takes_uint8_images``, ``model_id``, ``match_batch``).
         settings: which outputs to build and how (geometry, dense thinning).
     """
 
     def __init__(self, matcher: Any, settings: OutputSettings) -> None:
         self.matcher = matcher
         self.settings = settings
-        self._convert = image_to_rgb_float if matcher.input_color == "rgb" else image_to_gray_float
+        self._color, self._keep_uint8 = matcher.input_color, matcher.takes_uint8_images
 
     def process(self, pairs: Sequence[tuple[Any, Any]], pictures: frozenset[str] = frozenset()) -> list[PairOutput]:
         """The outputs of each ``(image0 message, image1 message)`` pair, in order: :meth:`match` of all
@@ -124,6 +126,10 @@ class PairPipeline:
         start = time.monotonic()
         images = [(self._convert(image0), self._convert(image1)) for image0, image1 in pairs]
         return ConvertedPairs(pairs, images, (time.monotonic() - start) * 1e3 / len(pairs))
+
+    def _convert(self, msg: Any) -> np.ndarray:
+        """The matcher's image of one image message."""
+        return image_to_matcher_image(msg, self._color, self._keep_uint8)
 
     def match_converted(self, converted: ConvertedPairs) -> list[MatchedPair]:
         """Match the pairs of :meth:`convert` in one ``match_batch`` call; in order.

@@ -4,6 +4,11 @@ Accepted images: ``[H, W]`` grayscale or ``[H, W, 3]`` RGB, float32 in [0, 1] (w
 :mod:`ma_trt_ros.ros.image_conversion` gives) or uint8 (divided by 255). Colour conversion uses the
 ITU-R BT.601 luma weights (as OpenCV and PIL do).
 
+uint8 images may also pass through as they are, for a backend that converts them on its device
+(:func:`checked_image` with ``keep_uint8``): :func:`to_rgb` and :func:`to_nchw` keep their bytes (a
+grey channel repeated is exact), while :func:`to_gray` of a colour image and a :func:`stretch` that
+resizes convert them to float first, so the network sees the same values either way.
+
 Resizing stretches the whole image to the network size (aspect ratio not kept) with OpenCV, pixel
 centres aligned (``align_corners=False``): the point ``x`` (continuous pixels, centre of pixel ``c`` at
 ``c + 0.5``) of an image ``W`` wide lands at ``x · W_net / W``. So network coordinates map back per
@@ -28,6 +33,16 @@ def as_float_image(image: np.ndarray, name: str) -> np.ndarray:
     Raises:
         InputError: naming ``name`` and what is wrong.
     """
+    return checked_image(image, name, keep_uint8=False)
+
+
+def checked_image(image: np.ndarray, name: str, keep_uint8: bool) -> np.ndarray:
+    """``image`` checked as :func:`as_float_image` checks it: float32 in [0, 1], or with ``keep_uint8`` a
+    uint8 image as it is (a ``[H, W, 1]`` image as ``[H, W]``), for a backend that converts on its device.
+
+    Raises:
+        InputError: naming ``name`` and what is wrong.
+    """
     if not isinstance(image, np.ndarray):
         raise InputError(f"{name}: expected a numpy array, got {type(image).__name__}")
     if image.ndim == 3 and image.shape[2] == 1:
@@ -37,28 +52,38 @@ def as_float_image(image: np.ndarray, name: str) -> np.ndarray:
     if image.shape[0] < 1 or image.shape[1] < 1:
         raise InputError(f"{name}: empty image {image.shape}")
     if image.dtype == np.uint8:
-        return image.astype(np.float32) / np.float32(255)
+        return image if keep_uint8 else uint8_to_float(image)
     if image.dtype != np.float32:
         raise InputError(f"{name}: dtype {image.dtype} is not supported; give float32 in [0, 1] or uint8")
     return image
 
 
+def uint8_to_float(image: np.ndarray) -> np.ndarray:
+    """float32 in [0, 1] of a uint8 image (divided by 255)."""
+    return image.astype(np.float32) / np.float32(255)
+
+
 def to_gray(image: np.ndarray) -> np.ndarray:
-    """float32 ``[H, W]``: RGB ``[H, W, 3]`` through the BT.601 luma weights (0.299, 0.587, 0.114; OpenCV's
-    conversion, a third of the time of a matrix product); grayscale unchanged."""
-    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    """``[H, W]``: RGB ``[H, W, 3]`` through the BT.601 luma weights (0.299, 0.587, 0.114; OpenCV's
+    conversion, a third of the time of a matrix product) as float32 (uint8 RGB converted to float
+    first); grayscale unchanged (uint8 stays uint8)."""
+    if image.ndim == 2:
+        return image
+    return cv2.cvtColor(uint8_to_float(image) if image.dtype == np.uint8 else image, cv2.COLOR_RGB2GRAY)
 
 
 def to_rgb(image: np.ndarray) -> np.ndarray:
-    """float32 ``[H, W, 3]``: grayscale repeated into three channels; RGB unchanged."""
+    """``[H, W, 3]`` of the image's dtype: grayscale repeated into three channels; RGB unchanged."""
     return image if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
 
 
 def stretch(image: np.ndarray, width: int, height: int, interpolation: str) -> np.ndarray:
-    """``image`` (float32 ``[H, W]`` or ``[H, W, C]``) stretched to ``height`` x ``width`` (see module docstring)."""
+    """``image`` (``[H, W]`` or ``[H, W, C]``, float32 or uint8) stretched to ``height`` x ``width`` (see module
+    docstring): unchanged when it has that size already, otherwise resized as float32 (uint8 converted first)."""
     if image.shape[:2] == (height, width):
         return image
-    return cv2.resize(image, (width, height), interpolation=INTERPOLATIONS[interpolation])
+    floats = uint8_to_float(image) if image.dtype == np.uint8 else image
+    return cv2.resize(floats, (width, height), interpolation=INTERPOLATIONS[interpolation])
 
 
 def to_nchw(image: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ma_trt_ros.contract.tensors import TensorSpec
 from ma_trt_ros.runtime.backends.base import Backend, batch_size, concrete_inputs
-from ma_trt_ros.runtime.images import as_float_image
+from ma_trt_ros.runtime.images import checked_image, uint8_to_float
 from ma_trt_ros.runtime.options import MatchOptions
 from ma_trt_ros.runtime.result import ImageSize, MatchResult
 from ma_trt_ros.runtime.variants import variant_io
@@ -22,7 +22,10 @@ class Matcher:
 
     Images: ``[H, W]`` grayscale or ``[H, W, 3]`` RGB, float32 in [0, 1] or uint8, any size (the two
     images may differ); :attr:`input_color` says which the network uses, so callers can convert
-    once. Results are in pixels of the images as given (:mod:`ma_trt_ros.runtime.result`).
+    once. uint8 images reach a backend that :attr:`takes_uint8_images` as bytes wherever no host
+    arithmetic touches them (no colour-to-grey conversion, no resize: :mod:`~ma_trt_ros.runtime.images`),
+    and are divided by 255 on its device; other backends get them as float32 from the host.
+    Results are in pixels of the images as given (:mod:`ma_trt_ros.runtime.result`).
     A dynamic-size model (``size_range`` not None) runs each engine call at the sizes
     :meth:`~ma_trt_ros.contract.sizes.SizeRange.fit` picks for the call's first pair (an image's own
     size when the range allows): each dynamic input follows the image its variant says
@@ -53,6 +56,12 @@ class Matcher:
         return self._backend.model_id
 
     @property
+    def takes_uint8_images(self) -> bool:
+        """Whether uint8 images cross to the device as bytes (:class:`~ma_trt_ros.runtime.backends.base.Backend`);
+        otherwise the matcher converts them to float32 on the host."""
+        return self._backend.takes_uint8_images
+
+    @property
     def input_color(self) -> str:
         """``"rgb"`` or ``"gray"``: the colour the network takes (other images are converted)."""
         return self._io.contract.input_color
@@ -70,13 +79,17 @@ class Matcher:
 
     def _run_chunk(self, pairs: Sequence[ImagePair]) -> list[MatchResult]:
         start = time.perf_counter()
-        images = [(as_float_image(image0, "image0"), as_float_image(image1, "image1")) for image0, image1 in pairs]
+        bytes_ok = self._backend.takes_uint8_images
+        images = [
+            (checked_image(image0, "image0", bytes_ok), checked_image(image1, "image1", bytes_ok))
+            for image0, image1 in pairs
+        ]
         specs = self.input_specs(images[0][0].shape[:2], images[0][1].shape[:2])
         prepared = [self._io.prepare(image0, image1, specs, self._outputs, self.options) for image0, image1 in images]
         prepared += [prepared[-1]] * (self.batch - len(prepared))
         # batch 1 passes the arrays themselves: a backend may keep a read-only one it has uploaded before
         stacked = {
-            name: prepared[0][name] if self.batch == 1 else np.concatenate([item[name] for item in prepared])
+            name: prepared[0][name] if self.batch == 1 else _concatenate([item[name] for item in prepared])
             for name in specs
         }
         preprocess_ms = (time.perf_counter() - start) * 1e3
@@ -130,3 +143,10 @@ class Matcher:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _concatenate(arrays: list[np.ndarray]) -> np.ndarray:
+    """The batch of one input; uint8 images become float32 in [0, 1] when others of the batch are float."""
+    if len({array.dtype for array in arrays}) > 1:
+        arrays = [uint8_to_float(array) if array.dtype == np.uint8 else array for array in arrays]
+    return np.concatenate(arrays)

@@ -14,11 +14,11 @@ import pytest
 from ma_trt_ros.ros.image_conversion import (
     ENCODINGS,
     ImageConversionError,
-    image_to_gray_float,
+    image_to_matcher_image,
     image_to_numpy,
-    image_to_rgb_float,
     numpy_to_image,
     to_gray_float,
+    to_matcher_image,
     to_rgb_float,
 )
 
@@ -168,9 +168,9 @@ def test_arrays_that_do_not_fit_the_encoding_are_rejected(array: np.ndarray, enc
 
 def test_two_channel_float_is_not_a_matcher_image() -> None:
     msg = duck_image(sample_array("32FC2"), "32FC2")
-    for convert in (image_to_rgb_float, image_to_gray_float):
+    for color in ("rgb", "gray"):
         with pytest.raises(ImageConversionError, match=r"'32FC2' cannot be a matcher image; publish one of rgb8"):
-            convert(msg)
+            image_to_matcher_image(msg, color, keep_uint8=True)
 
 
 COLOUR_PIXELS = {
@@ -185,8 +185,8 @@ COLOUR_PIXELS = {
 def test_colour_to_matcher_inputs(encoding: str) -> None:
     pixel = np.array(COLOUR_PIXELS[encoding], np.uint8)
     msg = duck_image(np.tile(pixel, (2, 3, 1)), encoding, padding=2)
-    rgb = image_to_rgb_float(msg)
-    gray = image_to_gray_float(msg)
+    rgb = image_to_matcher_image(msg, "rgb", keep_uint8=False)
+    gray = image_to_matcher_image(msg, "gray", keep_uint8=False)
     assert (rgb.shape, rgb.dtype, gray.shape, gray.dtype) == ((2, 3, 3), np.float32, (2, 3), np.float32)
     np.testing.assert_allclose(rgb, np.tile([1.0, 0.0, 0.2], (2, 3, 1)), rtol=1e-6)
     np.testing.assert_allclose(gray, np.full((2, 3), 0.299 + 0.114 * 0.2), rtol=1e-6)
@@ -213,11 +213,36 @@ def test_single_channel_to_matcher_inputs(encoding: str, values: np.ndarray, exp
     np.testing.assert_array_equal(rgb, np.repeat(gray[..., None], 3, axis=2))
 
 
+@pytest.mark.parametrize("encoding", list(COLOUR_PIXELS))
+def test_colour_bytes_stay_bytes_for_an_rgb_matcher_that_takes_them(encoding: str) -> None:
+    array = sample_array(encoding, seed=5)
+    kept = to_matcher_image(array, encoding, "rgb", keep_uint8=True)
+    assert (kept.dtype, kept.shape) == (np.uint8, (HEIGHT, WIDTH, 3))
+    # the same values as the float conversion, once divided by 255
+    np.testing.assert_allclose(kept / np.float32(255), to_rgb_float(array, encoding), rtol=1e-6)
+    assert np.shares_memory(kept, array)  # a view: the channels reordered, alpha dropped, nothing copied
+    # a grey network needs the luma weights: float grey, as without the option
+    gray = to_matcher_image(array, encoding, "gray", keep_uint8=True)
+    np.testing.assert_array_equal(gray, to_gray_float(array, encoding))
+
+
+@pytest.mark.parametrize("color", ["rgb", "gray"])
+def test_mono8_stays_bytes_for_either_matcher_and_other_depths_become_float(color: str) -> None:
+    mono8 = sample_array("mono8", seed=6)
+    kept = to_matcher_image(mono8, "mono8", color, keep_uint8=True)
+    assert kept.dtype == np.uint8 and kept.shape == (HEIGHT, WIDTH)
+    np.testing.assert_array_equal(kept, mono8)
+    assert to_matcher_image(mono8, "mono8", color, keep_uint8=False).dtype == np.float32
+    for encoding in ("mono16", "32FC1"):
+        converted = to_matcher_image(sample_array(encoding, seed=6), encoding, color, keep_uint8=True)
+        assert converted.dtype == np.float32 and converted.max() <= 1.0
+
+
 def test_matcher_inputs_do_not_modify_the_message() -> None:
     array = sample_array("32FC1")
     msg = duck_image(array, "32FC1")
     data = bytes(msg.data)
-    assert image_to_gray_float(msg).max() <= 1.0
+    assert image_to_matcher_image(msg, "gray", keep_uint8=True).max() <= 1.0
     assert msg.data == data
 
 
@@ -261,8 +286,8 @@ def test_same_matcher_inputs_as_opencv_colour_conversion(
     msg = rosbags_message(typestore, sample_array(encoding, seed=4), encoding)
     reference_rgb = rosbags_image.message_to_cvimage(msg, "rgb8") / 255.0
     reference_gray = rosbags_image.message_to_cvimage(msg, "mono8") / 255.0
-    np.testing.assert_allclose(image_to_rgb_float(msg), reference_rgb, atol=1e-6)
-    np.testing.assert_allclose(image_to_gray_float(msg), reference_gray, atol=0.5 / 255 + 1e-6)
+    np.testing.assert_allclose(image_to_matcher_image(msg, "rgb", False), reference_rgb, atol=1e-6)
+    np.testing.assert_allclose(image_to_matcher_image(msg, "gray", False), reference_gray, atol=0.5 / 255 + 1e-6)
 
 
 def test_rosbags_and_ours_read_cdr_written_by_rclpy(rosbags_image: ModuleType, typestore: Any) -> None:

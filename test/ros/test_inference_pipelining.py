@@ -266,6 +266,34 @@ def test_pair_pipeline_matches_on_the_matcher_thread_and_builds_messages_on_anot
     assert whole.messages["dense"].grid_scale_x == outputs["plain"].messages["dense"].grid_scale_x == 4.0
 
 
+@pytest.mark.ros
+def test_pair_pipeline_hands_camera_bytes_to_a_matcher_that_takes_them() -> None:
+    from support.backend_doubles import RomaDoubleBackend
+
+    from ma_trt_ros.ros.image_conversion import numpy_to_image
+    from ma_trt_ros.ros.pair_pipeline import PairPipeline
+    from ma_trt_ros.ros.result_messages import OutputSettings
+    from ma_trt_ros.runtime import Matcher
+
+    rng = np.random.default_rng(4)
+    pixels = [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(2)]
+    pair = (numpy_to_image(pixels[0], "rgb8"), numpy_to_image(pixels[1][..., ::-1], "bgr8"))
+    pictures = frozenset({"matches_image"})
+    drawn = {}
+    for keep in (False, True):
+        backend = RomaDoubleBackend(res=32)
+        backend.takes_uint8_images = keep  # as the torch backend (True) or ONNX Runtime / TensorRT (False)
+        pipeline = PairPipeline(Matcher(backend), OutputSettings())
+        converted = pipeline.convert([pair])
+        assert [image.dtype for image in converted.images[0]] == [np.uint8 if keep else np.float32] * 2
+        scale = 1.0 if keep else 255.0  # bytes as they came, or floats in [0, 1]
+        for image, expected in zip(converted.images[0], pixels, strict=True):
+            np.testing.assert_allclose(np.asarray(image, np.float32) * scale, expected, rtol=1e-6)
+        (output,) = [pipeline.messages(matched, pictures) for matched in pipeline.match_converted(converted)]
+        drawn[keep] = bytes(output.messages["matches_image"].data)
+    assert drawn[True] == drawn[False]  # the pictures drawn from the bytes are those drawn from the floats
+
+
 def test_preparing_item_n_plus_1_overlaps_processing_item_n_on_a_third_thread() -> None:
     count = 6
     stages = Stages()

@@ -17,12 +17,12 @@ from ma_trt_convert.verify.compare import Tolerances, compare_outputs
 from ma_trt_ros.contract.roma import SAMPLED_OUTPUTS, SAMPLER_INPUTS
 from ma_trt_ros.runtime import BackendSettings, MatchOptions, ModelError, open_matcher
 from ma_trt_ros.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
-from ma_trt_ros.runtime.images import to_nchw, to_rgb
+from ma_trt_ros.runtime.images import to_nchw, to_rgb, uint8_to_float
 from ma_trt_ros.runtime.result import ImageSize
 from ma_trt_ros.runtime.sampling import noise_length, sampler_noise
 from ma_trt_ros.runtime.variants.roma import RomaIO
 
-pytest.importorskip("torch")
+torch = pytest.importorskip("torch")
 
 
 def _backends(model: ExportedModel) -> tuple[OnnxRuntimeBackend, TorchBackend]:
@@ -235,3 +235,31 @@ def test_the_torch_backend_takes_transposed_views(eloftr_model: ExportedModel) -
     uploaded = torch_backend._upload("image0", to_nchw(image))
     assert uploaded.is_contiguous()
     np.testing.assert_array_equal(uploaded.numpy(), np.ascontiguousarray(image.transpose(2, 0, 1)[None]))
+
+
+def test_the_torch_backend_divides_uint8_images_by_255_itself(eloftr_model: ExportedModel) -> None:
+    _, torch_backend = _backends(eloftr_model)
+    assert torch_backend.takes_uint8_images and not OnnxRuntimeBackend(eloftr_model.onnx).takes_uint8_images
+    rng = np.random.default_rng(2)
+    for _ in range(2):  # a camera's read-only bytes, pair after pair: each uploaded, none kept as a constant
+        image = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+        image.flags.writeable = False
+        uploaded = torch_backend._upload("image0", to_nchw(image))
+        assert uploaded.dtype == torch.float32 and uploaded.is_contiguous()
+        np.testing.assert_array_equal(uploaded.numpy(), to_nchw(uint8_to_float(image)))  # bit for bit
+    assert torch_backend._constants == {}
+
+
+def test_uint8_images_give_the_matches_of_their_float_images(eloftr_model: ExportedModel) -> None:
+    floats = textured_images(*ELOFTR_SIZE)
+    images = [np.round(image * 255).astype(np.uint8) for image in floats]
+    settings = BackendSettings(device="cpu", build_args=eloftr_model.build_args)
+    with open_matcher(eloftr_model.checkpoint, "torch", settings=settings) as matcher:
+        assert matcher.takes_uint8_images
+        for size in (1, 2):  # at the network's size the bytes cross as they are; twice as large, stretched first
+            pair = [np.kron(image, np.ones((size, size), np.uint8)) for image in images]
+            from_bytes = matcher.match(*pair)
+            from_floats = matcher.match(*(uint8_to_float(image) for image in pair))
+            assert from_bytes.count >= 50
+            for name in ("points0", "points1", "confidence"):
+                np.testing.assert_array_equal(getattr(from_bytes, name), getattr(from_floats, name))

@@ -118,6 +118,25 @@ def test_batched_engine_gets_full_batches_and_results_stay_in_order() -> None:
     assert [call["image0"].shape[0] for call in backend.calls] == [4, 4]
 
 
+def test_bytes_reach_a_backend_that_takes_them_only_where_no_host_arithmetic_is_needed() -> None:
+    backend = EloftrDoubleBackend(height=96, width=128, batch=2)
+    backend.takes_uint8_images = True  # as the torch backend: the double records what it is handed
+    rng = np.random.default_rng(3)
+    grey = rng.integers(0, 256, (96, 128), dtype=np.uint8)
+    colour = rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    larger = rng.integers(0, 256, (192, 256), dtype=np.uint8)
+    Matcher(backend).match_batch([(grey, colour), (grey, grey)])
+    first = backend.calls[-1]
+    assert first["image0"].dtype == np.uint8  # grey at the network's size: the bytes themselves
+    np.testing.assert_array_equal(first["image0"][:, 0], np.stack([grey, grey]))
+    assert first["image1"].dtype == np.float32  # colour to grey is host arithmetic: float, for the whole batch
+    np.testing.assert_array_equal(first["image1"][1, 0], grey / np.float32(255))
+    Matcher(backend).match_batch([(grey, grey), (larger, grey)])  # the second pair is resized on the host
+    second = backend.calls[-1]["image0"]
+    assert second.dtype == np.float32 and second.max() <= 1.0
+    np.testing.assert_array_equal(second[0, 0], grey / np.float32(255))
+
+
 @pytest.mark.parametrize(
     ("image", "message"),
     [

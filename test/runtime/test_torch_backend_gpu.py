@@ -1,6 +1,7 @@
 """The torch backend's CUDA paths on a GPU (skipped without one): the fast path (CUDA graph, its own output
 buffers downloaded in place) against eager kernels on the same device, pair after pair, and the pinned
-staging of inputs. Run on the GPU machine by ``bench/robot_path_gpu.sh gpu_tests``."""
+staging of inputs, uint8 images divided on the device. Run on the GPU machine by
+``bench/robot_path_gpu.sh gpu_tests``."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from ma_trt_convert.synthetic.eloftr_weights import matching_state  # noqa: E402
 from ma_trt_convert.torch_backend import TorchBackend  # noqa: E402
 from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file  # noqa: E402
 from ma_trt_ros.runtime import BackendSettings  # noqa: E402
-from ma_trt_ros.runtime.images import to_nchw  # noqa: E402
+from ma_trt_ros.runtime.images import to_nchw, uint8_to_float  # noqa: E402
 
 BUILD = {"height": ELOFTR_SIZE[0], "width": ELOFTR_SIZE[1], "max_matches": ELOFTR_ROWS}
 
@@ -81,3 +82,20 @@ def test_staged_uploads_keep_transposed_views_and_constants_apart(checkpoint: Pa
     np.testing.assert_array_equal(backend._upload("noise", other).cpu().numpy(), other)
     torch.cuda.synchronize()
     np.testing.assert_array_equal(kept.cpu().numpy(), constant)  # the staging buffer's next use left it alone
+
+
+def test_uint8_images_divided_on_the_device_give_the_outputs_of_their_floats(checkpoint: Path) -> None:
+    fast = TorchBackend(checkpoint, BackendSettings(device="cuda", cuda_graph=True, build_args=BUILD))
+    assert fast.takes_uint8_images
+    rng = np.random.default_rng(1)
+    colour = rng.integers(0, 256, (6, 10, 3), dtype=np.uint8)
+    colour.flags.writeable = False  # a camera message's bytes
+    uploaded = fast._upload("image0", to_nchw(colour))
+    np.testing.assert_array_equal(uploaded.cpu().numpy(), to_nchw(uint8_to_float(colour)))  # CUDA's division
+    first, _ = _pairs()
+    as_bytes = {name: np.round(image * 255).astype(np.uint8) for name, image in first.items()}
+    from_bytes = fast.run(as_bytes)[0]
+    from_floats = fast.run({name: uint8_to_float(image) for name, image in as_bytes.items()})[0]
+    assert int(from_bytes["num_valid"][0]) >= 50
+    for name, array in from_floats.items():
+        np.testing.assert_array_equal(from_bytes[name], array)

@@ -43,6 +43,7 @@ class EloftrDoubleBackend:
     variant = "eloftr"
     model_id = "eloftr-double@00000000"
     size_range = None
+    takes_uint8_images = False
 
     def __init__(self, height: int = 96, width: int = 128, rows: int = 12, batch: int = 1) -> None:
         self.height, self.width, self.rows = height, width, rows
@@ -107,6 +108,7 @@ class RomaDoubleBackend:
     variant = "roma"
     model_id = "roma-double@00000000"
     size_range = None
+    takes_uint8_images = False
 
     def __init__(self, res: int = 32) -> None:
         self.res = res

@@ -64,6 +64,7 @@ class FakeMatcher:
         self.backend_name = "test_double"
         self.model_id = f"{model_path}@00000000"
         self.input_color = "rgb" if self.variant == "roma" else "gray"
+        self.takes_uint8_images = False
         self.options = options
         self.settings = settings
         self.delay_s = float(os.environ.get("FAKE_MATCHER_DELAY_S", "0"))

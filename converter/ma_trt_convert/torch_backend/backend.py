@@ -54,10 +54,13 @@ class TorchBackend:
     """The PyTorch port of a variant (see :class:`~ma_trt_ros.runtime.backends.base.Backend`).
 
     The variant follows from the files: RoMa needs ``settings.dinov2`` beside its checkpoint, ELoFTR
-    has one checkpoint.
+    has one checkpoint. uint8 images (0..255) are taken for the float image inputs: uploaded as bytes (a
+    quarter of the float32 upload) and divided by 255 on the device, the same float32 values as the
+    runtime's :func:`~ma_trt_ros.runtime.images.uint8_to_float` on the host.
     """
 
     name = "torch"
+    takes_uint8_images = True
 
     def __init__(self, checkpoint: str | os.PathLike[str], settings: BackendSettings) -> None:
         files = {"checkpoint": os.fspath(checkpoint), "dinov2": settings.dinov2}
@@ -90,6 +93,9 @@ class TorchBackend:
         # CUDA: per input, the pinned host buffer it goes through and the device buffer it lands in, kept
         # (run synchronises before it returns, so the next run may overwrite both)
         self._staging: dict[str, tuple[np.ndarray, torch.Tensor, torch.Tensor]] = {}
+        # the divisor of uint8 images, on the device: a device tensor makes CUDA divide (by a Python number
+        # PyTorch multiplies by the reciprocal instead, one float32 rounding more)
+        self._byte_scale = torch.full((1,), 255.0, device=self._device)
 
     def _fast_runner(self, module: Any, settings: BackendSettings) -> Any:
         if self._device.type != "cuda":
@@ -128,7 +134,8 @@ class TorchBackend:
     def _upload(self, name: str, array: np.ndarray) -> torch.Tensor:
         """``array`` on the device, C-contiguous: through pinned memory on CUDA; a read-only array given again
         (the same object) is not copied again. A transposed view of a C-contiguous array (the NCHW view of
-        an HWC camera image) crosses in its own memory order and is transposed on the device.
+        an HWC camera image) crosses in its own memory order and is transposed on the device. A uint8 array
+        (an image, 0..255) crosses as bytes and comes back float32 in [0, 1].
 
         On CUDA the host copy is NumPy's (into the kept pinned buffer) and the device one a single PyTorch
         call: each PyTorch call lets go of Python's GIL and must win it back, which costs the most where the
@@ -146,6 +153,8 @@ class TorchBackend:
             tensor = torch.from_numpy(np.array(stored, order="C"))
         if order != tuple(range(array.ndim)):
             tensor = tensor.permute(*np.argsort(order).tolist())
+        if array.dtype == np.uint8:
+            return torch.div(tensor, self._byte_scale).contiguous()  # an image: never kept as a constant
         if not tensor.is_contiguous():
             tensor = tensor.contiguous()
         if not array.flags.writeable:

@@ -1,4 +1,5 @@
-"""The interface every backend implements: named float arrays in, named arrays out."""
+"""The interface every backend implements: named arrays in (float images, or uint8 where a backend says it
+takes them), named arrays out."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ class Backend(Protocol):
         inputs, outputs: the model's tensors, batch first; every input has the same batch size. A
             dynamic-size model has -1 for the height and width of its image inputs.
         size_range: the input heights and widths a dynamic-size model takes; None for a fixed size.
+        takes_uint8_images: whether :meth:`run` takes an image input (float32 in [0, 1] by the contract)
+            as uint8 0..255 and divides it by 255 itself, on its device (the matcher then hands camera
+            bytes over as they are, where no host arithmetic is needed on them).
     """
 
     name: str
@@ -29,6 +33,7 @@ class Backend(Protocol):
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     size_range: SizeRange | None
+    takes_uint8_images: bool
 
     def run(
         self, inputs: Mapping[str, np.ndarray], wanted: Collection[str] | None = None

@@ -64,6 +64,7 @@ class OnnxRuntimeBackend:
     """An exported MatchAnything ONNX file in an ONNX Runtime session (see :class:`Backend`)."""
 
     name = "onnxruntime"
+    takes_uint8_images = False
 
     def __init__(self, path: str | os.PathLike[str], providers: tuple[str, ...] | None = None) -> None:
         ort = _import_onnxruntime()

@@ -91,6 +91,7 @@ class TensorRTBackend:
     """
 
     name = "tensorrt"
+    takes_uint8_images = False
 
     def __init__(
         self,
