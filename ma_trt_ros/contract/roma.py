@@ -17,8 +17,9 @@ _IMAGE = (
     "bicubic resize, no ImageNet normalisation"
 )
 _CAMERA = (
-    "camera image {index}: float32 NCHW in [0, 1], RGB, its own height and width within the graph's size_range; the "
-    "graph stretches it (bicubic) to the coarse and upsample squares"
+    "camera image {index}: float32 NCHW in [0, 1] (or uint8 NCHW 0..255 in a graph exported with camera_dtype "
+    "uint8), RGB, its own height and width within the graph's size_range; the graph stretches it (bicubic) to the "
+    "coarse and upsample squares"
 )
 _WARP = (
     "{src}->{dst}: for the centre of pixel (j, i) of the {src} grid (R = upsample or coarse res), the matching "

@@ -4,10 +4,11 @@ Accepted images: ``[H, W]`` grayscale or ``[H, W, 3]`` RGB, float32 in [0, 1] (w
 :mod:`ma_trt_ros.ros.image_conversion` gives) or uint8 (divided by 255). Colour conversion uses the
 ITU-R BT.601 luma weights (as OpenCV and PIL do).
 
-uint8 images may also pass through as they are, for a backend that converts them on its device
+uint8 images may also pass through as they are, for a backend or graph that converts them on its device
 (:func:`checked_image` with ``keep_uint8``): :func:`to_rgb` and :func:`to_nchw` keep their bytes (a
 grey channel repeated is exact), while :func:`to_gray` of a colour image and a :func:`stretch` that
-resizes convert them to float first, so the network sees the same values either way.
+resizes convert them to float first, so the network sees the same values either way. A graph whose
+image inputs are uint8 gets float images rounded to 8 bits (:func:`to_bytes`).
 
 Resizing stretches the whole image to the network size (aspect ratio not kept) with OpenCV, pixel
 centres aligned (``align_corners=False``): the point ``x`` (continuous pixels, centre of pixel ``c`` at
@@ -61,6 +62,14 @@ def checked_image(image: np.ndarray, name: str, keep_uint8: bool) -> np.ndarray:
 def uint8_to_float(image: np.ndarray) -> np.ndarray:
     """float32 in [0, 1] of a uint8 image (divided by 255)."""
     return image.astype(np.float32) / np.float32(255)
+
+
+def to_bytes(image: np.ndarray) -> np.ndarray:
+    """uint8 0..255 of an image for a graph that takes bytes: a uint8 image unchanged, a float32 one in [0, 1]
+    rounded to 8 bits (values outside clipped)."""
+    if image.dtype == np.uint8:
+        return image
+    return np.rint(np.clip(image, 0.0, 1.0) * np.float32(255)).astype(np.uint8)
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:

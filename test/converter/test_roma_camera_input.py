@@ -75,16 +75,27 @@ def test_layouts_compute_the_same_images() -> None:
     floats = (bytes0.float() / 255, bytes1.float() / 255)
     with torch.no_grad():
         from_bytes = uint8(bytes0, bytes1)
+        nchw_bytes = (b.permute(0, 3, 1, 2) for b in (bytes0, bytes1))
+        from_nchw_bytes = RomaCameraInput(COARSE, None, "uint8_nchw")(*nchw_bytes)
         from_nhwc = RomaCameraInput(COARSE, None, "float32_nhwc")(*floats)
         from_nchw = RomaCameraInput(COARSE, None, "float32_nchw")(*(f.permute(0, 3, 1, 2) for f in floats))
     assert len(from_bytes) == 2 and from_bytes[0].shape == (1, 3, COARSE, COARSE)
-    for a, b, c in zip(from_bytes, from_nhwc, from_nchw, strict=True):
-        assert torch.equal(a, b) and torch.equal(a, c)
+    for a, b, c, d in zip(from_bytes, from_nhwc, from_nchw, from_nchw_bytes, strict=True):
+        assert torch.equal(a, b) and torch.equal(a, c) and torch.equal(a, d)
 
 
 def test_unknown_layout_is_refused() -> None:
     with pytest.raises(ValueError, match="layout must be one of"):
-        RomaCameraInput(COARSE, UPSAMPLE, "uint8_nchw")
+        RomaCameraInput(COARSE, UPSAMPLE, "int16_nchw")
+
+
+def test_camera_bytes_need_a_camera_input_graph() -> None:
+    from ma_trt_convert.errors import ConversionError
+    from ma_trt_convert.roma import build_export_module
+
+    # refused before any file is read
+    with pytest.raises(ConversionError, match="camera_dtype uint8 needs camera_sizes"):
+        build_export_module("missing.ckpt", "missing.pth", camera_dtype="uint8")
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

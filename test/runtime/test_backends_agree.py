@@ -142,18 +142,24 @@ def torch_backend_matcher(model: ExportedModel, options: MatchOptions):
 CAMERA_SIZES = "32x32:720x1280"
 
 
-@pytest.fixture(scope="module")
-def roma_camera_onnx(roma_model: ExportedModel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The RoMa weights of ``roma_model`` exported as a camera-input graph (resize inside, 1.6 GB; deleted after)."""
+def _camera_export(roma_model: ExportedModel, folder: Path, camera_dtype: str) -> Path:
+    """The RoMa weights of ``roma_model`` exported as a camera-input graph (resize inside, 1.6 GB)."""
     from ma_trt_convert import cli
 
-    folder = tmp_path_factory.mktemp("roma_camera")
-    path = folder / "roma_camera.onnx"
+    path = folder / f"roma_camera_{camera_dtype}.onnx"
     args = ["export", "--variant", "roma", "--checkpoint", str(roma_model.checkpoint), "--dinov2"]
     args += [str(roma_model.dinov2), "--output", str(path), "--precision", "fp32", "--camera-sizes", CAMERA_SIZES]
     coarse, upsample = roma_model.build_args["coarse_res"], roma_model.build_args["upsample_res"]
-    assert cli.main([*args, "--coarse-res", str(coarse), "--upsample-res", str(upsample)]) == 0
-    yield path
+    args += ["--coarse-res", str(coarse), "--upsample-res", str(upsample), "--camera-dtype", camera_dtype]
+    assert cli.main(args) == 0
+    return path
+
+
+@pytest.fixture(scope="module")
+def roma_camera_onnx(roma_model: ExportedModel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The camera-input graph of ``roma_model`` taking float32 images (deleted after)."""
+    folder = tmp_path_factory.mktemp("roma_camera")
+    yield _camera_export(roma_model, folder, "float32")
     shutil.rmtree(folder)
 
 
@@ -177,6 +183,31 @@ def test_roma_camera_input_graph_equals_resizing_before_the_graph(
     np.testing.assert_allclose(ours.dense.certainty, reference.dense.certainty, atol=1e-4)
     np.testing.assert_allclose(ours.points0, reference.points0, atol=1e-3)
     assert ours.count == reference.count == 300
+
+
+@pytest.mark.slow
+def test_a_camera_graph_that_takes_bytes_gives_the_matches_of_the_float_graph(
+    roma_model: ExportedModel, roma_camera_onnx: Path, tmp_path: Path
+) -> None:
+    """``--camera-dtype uint8``: the camera's bytes cross as they are and the graph divides by 255, with the
+    float graph's results; float images (e.g. from a 16-bit camera) are rounded to 8 bits for it."""
+    bytes_onnx = _camera_export(roma_model, tmp_path, "uint8")
+    images = [to_rgb(np.rint(image * 255).astype(np.uint8)) for image in textured_images(120, 90)]
+    options = MatchOptions(num_matches=300, certainty_threshold=0.0)
+    with (
+        open_matcher(bytes_onnx, options=options) as camera_bytes,
+        open_matcher(roma_camera_onnx, options=options) as floats,
+    ):
+        assert camera_bytes.takes_uint8_images and not floats.takes_uint8_images
+        specs = camera_bytes.input_specs((120, 90), (120, 90))
+        assert (specs["image0"].dtype, specs["image0"].shape) == ("uint8", (1, 3, 120, 90))
+        ours, reference = camera_bytes.match(*images), floats.match(*images)
+        rounded = camera_bytes.match(*(uint8_to_float(image) + np.float32(0.001) for image in images))
+    np.testing.assert_allclose(ours.dense.warp, reference.dense.warp, atol=1e-5)
+    np.testing.assert_allclose(ours.dense.certainty, reference.dense.certainty, atol=1e-6)
+    np.testing.assert_allclose(ours.points0, reference.points0, atol=1e-5)
+    assert ours.count == reference.count == 300
+    np.testing.assert_array_equal(rounded.dense.warp, ours.dense.warp)  # 0.001 off the bytes: rounded back to them
 
 
 @pytest.mark.slow

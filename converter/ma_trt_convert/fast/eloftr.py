@@ -153,7 +153,7 @@ def prepare(
     here, on for compiled runs by the same table): the fine windows handed to the fine matching in float32,
     so that its stage-1 similarity is an fp32 product (in fp16 it is an fp16 one, whose rounding the compiled
     graph's fused kernels shift past the gate's allowance on the trained weights; with it the compiled fp16
-    path passes, for 0.07 ms at the default budget on an H100, docs/benchmarks.md).
+    path passes, for 0.06 ms at the default budget on an H100, docs/benchmarks.md).
 
     ``triton_topk``: the coarse rows' top-k by one Triton kernel (:mod:`.topk_triton`; same candidates above
     the threshold; off by default: it saved nothing compiled, 0.34 ms uncompiled on an H100; needs Triton).

@@ -32,6 +32,8 @@ from ma_trt_convert.variants.models import ExportModule
 from ma_trt_ros.contract.tensors import DYNAMIC, TensorSpec
 
 LOG = logging.getLogger(__name__)
+# what a graph input may be: float32 images in [0, 1], or uint8 camera bytes the graph divides by 255
+INPUT_DTYPES = (torch.float32, torch.uint8)
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,8 @@ def export_onnx(
 
     Args:
         module: an export module (see :class:`ma_trt_convert.variants.models.ExportModule`); its
-            inputs must be float32 (the runtime feeds float32 images in [0, 1]).
+            inputs must be float32 (the runtime feeds float32 images in [0, 1]) or uint8 (camera bytes,
+            which the graph divides by 255: RoMa's camera input with ``camera_dtype`` uint8).
         output: ``.onnx`` path; weights go to ``<output>.data`` when ``external_data`` says so.
         opset: ai.onnx opset, one of :data:`SUPPORTED_OPSETS`.
         batch: fixed batch size of every input.
@@ -136,7 +139,7 @@ def export_onnx(
         external_data: see :func:`ma_trt_convert.onnx.cleanup.save_onnx`.
 
     Raises:
-        ConversionError: unsupported opset, non-float32 inputs, or ops TensorRT rejects.
+        ConversionError: unsupported opset, inputs neither float32 nor uint8, or ops TensorRT rejects.
     """
     if opset not in SUPPORTED_OPSETS:
         raise ConversionError(f"opset {opset} is not supported; choose one of {SUPPORTED_OPSETS} (default 17)")
@@ -146,9 +149,9 @@ def export_onnx(
         raise ConversionError(f"--batch must be >= 1, got {batch}")
     device = next(module.parameters()).device
     inputs = tuple(t.to(device) for t in module.example_inputs(batch))
-    wrong = [f"{n} ({t.dtype})" for n, t in zip(module.input_names, inputs, strict=True) if t.dtype != torch.float32]
+    wrong = [f"{n} ({t.dtype})" for n, t in zip(module.input_names, inputs, strict=True) if t.dtype not in INPUT_DTYPES]
     if wrong:
-        raise ConversionError(f"inputs must be float32 images in [0, 1]; got {', '.join(wrong)}")
+        raise ConversionError(f"inputs must be float32 images in [0, 1] or uint8 camera bytes; got {', '.join(wrong)}")
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".export.", dir=output.parent) as tmp:

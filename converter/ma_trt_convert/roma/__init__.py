@@ -10,6 +10,7 @@ import os
 
 from torch import nn
 
+from ma_trt_convert.errors import ConversionError
 from ma_trt_convert.roma.camera_input import RomaCameraExportModule
 from ma_trt_convert.roma.export_module import RomaExportModule
 from ma_trt_convert.roma.loading import build_matcher
@@ -31,6 +32,7 @@ def build_export_module(
     gp_solver: str = DEFAULT_GP_SOLVER,
     gp_iterations: int | None = None,
     camera_sizes: str | None = None,
+    camera_dtype: str | None = None,
 ) -> nn.Module:
     """Build the eval-mode export module from the two released files.
 
@@ -46,6 +48,8 @@ def build_export_module(
         camera_sizes: ``"MIN_HxMIN_W:MAX_HxMAX_W"``: the graph takes the camera images themselves, any
             size in that range, and resizes them inside (:class:`RomaCameraExportModule`,
             docs/roma_resize.md); None: the four fixed-size inputs.
+        camera_dtype: with ``camera_sizes``, the camera inputs' element type: ``"float32"`` (in [0, 1]; None
+            means it) or ``"uint8"`` (the camera's bytes, divided by 255 inside the graph).
 
     Returns:
         A :class:`RomaExportModule` (attributes ``input_names``, ``output_names``; methods
@@ -55,7 +59,12 @@ def build_export_module(
 
     Raises:
         ma_trt_convert.errors.CheckpointError: a file is unreadable or not the released layout.
+        ma_trt_convert.errors.ConversionError: ``camera_dtype`` other than float32 without ``camera_sizes``.
     """
+    if camera_sizes is None and camera_dtype not in (None, "float32"):
+        raise ConversionError(
+            f"camera_dtype {camera_dtype} needs camera_sizes: only a camera-input graph takes the camera's bytes"
+        )
     matcher = build_matcher(
         checkpoint,
         dinov2,
@@ -66,5 +75,5 @@ def build_export_module(
     )
     module = RomaExportModule(matcher)
     if camera_sizes is not None:
-        module = RomaCameraExportModule(module, SizeRange.parse(camera_sizes, multiple=1))
+        module = RomaCameraExportModule(module, SizeRange.parse(camera_sizes, multiple=1), camera_dtype or "float32")
     return module.set_precision(precision).eval().requires_grad_(False)

@@ -16,7 +16,9 @@ Input layouts (:data:`LAYOUTS`), RGB, batch fixed, ``H x W`` free per image with
 * ``"uint8_nhwc"``: ``[N, H, W, 3]`` uint8 0..255, the camera's bytes (ROS ``rgb8``): a quarter of
   the float upload; the graph casts and divides by 255 (what the runtime's ``as_float_image`` does).
 * ``"float32_nhwc"``: ``[N, H, W, 3]`` float32 in [0, 1], the runtime's current image arrays.
-* ``"float32_nchw"``: ``[N, 3, H, W]`` float32 in [0, 1].
+* ``"float32_nchw"``: ``[N, 3, H, W]`` float32 in [0, 1] (the runtime's contract for camera inputs).
+* ``"uint8_nchw"``: ``[N, 3, H, W]`` uint8 0..255: the camera's bytes in the contract's NCHW order (the
+  runtime hands over a view of the camera image); the graph casts and divides by 255.
 
 Outputs: ``image0_coarse``, ``image1_coarse`` ``[N, 3, coarse, coarse]`` and (with an upsample
 pass) ``image0_upsample``, ``image1_upsample`` ``[N, 3, upsample, upsample]``, float32 — exactly the
@@ -38,7 +40,9 @@ from ma_trt_convert.engine_limits import DEFAULT_OPSET
 from ma_trt_ros.contract.roma import ROMA
 from ma_trt_ros.contract.sizes import ShapeProfile, SizeRange
 
-LAYOUTS = ("uint8_nhwc", "float32_nhwc", "float32_nchw")
+LAYOUTS = ("uint8_nhwc", "float32_nhwc", "float32_nchw", "uint8_nchw")
+# the layouts of the runtime's contract (NCHW), by the element type a camera-input export takes
+CONTRACT_LAYOUTS = {"float32": "float32_nchw", "uint8": "uint8_nchw"}
 INPUT_NAMES = tuple(ROMA.size_sources)
 # Dynamic dimension names per input (ONNX ``dim_param`` and TensorRT profile keys).
 SIZE_NAMES = {"image0": ("height0", "width0"), "image1": ("height1", "width1")}
@@ -142,27 +146,31 @@ def export_camera_input(module: RomaCameraInput, path: str | os.PathLike[str], o
     return Path(path)
 
 
+CAMERA_VALUES = {"float32": "float32 NCHW in [0,1]", "uint8": "uint8 NCHW 0..255 (divided by 255 in the graph)"}
 TRACED_SIZE = (480, 640)  # (height, width) of image 0 when tracing (clamped into the range); image 1 one pixel less
 
 
 class RomaCameraExportModule(nn.Module):
     """RoMa that takes the camera images themselves and resizes them inside the graph (docs/roma_resize.md).
 
-    Inputs ``image0``, ``image1``: float32 ``[N, 3, H, W]`` RGB in [0, 1] (layout ``float32_nchw``), each
-    image its own ``H x W`` within ``size_range`` (named dynamic axes ``height0``/``width0``,
-    ``height1``/``width1``). Outputs: those of :class:`~ma_trt_convert.roma.export_module.RomaExportModule`,
-    whose pixel conventions are unchanged (the in-graph stretch maps pixel centres as the runtime's did).
+    Inputs ``image0``, ``image1``: ``[N, 3, H, W]`` RGB, float32 in [0, 1] (layout ``float32_nchw``) or the
+    camera's uint8 bytes 0..255 (``uint8_nchw``, divided by 255 in the graph), each image its own ``H x W``
+    within ``size_range`` (named dynamic axes ``height0``/``width0``, ``height1``/``width1``). Outputs: those
+    of :class:`~ma_trt_convert.roma.export_module.RomaExportModule`, whose pixel conventions are unchanged
+    (the in-graph stretch maps pixel centres as the runtime's did).
 
     Args:
         roma: the fixed-size export module.
         size_range: the camera sizes the graph must take (``multiple`` 1: any size in it).
+        dtype: the inputs' element type, a key of :data:`CONTRACT_LAYOUTS` (``"float32"``, ``"uint8"``).
     """
 
-    def __init__(self, roma: nn.Module, size_range: SizeRange) -> None:
+    def __init__(self, roma: nn.Module, size_range: SizeRange, dtype: str = "float32") -> None:
         super().__init__()
         self.roma = roma
         self.size_range = size_range
-        self.resize = RomaCameraInput(roma.matcher.coarse_res, roma.matcher.upsample_res, "float32_nchw")
+        self.dtype = dtype
+        self.resize = RomaCameraInput(roma.matcher.coarse_res, roma.matcher.upsample_res, CONTRACT_LAYOUTS[dtype])
         self.input_names: tuple[str, ...] = self.resize.input_names
         self.output_names: tuple[str, ...] = roma.output_names
         self.traced = self._traced_sizes()
@@ -199,8 +207,8 @@ class RomaCameraExportModule(nn.Module):
         return {
             **self.roma.metadata(),
             "inputs": ",".join(self.input_names),
-            "input_convention": "camera images, RGB float32 NCHW in [0,1], any size in size_range; stretched bicubic "
-            "(a=-0.75, half-pixel, no antialias) to the coarse and upsample squares inside the graph",
+            "input_convention": f"camera images, RGB {CAMERA_VALUES[self.dtype]}, any size in size_range; "
+            "stretched bicubic (a=-0.75, half-pixel, no antialias) to the coarse and upsample squares inside the graph",
             "size_range": self.size_range.text(),
             "size_multiple": str(self.size_range.multiple),
             "height": str(self.traced[0][0]),

@@ -51,6 +51,15 @@ ROMA_SPEC = VariantSpec(
             "240x320:1080x1920), and resize them inside the graph (about 9 ms less per pair on an H200 machine, "
             "docs/roma_resize.md). Not given: four fixed-size inputs the runtime resizes on the CPU",
         ),
+        BuildOption(
+            "camera_dtype",
+            str,
+            None,
+            "with --camera-sizes: the camera inputs' element type, float32 (images in [0, 1], when not given) or "
+            "uint8: the camera's bytes (rgb8, mono8: a quarter of the float32 upload, divided by 255 inside the "
+            "graph; other images are rounded to 8 bits)",
+            choices=("float32", "uint8"),
+        ),
     ),
     device_decoding="ma_trt_convert.roma.sampling:with_device_sampling",
 )

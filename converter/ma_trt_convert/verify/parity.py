@@ -25,12 +25,14 @@ import torch.nn.functional as F
 from ma_trt_convert.synthetic.pairs import octave_pair, textured_pair
 from ma_trt_convert.verify.half_on_cpu import half_convolutions_in_float
 from ma_trt_ros.contract.tensors import TensorSpec
+from ma_trt_ros.runtime.images import to_bytes
 
 PAIRS = ("octaves", "shifted")
 
 
 def synthetic_inputs(specs: tuple[TensorSpec, ...], seed: int = 0, pair: str = "octaves") -> list[np.ndarray]:
-    """One float32 array per input spec ``[B, C, H, W]`` (see module docstring); C is 1 or 3.
+    """One array per input spec ``[B, C, H, W]`` (see module docstring); C is 1 or 3: float32 in [0, 1], or
+    uint8 0..255 for a uint8 spec (camera bytes).
 
     ``pair`` is one of :data:`PAIRS`; ``shifted`` draws batch item ``i`` with seed ``seed + i`` at the
     largest input height and width.
@@ -56,7 +58,8 @@ def synthetic_inputs(specs: tuple[TensorSpec, ...], seed: int = 0, pair: str = "
         resized = F.interpolate(stack, size=spec.shape[2:], mode="area")
         if spec.shape[1] == 1:
             resized = resized.mean(dim=1, keepdim=True)
-        arrays.append(resized.contiguous().numpy().astype(np.float32))
+        image = resized.contiguous().numpy().astype(np.float32)
+        arrays.append(to_bytes(image) if spec.dtype == "uint8" else image)
     return arrays
 
 

@@ -22,9 +22,10 @@ class Backend(Protocol):
         inputs, outputs: the model's tensors, batch first; every input has the same batch size. A
             dynamic-size model has -1 for the height and width of its image inputs.
         size_range: the input heights and widths a dynamic-size model takes; None for a fixed size.
-        takes_uint8_images: whether :meth:`run` takes an image input (float32 in [0, 1] by the contract)
-            as uint8 0..255 and divides it by 255 itself, on its device (the matcher then hands camera
-            bytes over as they are, where no host arithmetic is needed on them).
+        takes_uint8_images: whether 8-bit images may reach :meth:`run` as uint8 0..255, divided by 255 on
+            the device: by the backend itself (the torch backend, whose image inputs are float32 in [0, 1]),
+            or by the graph (an engine whose camera inputs are uint8: :func:`graph_takes_uint8`). The matcher
+            then hands camera bytes over as they are, where no host arithmetic is needed on them.
     """
 
     name: str
@@ -63,3 +64,8 @@ def concrete_inputs(specs: tuple[TensorSpec, ...], sizes: Mapping[str, tuple[int
     """``specs`` with each dynamic image input's height and width (axes 2 and 3) set to ``sizes[name]``
     (pixels); inputs ``sizes`` does not name (e.g. the sampler's noise, whose length the caller sets) as they are."""
     return tuple(spec.at_size(*sizes[spec.name]) if spec.name in sizes else spec for spec in specs)
+
+
+def graph_takes_uint8(specs: tuple[TensorSpec, ...]) -> bool:
+    """Whether a graph's inputs include uint8 images (a RoMa camera-input export with ``camera_dtype`` uint8)."""
+    return any(spec.dtype == "uint8" for spec in specs)

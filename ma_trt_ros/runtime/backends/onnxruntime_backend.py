@@ -12,6 +12,7 @@ import numpy as np
 from ma_trt_ros.contract.sizes import SizeRange, size_range_of
 from ma_trt_ros.contract.tensors import DYNAMIC, TensorSpec
 from ma_trt_ros.contract.variants import variant_contract
+from ma_trt_ros.runtime.backends.base import graph_takes_uint8
 from ma_trt_ros.runtime.errors import BackendUnavailableError, ModelError
 from ma_trt_ros.runtime.model_files import model_id
 
@@ -64,7 +65,6 @@ class OnnxRuntimeBackend:
     """An exported MatchAnything ONNX file in an ONNX Runtime session (see :class:`Backend`)."""
 
     name = "onnxruntime"
-    takes_uint8_images = False
 
     def __init__(self, path: str | os.PathLike[str], providers: tuple[str, ...] | None = None) -> None:
         ort = _import_onnxruntime()
@@ -92,6 +92,7 @@ class OnnxRuntimeBackend:
         self.inputs = tuple(_spec(a, descriptions) for a in self._session.get_inputs())
         self.outputs = tuple(_spec(a, descriptions) for a in self._session.get_outputs())
         self.size_range = _size_range(path, metadata, self.inputs + self.outputs)
+        self.takes_uint8_images = graph_takes_uint8(self.inputs)
 
     def run(
         self, inputs: Mapping[str, np.ndarray], wanted: Collection[str] | None = None

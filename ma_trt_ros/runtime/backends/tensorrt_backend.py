@@ -24,6 +24,7 @@ import numpy as np
 from ma_trt_ros.contract.errors import SidecarError
 from ma_trt_ros.contract.sidecar import EngineSidecar, read_sidecar, runtime_mismatches, sidecar_path
 from ma_trt_ros.contract.variants import variant_contract
+from ma_trt_ros.runtime.backends.base import graph_takes_uint8
 from ma_trt_ros.runtime.cuda_graph import CapturedGraph
 from ma_trt_ros.runtime.cuda_stream import CudaContext, EngineBuffers, GpuIdentity
 from ma_trt_ros.runtime.errors import InputError, MatcherError, ModelError
@@ -91,7 +92,6 @@ class TensorRTBackend:
     """
 
     name = "tensorrt"
-    takes_uint8_images = False
 
     def __init__(
         self,
@@ -122,6 +122,7 @@ class TensorRTBackend:
         self.model_id = model_id(plan, sidecar.plan.sha256)
         self.inputs, self.outputs = sidecar.inputs, sidecar.outputs
         self.size_range = sidecar.size_range()
+        self.takes_uint8_images = graph_takes_uint8(self.inputs)
         self.sidecar = sidecar
 
     def _open(self, trt: Any, plan: Path, sidecar: EngineSidecar, stream: Any) -> None:

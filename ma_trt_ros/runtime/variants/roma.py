@@ -10,6 +10,8 @@ with the images swapped. Sparse matches are drawn from both directions together
 downloaded dense outputs, or on the device by a graph that takes the sampler's inputs
 (:data:`~ma_trt_ros.contract.roma.SAMPLER_INPUTS`: the seed's noise, the threshold, the image sizes)
 and gives the drawn matches (:data:`~ma_trt_ros.contract.roma.SAMPLED_OUTPUTS`), the same draw.
+A camera-input graph exported with uint8 inputs (``camera_dtype`` uint8) gets the images' bytes: 8-bit
+images as they are, others rounded to 8 bits.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 
 from ma_trt_ros.contract.roma import ROMA, SAMPLED_OUTPUTS, SAMPLER_INPUTS
 from ma_trt_ros.contract.tensors import TensorSpec
-from ma_trt_ros.runtime.images import stretch, to_nchw, to_rgb
+from ma_trt_ros.runtime.images import stretch, to_bytes, to_nchw, to_rgb
 from ma_trt_ros.runtime.options import MatchOptions
 from ma_trt_ros.runtime.result import DenseField, ImageSize
 from ma_trt_ros.runtime.sampling import balanced_sample, noise_length, sampler_noise
@@ -75,7 +77,8 @@ class RomaIO:
         for name, spec in inputs.items():
             if name not in SAMPLER_INPUTS:
                 width, height = input_size(spec)
-                arrays[name] = to_nchw(stretch(rgb[name.split("_")[0]], width, height, "bicubic"))
+                image = stretch(rgb[name.split("_")[0]], width, height, "bicubic")
+                arrays[name] = to_nchw(to_bytes(image) if spec.dtype == "uint8" else image)
         if SAMPLER_INPUTS[0] in inputs:
             cells = 2 * outputs["certainty"].shape[1] * outputs["certainty"].shape[2]
             noise = self.noise(options.seed, noise_length(cells, options.num_matches))
