@@ -49,10 +49,6 @@ COMPILED = {
     "compile_default_fine_fp16": (45, {"compile": "default", "fine_fp32": False}),  # the default until 2026-12-07
     "compile_default_triton_topk": (45, {"compile": "default", "triton_topk": True}),
     "compile_default_full_map": (45, {"compile": "default", "half_resolution_windows": False}),
-    "compile_default_fine_channels_last": (
-        45,
-        {"compile": "default", "half_resolution_windows": False, "fine_channels_last": True},
-    ),
     "compile_default_coarse_fp16": (45, {"compile": "default", "coarse_fp16": True}),
     "compile_default_channels_last": (55, {"compile": "default", "channels_last": True}),
     "compile_default_plain": (45, {"compile": "default", **PLAIN}),

@@ -22,7 +22,6 @@ from ma_trt_convert.fast import build_fast_runner, triton_support
 from ma_trt_convert.fast.correlation import gathered_local_correlation
 from ma_trt_convert.fast.correlation_triton import triton_window_dots
 from ma_trt_convert.fast.eloftr import (
-    ChannelsLastFinePreprocess,
     FastELoFTRExportModule,
     budget_selection_sorted,
     confidence_fp16,
@@ -359,19 +358,6 @@ def test_eloftr_fast_rewrites_only_apply_with_a_budget_and_coarse_fp16_only_in_f
     assert not build_fast_runner(module, device="cpu", precision="fp32").module.coarse_fp16  # off unless asked
     plain = build_fast_runner(module, device="cpu", precision="fp32", coarse_fp16=False, budget_sort=False)
     assert all(torch.equal(a, b) for a, b in zip(runner(*images), plain(*images), strict=True))
-
-
-def test_channels_last_fine_map_changes_the_layout_not_the_outputs(eloftr_case) -> None:
-    module, images = eloftr_case
-    runner = build_fast_runner(module, device="cpu", precision="fp32", fine_channels_last=True)
-    assert isinstance(runner.module.fine_preprocess, ChannelsLastFinePreprocess)
-    x1 = torch.randn(1, 64, 6, 10)
-    full = runner.module.fine_preprocess.upsample_full(x1)
-    assert full.is_contiguous(memory_format=torch.channels_last) and not full.is_contiguous()
-    # the NHWC interpolation kernel rounds its 4-term sums in another order: float rounding, same matches
-    ours, plain = runner(*images), build_fast_runner(module, device="cpu", precision="fp32")(*images)
-    assert int(plain[4][0]) >= 50 and all(torch.equal(ours[i], plain[i]) for i in (3, 4, 5))
-    assert (ours[1] - plain[1]).abs().max().item() <= 1e-4 and (ours[2] - plain[2]).abs().max().item() <= 1e-6
 
 
 def test_eloftr_fast_runner_refuses_fp32_of_an_fp16_module(eloftr_case) -> None:

@@ -74,9 +74,9 @@ class FinePreprocess(nn.Module):
             seq[1] = nn.Identity()
 
     def forward(self, coarse: torch.Tensor, x2: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
-        """Full-resolution features ``[N, 64, H, W]`` in the conv weights' dtype: :meth:`upsample_full` of
-        :meth:`half_resolution`."""
-        return self.upsample_full(self.half_resolution(coarse, x2, x1))
+        """Full-resolution features ``[N, 64, H, W]`` in the conv weights' dtype: :meth:`half_resolution`
+        bilinearly up-sampled ×2."""
+        return _up2(self.half_resolution(coarse, x2, x1))
 
     def half_resolution(self, coarse: torch.Tensor, x2: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
         """The FPN up to its last up-sampling: ``[N, 64, H/2, W/2]`` in the conv weights' dtype.
@@ -89,11 +89,6 @@ class FinePreprocess(nn.Module):
         c = _up2(self.layer3_outconv((coarse / coarse.shape[1] ** 0.5).to(dtype)))
         x2 = _up2(self.layer2_outconv2(self.layer2_outconv(x2.to(dtype)) + c))
         return self.layer1_outconv2(self.layer1_outconv(x1.to(dtype)) + x2)
-
-    def upsample_full(self, x1: torch.Tensor) -> torch.Tensor:
-        """The last bilinear ×2, ``[N, 64, H/2, W/2]`` -> ``[N, 64, H, W]`` (a hook: the fast path may change
-        the memory layout of its result)."""
-        return _up2(x1)
 
 
 def windows0(fine: torch.Tensor) -> torch.Tensor:

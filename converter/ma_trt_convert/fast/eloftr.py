@@ -37,7 +37,6 @@ import torch.nn.functional as F
 from ma_trt_convert.eloftr.coarse_matching import TEMPERATURE, dual_softmax
 from ma_trt_convert.eloftr.coarse_transformer import AggregatedAttentionLayer
 from ma_trt_convert.eloftr.export_module import ELoFTRExportModule
-from ma_trt_convert.eloftr.fine_preprocess import FinePreprocess
 from ma_trt_convert.fast import triton_support
 from ma_trt_convert.fast.fine_windows import windows_from_half
 from ma_trt_convert.fast.retype import retype, retype_all
@@ -121,15 +120,6 @@ class FastELoFTRExportModule(ELoFTRExportModule):
         return super().select_budget(score, valid, budget)
 
 
-class ChannelsLastFinePreprocess(FinePreprocess):
-    """:class:`FinePreprocess` whose full-resolution map is laid out channels-last (NHWC): the same values up
-    to float rounding (the NHWC interpolation kernel sums in another order); the fine windows
-    (``[..., 64 or 100, C]``) then gather whole channel vectors instead of striding across 64 planes."""
-
-    def upsample_full(self, x1: torch.Tensor) -> torch.Tensor:
-        return super().upsample_full(x1.contiguous(memory_format=torch.channels_last))
-
-
 def prepare(
     module: ELoFTRExportModule,
     precision: str,
@@ -137,7 +127,6 @@ def prepare(
     channels_last: bool = False,
     coarse_fp16: bool = False,
     budget_sort: bool = True,
-    fine_channels_last: bool = False,
     half_resolution_windows: bool = False,
     fine_fp32: bool = False,
     triton_topk: bool = False,
@@ -145,8 +134,7 @@ def prepare(
     """Rewrite a private copy of an ELoFTR export module in place for speed; returns it.
 
     Two rewrites of the fine stage, off here by default (measured on an H100, docs/benchmarks.md):
-    ``fine_channels_last``, the full-resolution fine map in NHWC (:class:`ChannelsLastFinePreprocess`;
-    no gain); ``half_resolution_windows`` (with a match budget), the fine windows blended straight from
+    ``half_resolution_windows`` (with a match budget), the fine windows blended straight from
     the half-resolution map (:mod:`.fine_windows`), no full-resolution map at all (16 % faster compiled,
     slower uncompiled: :func:`~ma_trt_convert.fast.runner.build_fast_runner` turns it on for compiled
     runs, :data:`~ma_trt_convert.fast.variants.COMPILED_OPTIONS`). ``fine_fp32`` (with a match budget; off
@@ -170,8 +158,6 @@ def prepare(
         module.coarse_fp16, module.budget_sort = coarse_fp16, budget_sort
         module.half_resolution_windows, module.fine_fp32 = half_resolution_windows, fine_fp32
         module.triton_topk = triton_topk
-    if fine_channels_last:
-        retype(module.fine_preprocess, ChannelsLastFinePreprocess)
     if channels_last:
         module.to(memory_format=torch.channels_last)
     return module
