@@ -37,6 +37,7 @@ ALL_SCALES = (16, 8, 4, 2, 1)
 EAGER = {
     "fast_fp16": {},  # the default: the Triton correlation where it runs (CUDA with Triton), since 2026-12-07
     "fast_fp16_gathered_correlation": {"correlation": "gathered"},  # the default before
+    "fast_fp16_triton_depthwise": {"depthwise": "triton"},  # refiner depthwise + bias + ReLU in one kernel
     "fast_fp16_fp32_refiner_1": {"fp32_refiners": (1,)},
     "fast_fp16_fp32_refiners_2_1": {"fp32_refiners": (2, 1)},
     "fast_fp16_fp32_refiners_all": {"fp32_refiners": ALL_SCALES},
@@ -45,6 +46,7 @@ EAGER = {
 COMPILED = {
     "compile_regions": (60, {"compile": "default"}),  # RoMa's compiled default: regional, Triton correlation
     "compile_regions_gathered_correlation": (40, {"compile": "default", "correlation": "gathered"}),
+    "compile_regions_triton_depthwise": (60, {"compile": "default", "depthwise": "triton"}),
     "compile_regions_fp32_refiners_2_1": (60, {"compile": "default", "fp32_refiners": (2, 1)}),
     "compile_whole": (150, {"compile": "default", "regional": False}),
 }

@@ -4,8 +4,9 @@
 # WHEEL_DIR as for bench/fast_path_gpu.sh (romatch is the gate's baseline and allowance).
 # First test/converter/test_triton_kernels_gpu.py (the fast path's Triton kernels, the RoMa default among them), then
 # bench/roma_speed.py twice, in fresh processes on one cache folder:
-# 1. the uncompiled variants (the default with the Triton correlation, the gathered one, refiners kept in fp32)
-#    and the compiled ones of COMPILED (below: by regions, with either correlation),
+# 1. the uncompiled variants (the default with the Triton correlation, the gathered one, the Triton depthwise
+#    blocks, refiners kept in fp32) and the compiled ones of COMPILED (below: by regions, the default and with
+#    the Triton depthwise blocks),
 #    each with the fidelity gate, the first compiled one from an empty cache (cold start), a kernel profile;
 # 2. the first compiled variant again from the disk cache (warm start), with its batch throughput (1, 4, 8).
 # COLD_S (default 330) limits step 1 (compiled variants start until 40 s before it); WARM=0 skips step 2;
@@ -14,7 +15,7 @@ set -uo pipefail
 out="$(mkdir -p "$1" && cd "$1" && pwd)"
 source bench/reference_wheels.sh "$2" || exit 1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/device.txt"
-compiled=(${ROMA_COMPILED:-compile_regions compile_regions_gathered_correlation})
+compiled=(${ROMA_COMPILED:-compile_regions compile_regions_triton_depthwise})
 cache=$(mktemp -d)
 export TORCHINDUCTOR_CACHE_DIR="$cache/inductor" TRITON_CACHE_DIR="$cache/triton"
 status=0
