@@ -18,7 +18,8 @@ Matcher inputs (:func:`to_rgb_float`, :func:`to_gray_float`) are float32 in [0, 
   ITU-R BT.601 luma weights ``0.299 R + 0.587 G + 0.114 B`` (as OpenCV's and PIL's RGB→gray);
 - ``32FC2`` (two channels, e.g. optical flow) is not an image a matcher can take.
 
-For a matcher that takes uint8 images to its device (``takes_uint8_images``: the torch backend),
+For a matcher that takes uint8 images to its device (``takes_uint8_images``: the torch backend, or an
+engine whose camera inputs are uint8),
 :func:`to_matcher_image` keeps 8-bit images as bytes wherever the conversion needs no arithmetic: the
 R, G, B channels of a colour image for an RGB network, a ``mono8`` image for either network (the
 matcher repeats the channel for RGB, exactly); the matcher divides by 255 on the device. A colour

@@ -119,5 +119,5 @@ def read_image(path: str) -> np.ndarray:
     if image.dtype == np.uint16:
         return image.astype(np.float32) / np.float32(65535)
     if image.dtype == np.uint8:
-        return image.astype(np.float32) / np.float32(255)
+        return uint8_to_float(image)
     raise InputError(f"{path}: {image.dtype} pixels are not supported; use 8- or 16-bit images")
