@@ -69,21 +69,40 @@ def roma_deviation(
             and the ``_1to0`` pair).
         candidate_modes, baseline_modes: their pass-1 arg-max anchors, int ``[2, 1, g, g]``.
     """
-    size = baseline["warp"].shape[1]
-    affected = tie_affected(candidate_modes, baseline_modes, size)
-    flips = (candidate_modes.cpu() != baseline_modes.cpu()).flatten(1).sum(dim=1)
+    return pooled_roma_deviation([(candidate, baseline, candidate_modes, baseline_modes)])
+
+
+def pooled_roma_deviation(
+    runs: list[tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor, torch.Tensor]],
+) -> dict[str, object]:
+    """:func:`roma_deviation` over several pairs at once: flipped cells summed, the pixels kept by every
+    pair pooled before the median / p99 / max are taken.
+
+    Args:
+        runs: one ``(candidate, baseline, candidate_modes, baseline_modes)`` per image pair, as the
+            arguments of :func:`roma_deviation`.
+    """
     out: dict[str, object] = {}
     for index, (direction, (warp, certainty)) in enumerate(ROMA_DIRECTIONS.items()):
-        kept = ~affected[index]
-        pixels = ((candidate[warp].float() - baseline[warp].float()).cpu()[0] * size / 2).norm(dim=-1)
-        certainty_delta = (candidate[certainty].float() - baseline[certainty].float()).abs().cpu()[0]
+        flips, cells, kept_pixels, pixels, certainties = 0, 0, [], [], []
+        for candidate, baseline, candidate_modes, baseline_modes in runs:
+            size = baseline["warp"].shape[1]
+            kept = ~tie_affected(candidate_modes, baseline_modes, size)[index]
+            flipped = candidate_modes[index].cpu() != baseline_modes[index].cpu()
+            flips, cells = flips + int(flipped.sum()), cells + flipped.numel()
+            px = ((candidate[warp].float() - baseline[warp].float()).cpu()[0] * size / 2).norm(dim=-1)
+            delta = (candidate[certainty].float() - baseline[certainty].float()).abs().cpu()[0]
+            kept_pixels.append(kept.flatten())
+            pixels.append(px.flatten())
+            certainties.append(delta.flatten())
+        kept, px, delta = torch.cat(kept_pixels), torch.cat(pixels), torch.cat(certainties)
         out[direction] = {
-            "flipped_cells": int(flips[index]),
-            "cells": candidate_modes[index].numel(),
+            "flipped_cells": flips,
+            "cells": cells,
             "kept_pixel_fraction": kept.float().mean().item(),
-            "warp_px": _summary(pixels[kept]),
-            "certainty_abs": _summary(certainty_delta[kept]),
-            "warp_px_all_pixels": _summary(pixels),
+            "warp_px": _summary(px[kept]),
+            "certainty_abs": _summary(delta[kept]),
+            "warp_px_all_pixels": _summary(px),
         }
     return out
 

@@ -3,13 +3,15 @@
 #   bash bench/roma_speed_gpu.sh OUT_DIR WHEEL_DIR
 # WHEEL_DIR as for bench/fast_path_gpu.sh (romatch is the gate's baseline and allowance).
 # First test/converter/test_triton_kernels_gpu.py (the fast path's Triton kernels, the RoMa default among them), then
-# bench/roma_speed.py twice, in fresh processes on one cache folder:
+# bench/roma_speed.py twice, in fresh processes on one cache folder, with a fp16 diagnosis between:
 # 1. the uncompiled variants (the default with the Triton correlation, the gathered one, the Triton depthwise
 #    blocks, refiners kept in fp32) and the compiled ones of COMPILED (below: by regions, the default and with
 #    the Triton depthwise blocks),
 #    each with the fidelity gate, the first compiled one from an empty cache (cold start), a kernel profile;
-# 2. the first compiled variant again from the disk cache (warm start), with its batch throughput (1, 4, 8).
-# COLD_S (default 330) limits step 1 (compiled variants start until 40 s before it); WARM=0 skips step 2;
+# 2. bench/roma_fp16_stages.py on STAGES_PAIRS image pairs (default 8; 0 skips it, STAGES_S limits it, default
+#    220 s): where fp16 moves the result, stage by stage, ours against romatch fp16, anchors forced and not;
+# 3. the first compiled variant again from the disk cache (warm start), with its batch throughput (1, 4, 8).
+# COLD_S (default 330) limits step 1 (compiled variants start until 40 s before it); WARM=0 skips step 3;
 # ROMA_COMPILED / ROMA_EAGER name the compiled / uncompiled variants of step 1 (default: COMPILED / all).
 set -uo pipefail
 out="$(mkdir -p "$1" && cd "$1" && pwd)"
@@ -31,6 +33,12 @@ timeout "$cold_s" python3 bench/roma_speed.py --only "${compiled[@]}" "${eager[@
   --out "$out/roma_speed.json" \
   --profile "$out/roma_compiled_profile.txt" >"$out/roma_speed.log" 2>&1 || status=1
 echo "cold: $(( $(date +%s) - began )) s"; tail -n 8 "$out/roma_speed.log"
+if [ "${STAGES_PAIRS:-8}" -gt 0 ]; then
+  began=$(date +%s)
+  timeout "${STAGES_S:-220}" python3 bench/roma_fp16_stages.py --pairs "${STAGES_PAIRS:-8}" --compiled \
+    --out "$out/roma_fp16_stages.json" >"$out/roma_fp16_stages.log" 2>&1 || status=1
+  echo "fp16 stages: $(( $(date +%s) - began )) s"; tail -n 20 "$out/roma_fp16_stages.log"
+fi
 [ "${WARM:-1}" = 1 ] || exit $status
 began=$(date +%s)
 timeout 150 python3 bench/roma_speed.py --warm "${compiled[0]}" --deadline 140 --out "$out/roma_speed_warm.json" \
