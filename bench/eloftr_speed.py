@@ -104,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         allowance = eloftr_deviation(results["reference_fp16"], baseline)
         report["allowance"] = allowance
 
-        def check(outputs: tuple) -> dict:
-            deviation = eloftr_deviation(fast_path._ours_arrays(outputs), baseline)
+        def check(runner: fast_path.FastRunner) -> dict:
+            deviation = eloftr_deviation(fast_path._ours_arrays(runner(*pair)), baseline)
             return {"vs_baseline": deviation, "verdict": eloftr_verdict(deviation, allowance)}
 
         for name in EAGER if args.eager is None else args.eager:

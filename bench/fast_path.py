@@ -135,7 +135,7 @@ def _runner_report(
     precision: str,
     args: argparse.Namespace,
     inputs: tuple[torch.Tensor, ...] | None = None,
-    check: Callable[[tuple[torch.Tensor, ...]], object] | None = None,
+    check: Callable[[FastRunner], object] | None = None,
     after: Callable[[FastRunner], object] | None = None,
     **options: object,
 ) -> dict:
@@ -144,8 +144,8 @@ def _runner_report(
     Memory (MB, above what the process held before the build): ``build_peak`` (includes the private
     copy of the export module before its fp16 conversion), ``held`` and ``reserved`` after the build
     (weights, static buffers, the CUDA graph's private pool), ``run_peak`` (allocated at the peak of
-    three calls). Timed on ``inputs`` (default: the module's example inputs); ``check`` of the outputs
-    on them is recorded as ``check``, ``after`` of the runner (e.g. a profile) as ``after``.
+    three calls). Timed on ``inputs`` (default: the module's example inputs); ``check`` of the runner (a
+    fidelity gate of its outputs) is recorded as ``check``, ``after`` of it (e.g. a profile) as ``after``.
     """
     torch.cuda.empty_cache()
     inputs = tuple(x.cuda() for x in (inputs or export_module.example_inputs(1)))
@@ -170,7 +170,7 @@ def _runner_report(
         "latency_ms": time_cuda(lambda: runner(*inputs), warmup=args.warmup, repeats=args.repeats),
     }
     if check is not None:
-        _guard(report, "check", lambda: check(runner(*inputs)))
+        _guard(report, "check", lambda: check(runner))
     if after is not None:
         _guard(report, "after", lambda: after(runner))
     runner = None
@@ -224,9 +224,13 @@ def _roma_setup(args: argparse.Namespace, report: dict) -> tuple:
             roma_path, dinov2_path, coarse_res=coarse, upsample_res=up, precision="fp16"
         ).cuda()
         report["export_modules_build_s"] = time.perf_counter() - start
-    gen = torch.Generator().manual_seed(args.seed)
-    images = tuple(torch.rand(1, 3, s, s, generator=gen).cuda() for s in (coarse, coarse, up, up))
-    return ours32, ours16, images, roma_state, dinov2_state
+    return ours32, ours16, roma_images(args.seed, coarse, up), roma_state, dinov2_state
+
+
+def roma_images(seed: int, coarse: int, up: int, device: str = "cuda") -> tuple[torch.Tensor, ...]:
+    """Seeded images in [0, 1], ``[1, 3, s, s]`` fp32: image 0 and 1 at ``coarse``, two more at ``up``."""
+    gen = torch.Generator().manual_seed(seed)
+    return tuple(torch.rand(1, 3, s, s, generator=gen).to(device) for s in (coarse, coarse, up, up))
 
 
 def _roma_gate(outputs: dict, modes: dict) -> dict[str, object]:
@@ -249,15 +253,15 @@ def _roma_gate(outputs: dict, modes: dict) -> dict[str, object]:
     }
 
 
-def _roma_references(args: argparse.Namespace, report: dict, images: tuple, roma_state: dict, dinov2_state: dict):
-    """romatch's outputs on ``images``: ``reference_fp32`` (as released, fp32), ``reference_fp32_autocast_off``
-    (the gate's baseline) and ``reference_fp16`` (its allowance), with the fp16 reference's latency in
-    ``report``; returns ``(outputs, modes)``, modes the pass-1 arg-max anchors of all but ``reference_fp32``.
-    Leaves cuDNN's TF32 off."""
+def _roma_references(args: argparse.Namespace, report: dict, pairs: list, roma_state: dict, dinov2_state: dict):
+    """romatch's outputs on each image tuple of ``pairs``: ``reference_fp32`` (as released, fp32),
+    ``reference_fp32_autocast_off`` (the gate's baseline) and ``reference_fp16`` (its allowance), with the fp16
+    reference's latency on the first in ``report``; returns ``(outputs, modes)``, name -> one entry per pair,
+    modes the pass-1 arg-max anchors of all but ``reference_fp32``. Leaves cuDNN's TF32 off."""
     from oracles.roma_reference import build_reference, match_reference
     from roma_rounding_floor import reference_autocast_off, reference_modes
 
-    outputs: dict[str, dict] = {}
+    outputs: dict[str, list[dict]] = {}
     for precision, dtype, cudnn_tf32 in (("fp32", torch.float32, False), ("fp16", torch.float16, True)):
         torch.backends.cudnn.allow_tf32 = cudnn_tf32
         model = build_reference(
@@ -268,20 +272,21 @@ def _roma_references(args: argparse.Namespace, report: dict, images: tuple, roma
             amp_dtype=dtype,
             device="cuda",
         )
-        outputs[f"reference_{precision}"] = match_reference(model, *images)
+        outputs[f"reference_{precision}"] = [match_reference(model, *images) for images in pairs]
         if precision == "fp32":
             with reference_autocast_off():
-                outputs["reference_fp32_autocast_off"] = match_reference(model, *images)
+                outputs["reference_fp32_autocast_off"] = [match_reference(model, *images) for images in pairs]
         else:
             _guard(
                 report,
                 "reference_fp16_latency_ms",
-                lambda model=model: time_cuda(lambda: match_reference(model, *images), warmup=3, repeats=30),
+                lambda model=model: time_cuda(lambda: match_reference(model, *pairs[0]), warmup=3, repeats=30),
             )
         del model
         torch.cuda.empty_cache()
     torch.backends.cudnn.allow_tf32 = False
-    return outputs, {name: reference_modes(out) for name, out in outputs.items() if name != "reference_fp32"}
+    modes = {name: [reference_modes(o) for o in out] for name, out in outputs.items() if name != "reference_fp32"}
+    return outputs, modes
 
 
 def bench_roma(args: argparse.Namespace, report: dict) -> None:
@@ -296,7 +301,8 @@ def bench_roma(args: argparse.Namespace, report: dict) -> None:
     def as_dict(outputs: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
         return dict(zip(names, outputs, strict=True))
 
-    outputs, modes = _roma_references(args, report, images, roma_state, dinov2_state)
+    outputs, modes = _roma_references(args, report, [images], roma_state, dinov2_state)
+    outputs, modes = {k: v[0] for k, v in outputs.items()}, {k: v[0] for k, v in modes.items()}
     for name, module in (("export_fp32", ours32), ("export_fp16", ours16)):
         with anchor_modes_of(module) as seen, torch.inference_mode():
             outputs[name] = as_dict(module(*images))
@@ -560,7 +566,12 @@ def bench_compile(args: argparse.Namespace, report: dict) -> None:
         report,
         f"fast_fp16_compile_{args.compile}",
         lambda: _runner_report(
-            ours32, "fp16", args, inputs=inputs, check=lambda out: deviation(out, expected), compile=args.compile
+            ours32,
+            "fp16",
+            args,
+            inputs=inputs,
+            check=lambda runner: deviation(runner(*inputs), expected),
+            compile=args.compile,
         ),
     )
 

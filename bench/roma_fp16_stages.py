@@ -221,12 +221,6 @@ def _reference(name: str, model: nn.Module, autocast_off: bool) -> Candidate:
     return Candidate(name, model, False, modes_of)
 
 
-def _pair(seed: int, coarse: int, up: int, device: str) -> tuple[torch.Tensor, ...]:
-    """Seeded images in [0, 1]: ``image0, image1`` at ``coarse``, the same two drawn anew at ``up``."""
-    gen = torch.Generator().manual_seed(seed)
-    return tuple(torch.rand(1, 3, s, s, generator=gen).to(device) for s in (coarse, coarse, up, up))
-
-
 def _summarise_stages(per_pair: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
     """Per stage: mean and max over pairs of the relative RMS deviation, max of max |Δ|."""
     out = {}
@@ -272,7 +266,9 @@ def build_candidates(args: argparse.Namespace, report: dict) -> tuple[Candidate,
     for name, options in variants.items():
         start = time.perf_counter()
         runner = build_fast_runner(ours32, device=device, precision=args.precision, cuda_graph=False, **options)
-        runner(*_pair(args.seed, coarse, up, device))  # compiles (compiled variant) before any timing matters
+        runner(
+            *fast_path.roma_images(args.seed, coarse, up, device)
+        )  # compiles (compiled variant) before any timing matters
         report[f"{name}_build_s"] = time.perf_counter() - start
         candidates.append(_ours(name, runner.module, runner, names))
     return baseline, candidates
@@ -286,7 +282,7 @@ def compare(args: argparse.Namespace, report: dict) -> None:
     stages: dict[str, list] = {c.name: [] for c in candidates}
     singles: dict[str, list] = {c.name: [] for c in candidates}
     for index in range(args.pairs):
-        images = _pair(args.seed + 1 + index, args.coarse_res, args.upsample_res, args.device)
+        images = fast_path.roma_images(args.seed + 1 + index, args.coarse_res, args.upsample_res, args.device)
         base, base_modes = baseline.as_is(images)
         _, base_stages = baseline.forced(images, base_modes.to(args.device))
         for candidate in candidates:

@@ -7,7 +7,11 @@ Seeded synthetic release weights (``bench/fast_path.py``'s RoMa set-up). Each va
 graph) measured as :func:`fast_path._runner_report` measures one (start-up, GPU memory, median / p90 / p99
 latency of ``--repeats`` calls) with the fidelity gate of its outputs: deviation from romatch fp32 with
 its autocast removed against romatch fp16's own deviation, arg-max flips counted apart
-(:func:`fidelity_gate.roma_verdict`, as ``bench/fast_path.py`` gates the fast path). Uncompiled variants
+(:func:`fidelity_gate.roma_verdict`), pooled over ``--gate-pairs`` seeded image pairs, the timed pair
+first (:func:`fidelity_gate.pooled_roma_deviation`; on one pair, as ``bench/fast_path.py`` gates the fast
+path, each of the ten criteria is a near coin toss between equally good candidates on synthetic
+weights, whose arg-max near-ties decide the tails: ``docs/benchmarks.md``, sixth round); the timed pair's
+own verdict is kept beside it as ``verdict_one_pair``. Uncompiled variants
 first, then the compiled ones in order (:mod:`variant_runs`; the first from an empty cache when
 ``TORCHINDUCTOR_CACHE_DIR`` / ``TRITON_CACHE_DIR`` name a fresh folder: a cold start). ``--warm NAMES``
 builds only those compiled variants (no references, no gate) from the cache a former process filled, and
@@ -28,7 +32,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 import fast_path  # noqa: E402  (puts the repository on sys.path)
-from fidelity_gate import roma_deviation, roma_verdict  # noqa: E402
+from fidelity_gate import pooled_roma_deviation, roma_deviation, roma_verdict  # noqa: E402
 from roma_gpu_parity import anchor_modes_of  # noqa: E402
 from variant_runs import after_for, finish, profile_compiled, run_compiled, start_report  # noqa: E402
 
@@ -37,7 +41,6 @@ ALL_SCALES = (16, 8, 4, 2, 1)
 EAGER = {
     "fast_fp16": {},  # the default: the Triton correlation where it runs (CUDA with Triton), since 2026-12-07
     "fast_fp16_gathered_correlation": {"correlation": "gathered"},  # the default before
-    "fast_fp16_triton_depthwise": {"depthwise": "triton"},  # refiner depthwise + bias + ReLU in one kernel
     "fast_fp16_fp32_refiner_1": {"fp32_refiners": (1,)},
     "fast_fp16_fp32_refiners_2_1": {"fp32_refiners": (2, 1)},
     "fast_fp16_fp32_refiners_all": {"fp32_refiners": ALL_SCALES},
@@ -46,7 +49,6 @@ EAGER = {
 COMPILED = {
     "compile_regions": (60, {"compile": "default"}),  # RoMa's compiled default: regional, Triton correlation
     "compile_regions_gathered_correlation": (40, {"compile": "default", "correlation": "gathered"}),
-    "compile_regions_triton_depthwise": (60, {"compile": "default", "depthwise": "triton"}),
     "compile_regions_fp32_refiners_2_1": (60, {"compile": "default", "fp32_refiners": (2, 1)}),
     "compile_whole": (150, {"compile": "default", "regional": False}),
 }
@@ -63,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=tuple(COMPILED), help="compiled variants to run")
     parser.add_argument("--eager", nargs="*", choices=tuple(EAGER), help="uncompiled variants to run (default: all)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--gate-pairs", type=int, default=8, help="image pairs the gate pools (seeds seed, seed+1, …)")
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=100)
     parser.add_argument("--coarse-res", type=int, default=560)
@@ -73,21 +76,34 @@ def main(argv: list[str] | None = None) -> int:
     ours32, ours16, images, roma_state, dinov2_state = fast_path._roma_setup(args, report)
     del ours16
     torch.cuda.empty_cache()
-    check: Callable[[tuple], dict] | None = None
+    check: Callable[[fast_path.FastRunner], dict] | None = None
     recorded: list[list[torch.Tensor]] = [[]]  # the anchors the runner being measured records
     if not args.warm:
-        outputs, modes = fast_path._roma_references(args, report, images, roma_state, dinov2_state)
-        baseline = outputs[BASELINE]
-        allowance = roma_deviation(outputs[ALLOWANCE], baseline, modes[ALLOWANCE], modes[BASELINE])
-        report["allowance"] = allowance
+        seeds = range(args.seed + 1, args.seed + args.gate_pairs)
+        pairs = [images, *(fast_path.roma_images(seed, args.coarse_res, args.upsample_res) for seed in seeds)]
+        outputs, modes = fast_path._roma_references(args, report, pairs, roma_state, dinov2_state)
+        baselines, baseline_modes = outputs[BASELINE], modes[BASELINE]
+        references = list(zip(outputs[ALLOWANCE], baselines, modes[ALLOWANCE], baseline_modes, strict=True))
+        allowance_one_pair = roma_deviation(*references[0])
+        allowance = pooled_roma_deviation(references)
+        report["allowance"], report["allowance_one_pair"] = allowance, allowance_one_pair
+        report["gate_pairs"] = len(pairs)
         outputs = None
         torch.cuda.empty_cache()
 
-        def check(result: tuple) -> dict:
-            # the last anchors recorded while the runner's graph was captured, refilled by each replay
-            candidate = dict(zip(ours32.output_names, result, strict=True))
-            deviation = roma_deviation(candidate, baseline, recorded[0][-1].clone(), modes[BASELINE])
-            return {"vs_baseline": deviation, "verdict": roma_verdict(deviation, allowance)}
+        def check(runner: fast_path.FastRunner) -> dict:
+            runs = []
+            for pair, baseline, baseline_mode in zip(pairs, baselines, baseline_modes, strict=True):
+                candidate = dict(zip(ours32.output_names, runner(*pair), strict=True))
+                # the last anchors recorded while the runner's graph was captured, refilled by each replay
+                runs.append((candidate, baseline, recorded[0][-1].clone(), baseline_mode))
+            one_pair, deviation = roma_deviation(*runs[0]), pooled_roma_deviation(runs)
+            return {
+                "vs_baseline": deviation,
+                "verdict": roma_verdict(deviation, allowance),
+                "vs_baseline_one_pair": one_pair,
+                "verdict_one_pair": roma_verdict(one_pair, allowance_one_pair),
+            }
 
     # cuDNN's TF32 stays off (start_report, _roma_references): it changes nothing of fp16 convolutions, and
     # the refiners kept in fp32 must run in fp32, not in TF32's 10-bit mantissa

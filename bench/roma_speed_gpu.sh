@@ -4,9 +4,8 @@
 # WHEEL_DIR as for bench/fast_path_gpu.sh (romatch is the gate's baseline and allowance).
 # First test/converter/test_triton_kernels_gpu.py (the fast path's Triton kernels, the RoMa default among them), then
 # bench/roma_speed.py twice, in fresh processes on one cache folder, with a fp16 diagnosis between:
-# 1. the uncompiled variants (the default with the Triton correlation, the gathered one, the Triton depthwise
-#    blocks, refiners kept in fp32) and the compiled ones of COMPILED (below: by regions, the default and with
-#    the Triton depthwise blocks),
+# 1. the uncompiled variants (the default with the Triton correlation, the gathered one, refiners kept in fp32)
+#    and the compiled ones of COMPILED (below: by regions, with either correlation),
 #    each with the fidelity gate, the first compiled one from an empty cache (cold start), a kernel profile;
 # 2. bench/roma_fp16_stages.py on STAGES_PAIRS image pairs (default 8; 0 skips it, STAGES_S limits it, default
 #    220 s): where fp16 moves the result, stage by stage, ours against romatch fp16, anchors forced and not;
@@ -17,7 +16,7 @@ set -uo pipefail
 out="$(mkdir -p "$1" && cd "$1" && pwd)"
 source bench/reference_wheels.sh "$2" || exit 1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/device.txt"
-compiled=(${ROMA_COMPILED:-compile_regions compile_regions_triton_depthwise})
+compiled=(${ROMA_COMPILED:-compile_regions compile_regions_gathered_correlation})
 cache=$(mktemp -d)
 export TORCHINDUCTOR_CACHE_DIR="$cache/inductor" TRITON_CACHE_DIR="$cache/triton"
 status=0

@@ -118,26 +118,6 @@ def test_triton_kernels_are_refused_without_triton(roma_fp32, eloftr_case) -> No
         build_fast_runner(roma_fp32, device="cpu", precision="fp32", correlation="triton")
     with pytest.raises(ValueError, match="triton_topk needs Triton"):
         build_fast_runner(eloftr_case[0], device="cpu", precision="fp32", triton_topk=True)
-    with pytest.raises(ValueError, match='depthwise="triton" needs Triton'):
-        build_fast_runner(roma_fp32, device="cpu", precision="fp32", depthwise="triton")
-
-
-def test_roma_depthwise_kernel_option_wires_every_refiner_block(roma_fp32, monkeypatch) -> None:
-    """``depthwise="triton"``: every refiner block gets its taps (the kernel's weight layout); where the kernel
-    cannot run (here: a CPU without Triton's interpreter) the blocks compute what the cuDNN form computes."""
-    monkeypatch.setattr(triton_support, "AVAILABLE", True)
-    inputs = roma_fp32.example_inputs(1)
-    options = {"device": "cpu", "precision": "fp32", "correlation": "gathered"}
-    runner = build_fast_runner(roma_fp32, **options, depthwise="triton")
-    for refiner in runner.module.matcher.refiners.values():
-        assert refiner.triton_depthwise
-        for block in refiner.blocks():
-            conv = block.depthwise
-            assert torch.equal(conv.taps, conv.weight.reshape(conv.out_channels, -1).t())
-    ours, expected = runner(*inputs), build_fast_runner(roma_fp32, **options)(*inputs)
-    assert all(torch.equal(a, b) for a, b in zip(ours, expected, strict=True))
-    with pytest.raises(ValueError, match='use blocks="padded"'):
-        build_fast_runner(roma_fp32, **options, depthwise="triton", blocks="export")
 
 
 def test_triton_kernels_are_on_by_default_only_on_cuda_with_triton(roma_fp32, eloftr_case, monkeypatch) -> None:

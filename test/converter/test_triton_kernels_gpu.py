@@ -1,7 +1,6 @@
 """The fast path's Triton kernels against the PyTorch forms they replace: RoMa's window dot products
 (``fast/correlation_triton.py``) against the chunked form, which CI holds against ``grid_sample``
-(``test_fast_path.py``); RoMa's refiner depthwise convolution + bias + ReLU (``fast/depthwise_triton.py``)
-against ``conv2d`` and ``relu``; ELoFTR's coarse row top-k (``fast/topk_triton.py``) against ``torch.topk``.
+(``test_fast_path.py``); ELoFTR's coarse row top-k (``fast/topk_triton.py``) against ``torch.topk``.
 
 Runs on a CUDA GPU (``bench/roma_speed_gpu.sh`` runs it before timing): the models' real shapes, eager,
 compiled and inside a CUDA graph. Without a GPU it runs the small shapes on Triton's interpreter when
@@ -11,7 +10,6 @@ PyTorch has no Triton).
 
 from __future__ import annotations
 
-import copy
 import os
 
 import pytest
@@ -22,18 +20,9 @@ from ma_trt_convert.eloftr.coarse_matching import dual_softmax, masked_topk
 from ma_trt_convert.fast import build_fast_runner, triton_support
 from ma_trt_convert.fast.correlation import chunked_window_dots, gathered_local_correlation
 from ma_trt_convert.fast.correlation_triton import triton_window_dots
-from ma_trt_convert.fast.depthwise_triton import attach_taps, triton_depthwise_relu
-from ma_trt_convert.fast.refiner import (
-    PaddedRefiner,
-    TritonCorrelationRefiner,
-    pad_refiner_channels,
-    use_depthwise_kernel,
-)
-from ma_trt_convert.fast.retype import retype
+from ma_trt_convert.fast.refiner import TritonCorrelationRefiner
 from ma_trt_convert.fast.topk_triton import triton_row_topk
 from ma_trt_convert.roma import build_export_module as build_roma
-from ma_trt_convert.roma.folding import fold_sequence
-from ma_trt_convert.roma.refiner import ConvRefiner
 from ma_trt_convert.synthetic.eloftr_weights import matching_state
 from ma_trt_convert.synthetic.pairs import textured_pair
 from ma_trt_convert.weights.checkpoint import load_layout, random_state_dict, write_release_file
@@ -159,91 +148,3 @@ def test_eloftr_with_the_topk_kernel_keeps_every_valid_match(tmp_path) -> None:
     assert torch.equal(ours["valid"], expected["valid"]) and int(valid.sum()) > 20
     for name in ("keypoints0", "keypoints1", "cells"):
         assert torch.equal(ours[name][0][valid], expected[name][0][valid]), name
-
-
-# (batch, channels, h, w, kernel): small, channels not a multiple of the block; then RoMa 560/864's padded
-# refiner blocks at scales 16 and 8 (pass 1) and 4, 2, 1 (pass 2)
-DEPTHWISE_SMALL = [(2, 24, 7, 9, 5), (1, 72, 5, 4, 3)]
-DEPTHWISE_ROMA = [(2, 1384, 35, 35, 5), (2, 1144, 70, 70, 5), (2, 576, 216, 216, 5), (2, 144, 432, 432, 5)]
-
-
-def _depthwise_case(batch: int, channels: int, h: int, w: int, kernel: int, dtype: torch.dtype):
-    gen = torch.Generator().manual_seed(channels + h)
-    conv = torch.nn.Conv2d(channels, channels, kernel, padding=kernel // 2, groups=channels)
-    with torch.no_grad():
-        conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen) / kernel)
-        conv.bias.copy_(torch.randn(channels, generator=gen) * 0.1)
-    conv = conv.to(DEVICE, dtype)
-    x = torch.randn(batch, channels, h, w, generator=gen).to(DEVICE, dtype)
-    attach_taps(conv)
-    return conv, x.contiguous(memory_format=torch.channels_last)
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
-@pytest.mark.parametrize("shape", DEPTHWISE_SMALL + (DEPTHWISE_ROMA if ON_GPU else []))
-def test_depthwise_kernel_gives_the_convolution_and_relu(shape: tuple[int, ...], dtype: torch.dtype) -> None:
-    conv, x = _depthwise_case(*shape, dtype)
-    with torch.no_grad():
-        ours = triton_depthwise_relu(conv, x)
-        expected = torch.relu(conv(x))
-    assert ours.dtype == dtype and ours.shape == expected.shape
-    assert ours.is_contiguous(memory_format=torch.channels_last)
-    scale = expected.float().abs().max().item()
-    # fp32: the same products summed in another order; fp16: also one rounding of the result apart
-    tolerance = 1e-6 * scale if dtype == torch.float32 else 2**-10 * scale
-    assert (ours.float() - expected.float()).abs().max().item() <= tolerance
-    assert (ours == 0).any() and (ours > 0).any()  # the ReLU cut some values, kept others
-
-
-@pytest.mark.skipif(not ON_GPU, reason="Inductor and CUDA graphs need the GPU")
-def test_depthwise_kernel_compiles_and_replays_in_a_cuda_graph() -> None:
-    conv, x = _depthwise_case(*DEPTHWISE_ROMA[2], torch.float16)
-
-    def block(t: torch.Tensor) -> torch.Tensor:
-        return triton_depthwise_relu(conv, t * 1.0)
-
-    with torch.no_grad():
-        expected = triton_depthwise_relu(conv, x)
-        compiled = torch.compile(block, fullgraph=True, dynamic=False)
-        assert torch.equal(compiled(x), expected)
-        static = x.clone()
-        compiled(static)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            out = compiled(static)
-        static.copy_(x.flip(-1))  # new input, same buffer: the replay must read it
-        graph.replay()
-        torch.cuda.synchronize()
-        assert torch.equal(out, triton_depthwise_relu(conv, x.flip(-1).contiguous(memory_format=torch.channels_last)))
-
-
-def test_padded_refiner_with_the_depthwise_kernel_gives_the_cudnn_blocks() -> None:
-    torch.manual_seed(11)
-    refiner = ConvRefiner(2 * 5 + 4 + 9, 2 * 5 + 4 + 9, 4, 1).eval()  # 23 channels: padded to 24
-    for block in (refiner.block1, *refiner.hidden_blocks):
-        fold_sequence(block)
-    retype(refiner, PaddedRefiner)
-    pad_refiner_channels(refiner)
-    kernel = copy.deepcopy(refiner)
-    use_depthwise_kernel(kernel)
-    x, y = torch.randn(2, 5, 9, 11), torch.randn(2, 5, 9, 11)
-    flow = torch.rand(2, 2, 9, 11) * 2 - 1
-    with torch.no_grad():
-        expected = refiner.to(DEVICE)(x.to(DEVICE), y.to(DEVICE), flow.to(DEVICE), 1.0)
-        ours = kernel.to(DEVICE)(x.to(DEVICE), y.to(DEVICE), flow.to(DEVICE), 1.0)
-    for a, b in zip(ours, expected, strict=True):
-        assert (a - b).abs().max().item() <= 1e-5 * b.abs().max().item()
-
-
-@pytest.mark.skipif(not ON_GPU, reason="the whole runner takes the interpreter longer than the test's time limit")
-def test_roma_with_the_depthwise_kernel_gives_the_runners_outputs(roma_release_files) -> None:
-    """The whole fast RoMa runner with ``depthwise="triton"`` against the cuDNN blocks (112/168, fp32)."""
-    module = build_roma(*roma_release_files, coarse_res=112, upsample_res=168)
-    inputs = [t.to(DEVICE) for t in module.example_inputs(1)]
-    options = {"device": DEVICE, "precision": "fp32", "cuda_graph": False, "correlation": "gathered"}
-    expected = build_fast_runner(module, **options)(*inputs)
-    runner = build_fast_runner(module, **options, depthwise="triton")
-    assert all(r.triton_depthwise for r in runner.module.matcher.refiners.values())
-    ours = runner(*inputs)
-    for a, b in zip(ours, expected, strict=True):
-        assert (a - b).abs().max().item() <= 1e-4 * max(1.0, b.abs().max().item())

@@ -18,8 +18,7 @@ from torch import nn
 
 from ma_trt_convert.fast.correlation import gathered_local_correlation
 from ma_trt_convert.fast.correlation_triton import triton_window_dots
-from ma_trt_convert.fast.depthwise_triton import attach_taps, triton_depthwise_relu
-from ma_trt_convert.roma.refiner import BlockLayers, ConvRefiner
+from ma_trt_convert.roma.refiner import ConvRefiner
 
 ALIGN = 8
 
@@ -55,39 +54,13 @@ def pad_refiner_channels(refiner: ConvRefiner) -> int:
     return padded
 
 
-def use_depthwise_kernel(refiner: ConvRefiner) -> None:
-    """Run a padded refiner's (:class:`PaddedRefiner`) depthwise convolutions, bias and ReLU as one Triton kernel
-    each (:mod:`.depthwise_triton`), from taps made of its final weights, in place.
-
-    Raises:
-        ValueError: ``refiner`` does not run padded blocks, or a block is not a depthwise convolution and a ReLU.
-    """
-    if not isinstance(refiner, PaddedRefiner):
-        raise ValueError(f"the depthwise kernel runs padded channels-last blocks, not {type(refiner).__name__}")
-    for block in refiner.blocks():
-        if not isinstance(block.activation, nn.ReLU):
-            raise ValueError(f"the depthwise kernel applies a ReLU, the block has {block.activation}")
-        attach_taps(block.depthwise)
-    refiner.triton_depthwise = True
-
-
 def pointwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """A 1×1 convolution of a channels-last ``[B, C, H, W]`` map as a GEMM with the bias fused; channels-last out."""
     return F.linear(x.permute(0, 2, 3, 1), conv.weight.flatten(1), conv.bias).permute(0, 3, 1, 2)
 
 
 class PaddedRefiner(ConvRefiner):
-    """:class:`ConvRefiner` whose blocks run channels-last on the padded width of :func:`pad_refiner_channels`;
-    with ``triton_depthwise`` set (its depthwise convolutions given their taps, :func:`.depthwise_triton.attach_taps`)
-    each block's depthwise convolution, bias and ReLU run as one Triton kernel."""
-
-    triton_depthwise = False
-
-    def depthwise_relu(self, block: BlockLayers, d: torch.Tensor) -> torch.Tensor:
-        """ReLU of the block's depthwise convolution (BatchNorm folded into it) of channels-last ``d``."""
-        if self.triton_depthwise:
-            return triton_depthwise_relu(block.depthwise, d)
-        return block.activation(block.depthwise(d))
+    """:class:`ConvRefiner` whose blocks run channels-last on the padded width of :func:`pad_refiner_channels`."""
 
     def run_blocks(self, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         B, C, h, w = d.shape
@@ -97,7 +70,7 @@ class PaddedRefiner(ConvRefiner):
             d = torch.cat((d, d.new_zeros(B, missing, h, w)), dim=1)
         d = d.contiguous(memory_format=torch.channels_last)
         for block in blocks:
-            d = pointwise(block.pointwise, self.depthwise_relu(block, d))
+            d = pointwise(block.pointwise, block.activation(block.depthwise(d)))
         out = pointwise(self.out_conv, d.float())
         return out[:, :-1], out[:, -1:]
 

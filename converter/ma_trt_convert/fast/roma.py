@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ma_trt_convert.fast import triton_support
-from ma_trt_convert.fast.refiner import pad_refiner_channels, refiner_class, use_depthwise_kernel
+from ma_trt_convert.fast.refiner import pad_refiner_channels, refiner_class
 from ma_trt_convert.fast.retype import retype_all
 from ma_trt_convert.roma.camera_input import RomaCameraExportModule
 from ma_trt_convert.roma.export_module import RomaExportModule
@@ -44,7 +44,6 @@ from ma_trt_convert.roma.transformer import SelfAttention, TransformerBlock
 GP_CHOICES = ("cholesky", "export")
 CORRELATION_CHOICES = ("gathered", "triton", "export")
 BLOCK_CHOICES = ("padded", "export")
-DEPTHWISE_CHOICES = ("cudnn", "triton")
 
 
 class SdpaSelfAttention(SelfAttention):
@@ -83,7 +82,6 @@ def prepare(
     blocks: str = "padded",
     channels_last: bool = True,
     fp32_refiners: tuple[int, ...] = (),
-    depthwise: str = "cudnn",
 ) -> RomaExportModule:
     """Rewrite a private copy of a RoMa export module in place for speed; returns it.
 
@@ -97,9 +95,6 @@ def prepare(
         blocks: ``"padded"`` (:mod:`.refiner`) or ``"export"`` (the export module's NCHW blocks).
         channels_last: store VGG and DINOv2 convolution weights channels-last.
         fp32_refiners: scales (of 16, 8, 4, 2, 1) whose refiners stay fp32 in an fp16 runner.
-        depthwise: ``"cudnn"`` (the padded blocks' depthwise convolution by cuDNN, their ReLU after it) or
-            ``"triton"`` (both by one Triton kernel, :mod:`.depthwise_triton`; needs Triton and ``blocks``
-            ``"padded"``; not yet timed on a GPU, so off by default).
     """
     if gp not in GP_CHOICES:
         raise ValueError(f"gp must be one of {GP_CHOICES}, got {gp!r}")
@@ -109,12 +104,6 @@ def prepare(
         triton_support.require('correlation="triton"', instead='"gathered"')
     if blocks not in BLOCK_CHOICES:
         raise ValueError(f"blocks must be one of {BLOCK_CHOICES}, got {blocks!r}")
-    if depthwise not in DEPTHWISE_CHOICES:
-        raise ValueError(f"depthwise must be one of {DEPTHWISE_CHOICES}, got {depthwise!r}")
-    if depthwise == "triton":
-        triton_support.require('depthwise="triton"', instead='"cudnn"')
-        if blocks != "padded":
-            raise ValueError('depthwise="triton" runs the padded channels-last blocks: use blocks="padded"')
     module.set_precision(precision)
     matcher = module.matcher
     unknown = {str(scale) for scale in fp32_refiners} - set(matcher.refiners)
@@ -131,9 +120,6 @@ def prepare(
     if blocks == "padded":
         for refiner in matcher.refiners.values():
             pad_refiner_channels(refiner)
-    if depthwise == "triton":
-        for refiner in matcher.refiners.values():
-            use_depthwise_kernel(refiner)
     if channels_last:
         matcher.vgg.to(memory_format=torch.channels_last)
         matcher.dinov2.to(memory_format=torch.channels_last)
