@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "converter"))
 
+from ma_trt_convert.fast.roma import solve_by_cholesky
 from ma_trt_convert.roma.gp import (
     GP_DIM,
     SIGMA_NOISE,
@@ -89,6 +90,8 @@ def solvers(n: int) -> dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Te
     k = squaring_iterations(n)
     return {
         "dense_cholesky_fp32 (split pipeline)": solve_dense,
+        "cholesky_ex_two_triangular_solves (fast path)": solve_by_cholesky,
+        "cholesky_ex_cholesky_solve": lambda a, b: torch.cholesky_solve(b, torch.linalg.cholesky_ex(a)[0]),
         f"newton_schulz_{k}": lambda a, b: solve_newton_schulz(a, b, k),
         f"neumann_{k}": lambda a, b: solve_neumann(a, b, k),
         "conjugate_gradient_50": lambda a, b: solve_conjugate_gradient(a, b, 50),

@@ -63,14 +63,20 @@ class FusedNormTransformerBlock(TransformerBlock):
         return super().norm(layer, x)
 
 
+def solve_by_cholesky(mat: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    """``mat^{-1}·rhs`` for SPD ``mat`` ``[B, N, N]`` and ``rhs`` ``[B, N, D]``, fp32: Cholesky factorisation
+    (no host synchronisation: ``cholesky_ex`` does not check the factor) and two triangular solves."""
+    chol, _ = torch.linalg.cholesky_ex(mat)
+    half = torch.linalg.solve_triangular(chol, rhs, upper=False)
+    return torch.linalg.solve_triangular(chol.mT, half, upper=True)
+
+
 class CholeskyGaussianProcess(GaussianProcess):
     """:class:`GaussianProcess` solved by Cholesky factorisation (fp32, no host synchronisation)."""
 
     def solve(self, mat: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
-        """``mat^{-1}·rhs`` for SPD ``mat`` ``[B, N, N]`` and ``rhs`` ``[B, N, D]``, fp32."""
-        chol, _ = torch.linalg.cholesky_ex(mat)
-        half = torch.linalg.solve_triangular(chol, rhs, upper=False)
-        return torch.linalg.solve_triangular(chol.mT, half, upper=True)
+        """``mat^{-1}·rhs`` by :func:`solve_by_cholesky`."""
+        return solve_by_cholesky(mat, rhs)
 
 
 def prepare(
