@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "converter"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the fast path's solver imports the shared contract
 
 from ma_trt_convert.fast.roma import solve_by_cholesky
 from ma_trt_convert.roma.gp import (
