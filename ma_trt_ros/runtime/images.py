@@ -64,6 +64,11 @@ def uint8_to_float(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32) / np.float32(255)
 
 
+def as_floats(image: np.ndarray) -> np.ndarray:
+    """float32 in [0, 1] of a checked image: a uint8 one by :func:`uint8_to_float`, a float32 one as it is."""
+    return uint8_to_float(image) if image.dtype == np.uint8 else image
+
+
 def to_bytes(image: np.ndarray) -> np.ndarray:
     """uint8 0..255 of an image for a graph that takes bytes: a uint8 image unchanged, a float32 one in [0, 1]
     rounded to 8 bits (values outside clipped)."""
@@ -78,7 +83,7 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     first); grayscale unchanged (uint8 stays uint8)."""
     if image.ndim == 2:
         return image
-    return cv2.cvtColor(uint8_to_float(image) if image.dtype == np.uint8 else image, cv2.COLOR_RGB2GRAY)
+    return cv2.cvtColor(as_floats(image), cv2.COLOR_RGB2GRAY)
 
 
 def to_rgb(image: np.ndarray) -> np.ndarray:
@@ -91,8 +96,7 @@ def stretch(image: np.ndarray, width: int, height: int, interpolation: str) -> n
     docstring): unchanged when it has that size already, otherwise resized as float32 (uint8 converted first)."""
     if image.shape[:2] == (height, width):
         return image
-    floats = uint8_to_float(image) if image.dtype == np.uint8 else image
-    return cv2.resize(floats, (width, height), interpolation=INTERPOLATIONS[interpolation])
+    return cv2.resize(as_floats(image), (width, height), interpolation=INTERPOLATIONS[interpolation])
 
 
 def to_nchw(image: np.ndarray) -> np.ndarray:

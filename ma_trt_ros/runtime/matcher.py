@@ -9,7 +9,7 @@ import numpy as np
 
 from ma_trt_ros.contract.tensors import TensorSpec
 from ma_trt_ros.runtime.backends.base import Backend, batch_size, concrete_inputs
-from ma_trt_ros.runtime.images import checked_image, uint8_to_float
+from ma_trt_ros.runtime.images import as_floats, checked_image
 from ma_trt_ros.runtime.options import MatchOptions
 from ma_trt_ros.runtime.result import ImageSize, MatchResult
 from ma_trt_ros.runtime.variants import variant_io
@@ -148,5 +148,5 @@ class Matcher:
 def _concatenate(arrays: list[np.ndarray]) -> np.ndarray:
     """The batch of one input; uint8 images become float32 in [0, 1] when others of the batch are float."""
     if len({array.dtype for array in arrays}) > 1:
-        arrays = [uint8_to_float(array) if array.dtype == np.uint8 else array for array in arrays]
+        arrays = [as_floats(array) for array in arrays]
     return np.concatenate(arrays)
